@@ -1,0 +1,150 @@
+/**
+ * One error hierarchy for the whole broker. Every error carries a stable snake_case `code` that
+ * callers, audit records, metrics and HTTP/Lambda responses branch on. Messages name the org and the
+ * failure; they never carry a token, a secret or a raw upstream body.
+ */
+
+/** How a failure should be treated by retry and policy logic. */
+export type FailureClass = 'permanent' | 'rate_limited' | 'transient';
+
+/** Stable error codes. Adding one is fine; renaming one breaks alarms and consumers. */
+export type ErrorCode =
+  // OAuth errors reported by the Genesys login host
+  | 'invalid_client'
+  | 'unauthorized_client'
+  | 'invalid_grant'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'access_denied'
+  | 'auth_rejected'
+  // Token verification
+  | 'org_mismatch'
+  | 'token_rejected'
+  // Transport and upstream health
+  | 'rate_limited'
+  | 'upstream_unavailable'
+  | 'timeout'
+  | 'network_error'
+  | 'malformed_response'
+  | 'invalid_token_response'
+  | 'deadline_exceeded'
+  // Broker state and storage
+  | 'missing_refresh_token'
+  | 'credentials_unavailable'
+  | 'refresh_token_persist_failed'
+  | 'vault_write_failed'
+  | 'registry_write_failed'
+  | 'audit_write_failed'
+  | 'version_conflict'
+  | 'lease_held'
+  // Input and configuration
+  | 'invalid_request'
+  | 'invalid_config'
+  | 'unknown_region'
+  | 'org_not_found'
+  | 'org_disabled'
+  | 'token_unavailable'
+  | 'internal_error';
+
+export interface BrokerErrorOptions extends ErrorOptions {
+  orgId?: string;
+}
+
+/** Base class: `code` is stable, `name` is the subclass name, `cause` is kept. */
+export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  readonly orgId?: string;
+
+  constructor(code: ErrorCode, message: string, options: BrokerErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    if (options.orgId !== undefined) this.orgId = options.orgId;
+  }
+
+  /** How retry logic should treat this error. Subclasses that know better override it. */
+  get failureClass(): FailureClass {
+    return 'permanent';
+  }
+}
+
+export interface UpstreamErrorOptions extends BrokerErrorOptions {
+  failureClass: FailureClass;
+  httpStatus?: number;
+  retryAfterMs?: number;
+  /** How many HTTP requests were made before giving up. */
+  attempts?: number;
+}
+
+/** A failure talking to Genesys Cloud (login or API host). */
+export class UpstreamError extends BrokerError {
+  readonly #failureClass: FailureClass;
+  readonly httpStatus?: number;
+  readonly retryAfterMs?: number;
+  attempts: number;
+
+  constructor(code: ErrorCode, message: string, options: UpstreamErrorOptions) {
+    super(code, message, options);
+    this.#failureClass = options.failureClass;
+    if (options.httpStatus !== undefined) this.httpStatus = options.httpStatus;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    this.attempts = options.attempts ?? 1;
+  }
+
+  override get failureClass(): FailureClass {
+    return this.#failureClass;
+  }
+}
+
+/** Bad input from a caller or an operator. Nothing was changed. */
+export class ValidationError extends BrokerError {
+  /** Which field or path was wrong (never its value when the field holds a secret). */
+  readonly field?: string;
+
+  constructor(message: string, options: BrokerErrorOptions & { field?: string; code?: 'invalid_request' | 'invalid_config' | 'unknown_region' } = {}) {
+    super(options.code ?? 'invalid_request', message, options);
+    if (options.field !== undefined) this.field = options.field;
+  }
+}
+
+/** A storage failure in one of the ports (vault, registry, audit, credentials). */
+export class StoreError extends BrokerError {
+  readonly #transient: boolean;
+
+  constructor(code: ErrorCode, message: string, options: BrokerErrorOptions & { transient?: boolean } = {}) {
+    super(code, message, options);
+    this.#transient = options.transient ?? true;
+  }
+
+  override get failureClass(): FailureClass {
+    return this.#transient ? 'transient' : 'permanent';
+  }
+}
+
+/** An optimistic-concurrency or lease conflict: someone else changed or holds the item. */
+export class ConflictError extends BrokerError {
+  constructor(code: 'version_conflict' | 'lease_held', message: string, options: BrokerErrorOptions = {}) {
+    super(code, message, options);
+  }
+
+  override get failureClass(): FailureClass {
+    return 'transient';
+  }
+}
+
+/** The org or its token does not exist or cannot be served. */
+export class NotFoundError extends BrokerError {
+  constructor(code: 'org_not_found' | 'token_unavailable', message: string, options: BrokerErrorOptions = {}) {
+    super(code, message, options);
+  }
+}
+
+/** Wraps anything thrown into a BrokerError without copying its message verbatim into user-facing text. */
+export function toBrokerError(err: unknown, fallback: ErrorCode = 'internal_error', orgId?: string): BrokerError {
+  if (err instanceof BrokerError) return err;
+  const kind = err instanceof Error ? err.name : typeof err;
+  return new BrokerError(fallback, `unexpected ${kind}${orgId ? ` for org ${orgId}` : ''}`, {
+    cause: err,
+    ...(orgId ? { orgId } : {}),
+  });
+}

@@ -1,0 +1,193 @@
+/**
+ * The ports the refresh engine talks through. Adapters implement them for AWS (Secrets Manager,
+ * DynamoDB), for memory (tests) and for files (local mode). Core code depends only on these shapes.
+ */
+import type { ErrorCode, FailureClass } from './errors.js';
+
+export type GrantType = 'client_credentials' | 'refresh_token';
+
+/** What the broker remembers about an org's current token and its last attempt. No secrets. */
+export interface TokenState {
+  issuedAtMs?: number;
+  expiresAtMs?: number;
+  refreshAtMs?: number;
+  /** From tokens/me `dateTokenIdles`, when Genesys reports an idle timeout. */
+  idlesAtMs?: number;
+  /** Earliest time the next attempt may run after a failure. */
+  nextAttemptAtMs?: number;
+  lastAttemptAtMs?: number;
+  lastOutcome?: 'success' | 'failure';
+  lastErrorCode?: ErrorCode;
+  lastErrorClass?: FailureClass;
+  consecutiveFailures: number;
+  /** The registry's `credentialsVersion` the current token was issued with. */
+  tokenCredentialsVersion?: number;
+  oauthClientId?: string;
+}
+
+/** One org in the registry. */
+export interface OrgRecord {
+  /** Genesys Cloud organization id (a UUID). */
+  orgId: string;
+  /** Region domain, for example `mypurecloud.ie` (validated against the region table). */
+  region: string;
+  grantType: GrantType;
+  /** Where the client credentials live; defaults to `<prefix>/credentials/<orgId>`. */
+  credentialsSecretId?: string;
+  enabled: boolean;
+  label?: string;
+  /** Bumped by operators whenever the org's credentials change; a mismatch forces a refresh. */
+  credentialsVersion: number;
+  state: TokenState;
+  /** Optimistic-locking version of this record. */
+  version: number;
+}
+
+/** A page of orgs; `cursor` is absent on the last page. */
+export interface OrgPage {
+  items: OrgRecord[];
+  cursor?: string;
+}
+
+export interface OrgRegistry {
+  get(orgId: string): Promise<OrgRecord | undefined>;
+  /** Pages through every org. Never reads a secret. */
+  listPage(options?: { cursor?: string; limit?: number }): Promise<OrgPage>;
+  /**
+   * Creates or replaces an org's configuration (operator action). `expectedVersion` of `null` means
+   * "must not exist yet"; undefined means "any version". Returns the stored record.
+   */
+  put(org: Omit<OrgRecord, 'version'>, options?: { expectedVersion?: number | null }): Promise<OrgRecord>;
+  /** Records the outcome of an attempt if the record is still at `expectedVersion`; else `version_conflict`. */
+  recordState(orgId: string, expectedVersion: number, state: TokenState): Promise<OrgRecord>;
+  remove(orgId: string): Promise<void>;
+}
+
+/** An org's client credentials. Held in memory only while an org is being refreshed. */
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+  /** Authorization-code clients only: the current single-use refresh token. */
+  refreshToken?: string;
+}
+
+export interface CredentialStore {
+  read(org: OrgRecord): Promise<ClientCredentials>;
+  /** Stores a rotated refresh token. Must be durable before the caller does anything else. */
+  replaceRefreshToken(org: OrgRecord, refreshToken: string): Promise<void>;
+  /** Stores a whole credential set (operator onboarding). */
+  save(org: Pick<OrgRecord, 'orgId' | 'credentialsSecretId'>, credentials: ClientCredentials): Promise<void>;
+  remove?(org: Pick<OrgRecord, 'orgId' | 'credentialsSecretId'>): Promise<void>;
+}
+
+/**
+ * The token value handed to consumers: schemaVersion 1 of the secret value. Documented in README;
+ * changing a field is a breaking change for every consumer.
+ */
+export interface TokenRecord {
+  schemaVersion: 1;
+  orgId: string;
+  accessToken: string;
+  tokenType: 'bearer';
+  /** ISO-8601 UTC instants. */
+  issuedAt: string;
+  expiresAt: string;
+  refreshAt: string;
+  /** Region domain, for example `mypurecloud.ie`. */
+  region: string;
+  /** Where consumers send API calls, for example `https://api.mypurecloud.ie`. */
+  apiBaseUrl: string;
+  oauthClientId: string;
+  scopes: string[];
+}
+
+export interface TokenVault {
+  /** Writes a new current token. `attemptId` makes a retried write idempotent. */
+  write(record: TokenRecord, options: { attemptId: string }): Promise<void>;
+  read(orgId: string): Promise<TokenRecord | undefined>;
+  remove?(orgId: string): Promise<void>;
+}
+
+export type AuditTrigger = 'schedule' | 'manual' | 'getter' | 'cli' | 'local';
+export type AuditOutcome = 'success' | 'failure';
+
+/** One refresh attempt. Never holds a token or a secret. */
+export interface AuditRecord {
+  orgId: string;
+  attemptId: string;
+  /** ISO-8601 start time of the attempt. */
+  at: string;
+  outcome: AuditOutcome;
+  trigger: AuditTrigger;
+  reason: string;
+  durationMs: number;
+  /** HTTP requests made to Genesys in this attempt. */
+  attempts: number;
+  errorCode?: ErrorCode;
+  errorClass?: FailureClass;
+  httpStatus?: number;
+  severity?: 'critical';
+  /** Secret-free description of the failure. */
+  message?: string;
+  expiresAt?: string;
+  oauthClientId?: string;
+  oauthClientName?: string;
+  scopes?: string[];
+  requestId?: string;
+  brokerVersion: string;
+}
+
+export interface AuditQuery {
+  sinceMs?: number;
+  untilMs?: number;
+  failuresOnly?: boolean;
+  limit?: number;
+}
+
+export interface AuditLog {
+  append(record: AuditRecord): Promise<void>;
+  /** Newest first. */
+  query(orgId: string, query?: AuditQuery): Promise<AuditRecord[]>;
+  /** Failures across all orgs in a time range, newest first. */
+  listFailures(query: { sinceMs: number; untilMs?: number; limit?: number }): Promise<AuditRecord[]>;
+}
+
+export interface LeaseHandle {
+  orgId: string;
+  owner: string;
+  /** Increases on every acquisition of the same org; a holder with a smaller token has lost the lease. */
+  fencingToken: number;
+  expiresAtMs: number;
+}
+
+export interface Lease {
+  /** Takes the org's lease, or returns undefined when someone else holds an unexpired one. */
+  acquire(orgId: string, owner: string, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined>;
+  /** Extends a held lease; undefined when it was lost. */
+  renew(handle: LeaseHandle, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined>;
+  release(handle: LeaseHandle): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'critical';
+export type LogFields = Record<string, string | number | boolean | undefined | string[]>;
+
+/** Logs and metrics leave core through this sink; fields hold identifiers and decisions only. */
+export interface Telemetry {
+  log(level: LogLevel, message: string, fields?: LogFields): void;
+  metric(name: string, value: number, unit: 'Count' | 'Seconds' | 'Milliseconds', dimensions?: Record<string, string>): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
+};
+
+export const silentTelemetry: Telemetry = {
+  log: () => undefined,
+  metric: () => undefined,
+};
