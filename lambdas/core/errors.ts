@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'refresh_token_persist_failed'
   | 'vault_write_failed'
   | 'registry_write_failed'
+  | 'registry_unavailable'
   | 'audit_write_failed'
   | 'version_conflict'
   | 'lease_held'

@@ -20,8 +20,8 @@ export interface TokenState {
   lastErrorCode?: ErrorCode;
   lastErrorClass?: FailureClass;
   consecutiveFailures: number;
-  /** The registry's `credentialsVersion` the current token was issued with. */
-  tokenCredentialsVersion?: number;
+  /** The registry's `credentialsVersion` the last attempt used; a mismatch means an operator changed them. */
+  credentialsVersionUsed?: number;
   oauthClientId?: string;
 }
 

@@ -1,0 +1,151 @@
+/**
+ * Refresh policy: when a token is due, how long to back off after a failure, and how healthy an org
+ * is. Pure functions of (org, now, options); every decision returns a reason.
+ */
+import { BrokerError, type ErrorCode, type FailureClass } from './errors.js';
+import type { OrgRecord, TokenState } from './ports.js';
+
+export const DEFAULT_REFRESH_AT_FRACTION = 0.75;
+export const MIN_REFRESH_AT_FRACTION = 0.5;
+export const MAX_REFRESH_AT_FRACTION = 0.9;
+
+export interface PolicyOptions {
+  /** Fraction of the lifetime after which a token is refreshed. @default 0.75 (18 h of 24 h) */
+  refreshAtFraction: number;
+  /** First backoff after a failure. @default 60_000 (1 minute) */
+  backoffBaseMs: number;
+  /** Longest backoff. @default 1_800_000 (30 minutes) */
+  backoffCapMs: number;
+  /** A retry is never scheduled later than expiresAt minus this margin. @default 300_000 (5 minutes) */
+  safetyMarginMs: number;
+  /** Refresh this long before the token would idle out. @default 300_000 */
+  idleMarginMs: number;
+}
+
+export const DEFAULT_POLICY: PolicyOptions = Object.freeze({
+  refreshAtFraction: DEFAULT_REFRESH_AT_FRACTION,
+  backoffBaseMs: 60_000,
+  backoffCapMs: 30 * 60_000,
+  safetyMarginMs: 5 * 60_000,
+  idleMarginMs: 5 * 60_000,
+});
+
+/** Validates and completes policy options; a bad value is an `invalid_config` error naming it. */
+export function policyOptions(partial: Partial<PolicyOptions> = {}): PolicyOptions {
+  const options = { ...DEFAULT_POLICY, ...partial };
+  const f = options.refreshAtFraction;
+  if (!(typeof f === 'number' && f >= MIN_REFRESH_AT_FRACTION && f <= MAX_REFRESH_AT_FRACTION)) {
+    throw new BrokerError('invalid_config', `refreshAtFraction must be a number from ${MIN_REFRESH_AT_FRACTION} to ${MAX_REFRESH_AT_FRACTION}, got ${String(f)}`);
+  }
+  for (const key of ['backoffBaseMs', 'backoffCapMs', 'safetyMarginMs', 'idleMarginMs'] as const) {
+    const v = options[key];
+    if (!(Number.isFinite(v) && v >= 0)) throw new BrokerError('invalid_config', `${key} must be a non-negative number, got ${String(v)}`);
+  }
+  if (options.backoffCapMs < options.backoffBaseMs) {
+    throw new BrokerError('invalid_config', `backoffCapMs (${options.backoffCapMs}) must be at least backoffBaseMs (${options.backoffBaseMs})`);
+  }
+  return options;
+}
+
+/**
+ * When a token issued at `issuedAtMs` and expiring at `expiresAtMs` should be refreshed: at the
+ * configured fraction of its lifetime, or earlier if Genesys says it idles out before that.
+ */
+export function computeRefreshAt(issuedAtMs: number, expiresAtMs: number, options: PolicyOptions, idlesAtMs?: number): number {
+  const lifetime = Math.max(0, expiresAtMs - issuedAtMs);
+  const atFraction = issuedAtMs + Math.floor(lifetime * options.refreshAtFraction);
+  if (idlesAtMs !== undefined && idlesAtMs - options.idleMarginMs < atFraction) {
+    return Math.max(issuedAtMs, idlesAtMs - options.idleMarginMs);
+  }
+  return atFraction;
+}
+
+export type RefreshReason =
+  | 'never_issued'
+  | 'at_refresh_mark'
+  | 'expired'
+  | 'forced'
+  | 'retry_due'
+  | 'credentials_changed';
+
+export type SkipReason = 'disabled' | 'not_due' | 'backing_off';
+
+export type RefreshDecision = { due: true; reason: RefreshReason } | { due: false; reason: SkipReason };
+
+/**
+ * Decides whether an org's token must be refreshed now. A forced refresh overrides backoff;
+ * otherwise a failing org waits for its `nextAttemptAtMs`.
+ */
+export function shouldRefresh(org: Pick<OrgRecord, 'enabled' | 'credentialsVersion' | 'state'>, nowMs: number, options: { force?: boolean } = {}): RefreshDecision {
+  if (!org.enabled) return { due: false, reason: 'disabled' };
+  if (options.force) return { due: true, reason: 'forced' };
+  const s = org.state;
+  // New credentials override any backoff: the operator just fixed what was failing.
+  if (s.credentialsVersionUsed !== undefined && s.credentialsVersionUsed !== org.credentialsVersion) {
+    return { due: true, reason: 'credentials_changed' };
+  }
+  if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) {
+    if (nowMs < s.nextAttemptAtMs) return { due: false, reason: 'backing_off' };
+    return { due: true, reason: 'retry_due' };
+  }
+  if (s.issuedAtMs === undefined || s.expiresAtMs === undefined) return { due: true, reason: 'never_issued' };
+  if (nowMs >= s.expiresAtMs) return { due: true, reason: 'expired' };
+  const refreshAtMs = s.refreshAtMs ?? computeRefreshAt(s.issuedAtMs, s.expiresAtMs, DEFAULT_POLICY, s.idlesAtMs);
+  if (nowMs >= refreshAtMs) return { due: true, reason: 'at_refresh_mark' };
+  return { due: false, reason: 'not_due' };
+}
+
+/**
+ * When to try again after a failure: exponential (base, 2x base, 4x base ... capped), at least as
+ * long as Genesys' Retry-After, and never later than the current token's expiry minus the safety
+ * margin (while that is still in the future), so a transient blip cannot let a token lapse.
+ */
+export function nextAttemptAfterFailure(
+  state: Pick<TokenState, 'consecutiveFailures' | 'expiresAtMs'>,
+  nowMs: number,
+  failure: { failureClass: FailureClass; retryAfterMs?: number },
+  options: PolicyOptions,
+): number {
+  const failures = Math.max(1, state.consecutiveFailures);
+  let delay = Math.min(options.backoffCapMs, options.backoffBaseMs * 2 ** Math.min(failures - 1, 30));
+  if (failure.retryAfterMs !== undefined) delay = Math.max(delay, Math.min(failure.retryAfterMs, options.backoffCapMs));
+  let next = nowMs + delay;
+  if (state.expiresAtMs !== undefined) {
+    const latest = state.expiresAtMs - options.safetyMarginMs;
+    if (latest > nowMs && next > latest) next = latest;
+  }
+  return next;
+}
+
+export type Health = 'healthy' | 'refresh_due' | 'at_risk' | 'expired' | 'failing' | 'disabled';
+
+export interface HealthReport {
+  health: Health;
+  /** Seconds of token life left (negative when expired), undefined when never issued. */
+  expiresInSeconds?: number;
+  lastErrorCode?: ErrorCode;
+}
+
+/**
+ * An org's health:
+ * - disabled: an operator turned it off;
+ * - expired: no valid token (expired, or never issued after a failed attempt);
+ * - failing: the last attempt failed permanently (bad credentials, wrong org): needs an operator;
+ * - at_risk: the last attempt failed and the token is past its refresh mark (little life left);
+ * - refresh_due: past the refresh mark (or never issued), no failure yet;
+ * - healthy: otherwise.
+ */
+export function orgHealth(org: Pick<OrgRecord, 'enabled' | 'state'>, nowMs: number): HealthReport {
+  const s = org.state;
+  const expiresInSeconds = s.expiresAtMs !== undefined ? Math.floor((s.expiresAtMs - nowMs) / 1000) : undefined;
+  const base = { ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}), ...(s.lastErrorCode ? { lastErrorCode: s.lastErrorCode } : {}) };
+  if (!org.enabled) return { health: 'disabled', ...base };
+  const failed = s.lastOutcome === 'failure';
+  const hasValidToken = s.expiresAtMs !== undefined && s.expiresAtMs > nowMs;
+  if (!hasValidToken && (s.expiresAtMs !== undefined || failed)) return { health: 'expired', ...base };
+  if (failed && s.lastErrorClass === 'permanent') return { health: 'failing', ...base };
+  const pastMark = s.refreshAtMs === undefined || nowMs >= s.refreshAtMs;
+  if (failed && pastMark) return { health: 'at_risk', ...base };
+  if (pastMark) return { health: 'refresh_due', ...base };
+  return { health: 'healthy', ...base };
+}

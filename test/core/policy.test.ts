@@ -1,0 +1,137 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, orgHealth, policyOptions, shouldRefresh } from '../../lambdas/core/policy.js';
+import type { OrgRecord, TokenState } from '../../lambdas/core/ports.js';
+
+const H = 3_600_000;
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+
+function org(state: Partial<TokenState>, extra: Partial<OrgRecord> = {}): OrgRecord {
+  return {
+    orgId: '11111111-1111-4111-8111-111111111111',
+    region: 'mypurecloud.com',
+    grantType: 'client_credentials',
+    enabled: true,
+    credentialsVersion: 1,
+    version: 1,
+    state: { consecutiveFailures: 0, ...state },
+    ...extra,
+  };
+}
+
+const issued = { issuedAtMs: T0, expiresAtMs: T0 + 24 * H, refreshAtMs: T0 + 18 * H, credentialsVersionUsed: 1, lastOutcome: 'success' as const };
+
+describe('computeRefreshAt', () => {
+  it('puts the refresh mark at 18 hours of a 24-hour token by default', () => {
+    expect(computeRefreshAt(T0, T0 + 24 * H, DEFAULT_POLICY)).toBe(T0 + 18 * H);
+  });
+
+  it('derives the mark from the real lifetime, never from an assumed 24 hours', () => {
+    expect(computeRefreshAt(T0, T0 + 300_000, DEFAULT_POLICY)).toBe(T0 + 225_000);
+    expect(computeRefreshAt(T0, T0 + 48 * H, policyOptions({ refreshAtFraction: 0.5 }))).toBe(T0 + 24 * H);
+  });
+
+  it('refreshes before the token would idle out when that comes earlier', () => {
+    const idlesAt = T0 + 2 * H;
+    expect(computeRefreshAt(T0, T0 + 24 * H, DEFAULT_POLICY, idlesAt)).toBe(idlesAt - DEFAULT_POLICY.idleMarginMs);
+    expect(computeRefreshAt(T0, T0 + 24 * H, DEFAULT_POLICY, T0 + 30 * H)).toBe(T0 + 18 * H);
+  });
+
+  it('keeps the mark inside [issuedAt, expiresAt] for any lifetime and allowed fraction', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 300, max: 172_800 }), fc.double({ min: 0.5, max: 0.9, noNaN: true }), (seconds, fraction) => {
+        const expires = T0 + seconds * 1000;
+        const at = computeRefreshAt(T0, expires, policyOptions({ refreshAtFraction: fraction }));
+        return at >= T0 && at < expires && expires - at >= seconds * 1000 * 0.1 - 1;
+      }),
+    );
+  });
+});
+
+describe('policyOptions', () => {
+  it.each([0.49, 0.91, Number.NaN, 1, 0])('rejects refreshAtFraction %s with the allowed range', (fraction) => {
+    expect(() => policyOptions({ refreshAtFraction: fraction })).toThrow(/refreshAtFraction must be a number from 0.5 to 0.9/);
+  });
+
+  it('rejects a cap below the base', () => {
+    expect(() => policyOptions({ backoffBaseMs: 10, backoffCapMs: 5 })).toThrow(/backoffCapMs/);
+  });
+});
+
+describe('shouldRefresh', () => {
+  const cases: Array<[string, OrgRecord, number, boolean | undefined, { due: boolean; reason: string }]> = [
+    ['skips a disabled org even when forced', org({}, { enabled: false }), T0, true, { due: false, reason: 'disabled' }],
+    ['refreshes an org that never had a token', org({}), T0, undefined, { due: true, reason: 'never_issued' }],
+    ['skips an org whose token is not yet at 75% of its lifetime', org(issued), T0 + 17.99 * H, undefined, { due: false, reason: 'not_due' }],
+    ['refreshes at the 18-hour mark', org(issued), T0 + 18 * H, undefined, { due: true, reason: 'at_refresh_mark' }],
+    ['refreshes an expired token', org(issued), T0 + 25 * H, undefined, { due: true, reason: 'expired' }],
+    ['forces a fresh token', org(issued), T0 + H, true, { due: true, reason: 'forced' }],
+    ['backs off after a failure', org({ ...issued, consecutiveFailures: 2, nextAttemptAtMs: T0 + 19 * H }), T0 + 18.5 * H, undefined, { due: false, reason: 'backing_off' }],
+    ['retries when the backoff is over', org({ ...issued, consecutiveFailures: 2, nextAttemptAtMs: T0 + 19 * H }), T0 + 19 * H, undefined, { due: true, reason: 'retry_due' }],
+    ['forcing overrides a backoff', org({ ...issued, consecutiveFailures: 2, nextAttemptAtMs: T0 + 19 * H }), T0 + 18.5 * H, true, { due: true, reason: 'forced' }],
+    ['refreshes when credentials changed, even during a backoff', org({ ...issued, consecutiveFailures: 3, nextAttemptAtMs: T0 + 20 * H }, { credentialsVersion: 2 }), T0 + H, undefined, { due: true, reason: 'credentials_changed' }],
+  ];
+  it.each(cases)('%s', (_name, record, now, force, expected) => {
+    expect(shouldRefresh(record, now, { force: force ?? false })).toEqual(expected);
+  });
+});
+
+describe('nextAttemptAfterFailure', () => {
+  const p = DEFAULT_POLICY;
+  it.each([
+    [1, 60_000],
+    [2, 120_000],
+    [3, 240_000],
+    [6, 1_800_000],
+    [40, 1_800_000],
+  ])('waits exponentially: failure %i waits %i ms (capped at 30 minutes)', (failures, wait) => {
+    expect(nextAttemptAfterFailure({ consecutiveFailures: failures }, T0, { failureClass: 'transient' }, p)).toBe(T0 + wait);
+  });
+
+  it('waits at least as long as Retry-After', () => {
+    expect(nextAttemptAfterFailure({ consecutiveFailures: 1 }, T0, { failureClass: 'rate_limited', retryAfterMs: 600_000 }, p)).toBe(T0 + 600_000);
+  });
+
+  it('never schedules past the expiry minus the safety margin', () => {
+    const expiresAtMs = T0 + 10 * 60_000;
+    expect(nextAttemptAfterFailure({ consecutiveFailures: 6, expiresAtMs }, T0, { failureClass: 'transient' }, p)).toBe(expiresAtMs - p.safetyMarginMs);
+  });
+
+  it('stays in (now, now + cap] and before the safety margin whenever that is in the future', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        fc.option(fc.integer({ min: 0, max: 48 * H }), { nil: undefined }),
+        fc.option(fc.integer({ min: 0, max: 10 * H }), { nil: undefined }),
+        (failures, remaining, retryAfterMs) => {
+          const expiresAtMs = remaining === undefined ? undefined : T0 + remaining;
+          const next = nextAttemptAfterFailure({ consecutiveFailures: failures, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) }, T0, { failureClass: 'rate_limited', ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, p);
+          if (next <= T0 || next > T0 + p.backoffCapMs) return false;
+          if (expiresAtMs !== undefined && expiresAtMs - p.safetyMarginMs > T0) return next <= expiresAtMs - p.safetyMarginMs;
+          return true;
+        },
+      ),
+    );
+  });
+});
+
+describe('orgHealth', () => {
+  const failedTransient = { lastOutcome: 'failure' as const, lastErrorCode: 'upstream_unavailable' as const, lastErrorClass: 'transient' as const, consecutiveFailures: 1 };
+  it.each([
+    ['disabled', org(issued, { enabled: false }), T0 + H, 'disabled'],
+    ['healthy before the mark', org(issued), T0 + H, 'healthy'],
+    ['refresh_due past the mark', org(issued), T0 + 19 * H, 'refresh_due'],
+    ['refresh_due when never issued', org({}), T0, 'refresh_due'],
+    ['at_risk when past the mark and the last attempt failed', org({ ...issued, ...failedTransient }), T0 + 19 * H, 'at_risk'],
+    ['healthy when a failure happened before the mark (forced refresh failed)', org({ ...issued, ...failedTransient }), T0 + H, 'healthy'],
+    ['failing after a permanent error', org({ ...issued, ...failedTransient, lastErrorCode: 'invalid_client', lastErrorClass: 'permanent' }), T0 + 19 * H, 'failing'],
+    ['expired once the token has run out', org({ ...issued, ...failedTransient }), T0 + 24 * H, 'expired'],
+    ['expired when never issued and the first attempt failed', org({ ...failedTransient }), T0, 'expired'],
+  ] as const)('%s', (_name, record, now, expected) => {
+    expect(orgHealth(record, now).health).toBe(expected);
+  });
+
+  it('reports the seconds left', () => {
+    expect(orgHealth(org(issued), T0 + 23 * H).expiresInSeconds).toBe(3600);
+  });
+});
