@@ -149,3 +149,13 @@ export function toBrokerError(err: unknown, fallback: ErrorCode = 'internal_erro
     ...(orgId ? { orgId } : {}),
   });
 }
+
+/** No valid token can be served for an org right now; `retryAfterSeconds` says when the next attempt runs. */
+export class TokenUnavailableError extends BrokerError {
+  readonly retryAfterSeconds?: number;
+
+  constructor(message: string, options: BrokerErrorOptions & { retryAfterSeconds?: number } = {}) {
+    super('token_unavailable', message, options);
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
