@@ -371,7 +371,18 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       summary.deferred++;
       return { org, result: { orgId: org.orgId, outcome: 'deferred', reason: 'deadline' } };
     }
-    const handle = await lease.acquire(org.orgId, owner, leaseTtlMs, nowMs);
+    let handle: LeaseHandle | undefined;
+    try {
+      handle = await lease.acquire(org.orgId, owner, leaseTtlMs, nowMs);
+    } catch (err) {
+      // Removed between listing and now (a store that keeps the lease on the org item says so).
+      if (err instanceof BrokerError && err.code === 'org_not_found') {
+        summary.due--;
+        summary.skipped.notFound++;
+        return { result: { orgId: org.orgId, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' } };
+      }
+      throw err;
+    }
     if (!handle) {
       summary.skipped.leaseHeld++;
       return { org, result: { orgId: org.orgId, outcome: 'skipped', reason: 'lease_held' } };
