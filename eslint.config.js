@@ -13,6 +13,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['bin/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
     // core/ is pure: no AWS SDK, no environment, no logging. The import rule enforces the first part.
     files: ['lambdas/core/**/*.ts'],
     rules: {

@@ -3,6 +3,7 @@
  * variable and what is allowed; values are echoed only for non-secret settings (all of these are).
  */
 import { z } from 'zod';
+import { secretPrefixProblem } from '../adapters/aws/secret-names.js';
 import { BrokerError } from '../core/errors.js';
 import { ENV } from '../core/env-names.js';
 import { MAX_REFRESH_AT_FRACTION, MIN_REFRESH_AT_FRACTION } from '../core/policy.js';
@@ -11,7 +12,10 @@ const intIn = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
 const schema = z.object({
-  [ENV.secretPrefix]: z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,200}$/).refine((s) => !s.endsWith('/'), 'must not end with /').default('genesys-token-broker'),
+  [ENV.secretPrefix]: z.string().superRefine((s, ctx) => {
+    const problem = secretPrefixProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).default('genesys-token-broker'),
   [ENV.registryTable]: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/),
   [ENV.auditTable]: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/),
   [ENV.kmsKeyId]: z.string().min(1).max(2048).optional(),

@@ -1,0 +1,255 @@
+/**
+ * CredentialStore on AWS Secrets Manager. An org's OAuth client credentials live in the secret the
+ * org names (`credentialsSecretId`, a name or ARN, for operators who keep credentials elsewhere) or
+ * by default in `<prefix>/credentials/<orgId>`, as JSON `{ clientId, clientSecret, refreshToken? }`.
+ *
+ * Authorization-code orgs get a new single-use refresh token on every refresh: `replaceRefreshToken`
+ * writes it as a new AWSCURRENT version before returning, so a crash right after cannot lose it, and
+ * the previous version stays as AWSPREVIOUS. Keys other than the three above (an operator's notes)
+ * survive the rewrite.
+ *
+ * Honest limit: Secrets Manager has no conditional put, so `replaceRefreshToken` is a read-modify-
+ * write. The engine holds the org's lease while it runs, so only an operator's `save` racing it in the
+ * same second could be overwritten; `save` bumps the org's credentialsVersion, which forces a fresh
+ * refresh with the saved credentials.
+ *
+ * Errors are StoreError `credentials_unavailable` (and `refresh_token_persist_failed` when the new
+ * refresh token could not be written): permanent when the secret is missing, scheduled for deletion,
+ * malformed or refused (access denied, KMS), transient for throttling, 5xx and network failures.
+ * Messages name the org, the secret and the failing fields, never a value.
+ */
+import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient, type Tag } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
+import type { ClientCredentials, CredentialStore, OrgRecord } from '../../core/ports.js';
+import { isOrgId } from '../../core/token-record.js';
+import { assertSecretPrefix, credentialsSecretName, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS } from './secret-names.js';
+import {
+  putOrCreateSecretValue,
+  randomClientRequestToken,
+  scheduleSecretDeletion,
+  sdkErrorName,
+  toSecretsStoreError,
+  validateExtraTags,
+  validateRecoveryWindow,
+} from './secrets-manager-common.js';
+import type { WriteLimiter } from './write-limiter.js';
+
+/** Default recovery window when an org's credentials secret is removed. */
+export const DEFAULT_CREDENTIALS_RECOVERY_WINDOW_DAYS = 7;
+
+const credentialFields = {
+  clientId: z.string().min(1).max(1024),
+  clientSecret: z.string().min(1).max(4096),
+  refreshToken: z.string().min(1).max(8192).optional(),
+};
+
+/** The stored credentials value. Extra keys (an operator's notes) are kept on rewrite but never returned. */
+export const storedCredentialsSchema = z.looseObject(credentialFields);
+
+/** What `save` accepts: exactly the ClientCredentials fields. */
+const credentialsInputSchema = z.strictObject(credentialFields);
+
+/** Options for {@link SecretsManagerCredentialStore}. */
+export interface SecretsManagerCredentialStoreOptions {
+  client: SecretsManagerClient;
+  /** Prefix of every broker secret; default credential secrets are `<prefix>/credentials/<orgId>`. */
+  secretPrefix: string;
+  /**
+   * KMS key (id, ARN or alias) for credential secrets `save` creates.
+   * @default - the account's `aws/secretsmanager` key
+   */
+  kmsKeyId?: string;
+  /**
+   * Extra tags on secrets `save` creates; `org-id` and `managed-by` are always set.
+   * @default - none
+   */
+  tags?: Record<string, string>;
+  /**
+   * Rate limiter shared by every Secrets Manager writer in the process.
+   * @default - no limit
+   */
+  limiter?: WriteLimiter;
+  /**
+   * Days a removed credentials secret can still be restored.
+   * @default 7
+   */
+  recoveryWindowInDays?: number;
+}
+
+const OPTION_KEYS = new Set(['client', 'secretPrefix', 'kmsKeyId', 'tags', 'limiter', 'recoveryWindowInDays']);
+
+type OrgRef = Pick<OrgRecord, 'orgId' | 'credentialsSecretId'>;
+
+/** The credential store on Secrets Manager. */
+export class SecretsManagerCredentialStore implements CredentialStore {
+  readonly #client: SecretsManagerClient;
+  readonly #prefix: string;
+  readonly #kmsKeyId: string | undefined;
+  readonly #extraTags: Tag[];
+  readonly #limiter: WriteLimiter | undefined;
+  readonly #recoveryWindowInDays: number;
+
+  constructor(options: SecretsManagerCredentialStoreOptions) {
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) throw new ValidationError(`unknown SecretsManagerCredentialStore option ${key}`, { code: 'invalid_config', field: key });
+    }
+    if (!options.client) throw new ValidationError('client is required', { code: 'invalid_config', field: 'client' });
+    assertSecretPrefix(options.secretPrefix);
+    if (options.kmsKeyId !== undefined && (typeof options.kmsKeyId !== 'string' || options.kmsKeyId.length === 0 || options.kmsKeyId.length > 2048)) {
+      throw new ValidationError('kmsKeyId must be a key id, ARN or alias of 1 to 2048 characters', { code: 'invalid_config', field: 'kmsKeyId' });
+    }
+    this.#client = options.client;
+    this.#prefix = options.secretPrefix;
+    this.#kmsKeyId = options.kmsKeyId;
+    this.#extraTags = validateExtraTags(options.tags, Object.values(SECRET_TAG_KEYS));
+    this.#limiter = options.limiter;
+    this.#recoveryWindowInDays = validateRecoveryWindow(options.recoveryWindowInDays, DEFAULT_CREDENTIALS_RECOVERY_WINDOW_DAYS);
+  }
+
+  /** The secret id (name or ARN) holding the org's credentials. */
+  secretId(org: OrgRef): string {
+    if (!isOrgId(org?.orgId)) throw new ValidationError('orgId must be a Genesys Cloud organization id (UUID)', { field: 'orgId' });
+    const custom = org.credentialsSecretId;
+    if (custom === undefined) return credentialsSecretName(this.#prefix, org.orgId);
+    if (typeof custom !== 'string' || custom.length === 0 || custom.length > 2048) {
+      throw new ValidationError(`credentialsSecretId of org ${org.orgId} must be a secret name or ARN of 1 to 2048 characters`, { field: 'credentialsSecretId', orgId: org.orgId });
+    }
+    return custom;
+  }
+
+  /** The org's current credentials. */
+  async read(org: OrgRecord): Promise<ClientCredentials> {
+    const { stored } = await this.#readStored(org);
+    return {
+      clientId: stored.clientId,
+      clientSecret: stored.clientSecret,
+      ...(stored.refreshToken === undefined ? {} : { refreshToken: stored.refreshToken }),
+    };
+  }
+
+  /**
+   * Stores a rotated refresh token as the secret's new AWSCURRENT version and returns once Secrets
+   * Manager has accepted it. Storing the token that is already current writes nothing, so the engine
+   * may retry freely.
+   */
+  async replaceRefreshToken(org: OrgRecord, refreshToken: string): Promise<void> {
+    if (typeof refreshToken !== 'string' || refreshToken.length === 0 || refreshToken.length > 8192) {
+      throw new ValidationError(`refresh token for org ${org?.orgId} must be a non-empty string of at most 8192 characters`, { field: 'refreshToken', orgId: org?.orgId });
+    }
+    const { secretId, stored } = await this.#readStored(org);
+    if (stored.refreshToken === refreshToken) return;
+    const secretString = JSON.stringify({ ...stored, refreshToken });
+    try {
+      await this.#limiter?.acquire();
+      // A fresh token per call; the SDK reuses it across its own retries, so a lost reply is harmless.
+      await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secretString, ClientRequestToken: randomClientRequestToken() }));
+    } catch (err) {
+      const name = sdkErrorName(err);
+      const gone = name === 'ResourceNotFoundException' || name === 'InvalidRequestException';
+      if (gone) {
+        throw new StoreError('refresh_token_persist_failed', `credentials secret for org ${org.orgId} disappeared or was scheduled for deletion before the rotated refresh token was stored`, {
+          cause: err,
+          orgId: org.orgId,
+          transient: false,
+        });
+      }
+      throw toSecretsStoreError(err, 'refresh_token_persist_failed', 'PutSecretValue of the rotated refresh token', org.orgId);
+    }
+  }
+
+  /** Stores a whole credential set (operator onboarding), creating the secret when needed. */
+  async save(org: OrgRef, credentials: ClientCredentials): Promise<void> {
+    const secretId = this.secretId(org);
+    const parsed = credentialsInputSchema.safeParse(credentials);
+    if (!parsed.success) {
+      const fields = issueFields(parsed.error.issues);
+      throw new ValidationError(`credentials for org ${org.orgId} are invalid (${fields})`, { field: fields, orgId: org.orgId });
+    }
+    const { clientId, clientSecret, refreshToken } = parsed.data;
+    const secretString = JSON.stringify({ clientId, clientSecret, ...(refreshToken === undefined ? {} : { refreshToken }) });
+    try {
+      await putOrCreateSecretValue({
+        client: this.#client,
+        limiter: this.#limiter,
+        secretId,
+        secretString,
+        clientRequestToken: randomClientRequestToken(),
+        create: {
+          kmsKeyId: this.#kmsKeyId,
+          tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: org.orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#extraTags],
+          description: `Genesys Cloud OAuth client credentials for org ${org.orgId}, used by ${MANAGED_BY_TAG_VALUE}`,
+        },
+      });
+    } catch (err) {
+      if (sdkErrorName(err) === 'InvalidRequestException') {
+        throw new StoreError('credentials_unavailable', `credentials secret ${secretId} for org ${org.orgId} is scheduled for deletion; restore it first`, {
+          cause: err,
+          orgId: org.orgId,
+          transient: false,
+        });
+      }
+      throw toSecretsStoreError(err, 'credentials_unavailable', 'saving the credentials secret', org.orgId);
+    }
+  }
+
+  /** Schedules the org's credentials secret for deletion after the recovery window. */
+  async remove(org: OrgRef): Promise<void> {
+    const secretId = this.secretId(org);
+    try {
+      await scheduleSecretDeletion(this.#client, secretId, this.#recoveryWindowInDays);
+    } catch (err) {
+      throw toSecretsStoreError(err, 'credentials_unavailable', 'DeleteSecret of the credentials secret', org.orgId);
+    }
+  }
+
+  async #readStored(org: OrgRef): Promise<{ secretId: string; stored: z.infer<typeof storedCredentialsSchema> }> {
+    const secretId = this.secretId(org);
+    const orgId = org.orgId;
+    let text: string | undefined;
+    try {
+      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+      text = out.SecretString;
+    } catch (err) {
+      throw this.#readError(err, secretId, orgId);
+    }
+    if (text === undefined) throw permanent(`credentials secret ${secretId} for org ${orgId} holds binary data, not JSON`, orgId);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw permanent(`credentials secret ${secretId} for org ${orgId} is not valid JSON`, orgId);
+    }
+    const parsed = storedCredentialsSchema.safeParse(json);
+    if (!parsed.success) {
+      throw permanent(`credentials secret ${secretId} for org ${orgId} is missing or has invalid fields: ${issueFields(parsed.error.issues)}`, orgId);
+    }
+    return { secretId, stored: parsed.data };
+  }
+
+  #readError(err: unknown, secretId: string, orgId: string): BrokerError {
+    switch (sdkErrorName(err)) {
+      case 'ResourceNotFoundException':
+        return permanent(`no credentials for org ${orgId}: secret ${secretId} does not exist or has no current version`, orgId, err);
+      case 'InvalidRequestException':
+        return permanent(`credentials secret ${secretId} for org ${orgId} is scheduled for deletion`, orgId, err);
+      default:
+        return toSecretsStoreError(err, 'credentials_unavailable', `GetSecretValue of credentials secret ${secretId}`, orgId);
+    }
+  }
+}
+
+function permanent(message: string, orgId: string, cause?: unknown): StoreError {
+  return new StoreError('credentials_unavailable', message, { orgId, transient: false, ...(cause === undefined ? {} : { cause }) });
+}
+
+/** Field paths of zod issues; zod's own messages are not used, so no value can leak through them. */
+function issueFields(issues: readonly { path: readonly PropertyKey[]; keys?: readonly string[] }[]): string {
+  const fields = issues.flatMap((i) => {
+    const at = i.path.map(String).join('.');
+    // unrecognized_keys issues carry the offending key names (names, not values).
+    if (i.keys && i.keys.length > 0) return i.keys.map((k) => (at ? `${at}.${k}` : k));
+    return [at || '(root)'];
+  });
+  return [...new Set(fields)].join(', ');
+}

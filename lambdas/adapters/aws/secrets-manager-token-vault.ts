@@ -1,0 +1,213 @@
+/**
+ * TokenVault on AWS Secrets Manager: one secret per org, `<prefix>/tokens/<orgId>`, whose AWSCURRENT
+ * version is the org's current TokenRecord (schemaVersion 1, the contract consumers parse) and whose
+ * AWSPREVIOUS version is the token before it, still valid for a while and handy during a cut-over.
+ *
+ * Writes are idempotent per attempt: the version's ClientRequestToken is derived from the attempt id,
+ * so a write retried by the SDK, by the engine or after a Lambda timeout adds no second version (the
+ * service ignores a repeated token with the same value). The first write of an org creates the
+ * secret with the configured KMS key and tags. Every CreateSecret and PutSecretValue passes through
+ * the shared WriteLimiter.
+ *
+ * Throttling is retried by the SDK client's retry strategy (standard mode classifies
+ * ThrottlingException and 5xx as retryable, with jittered backoff); the adapter tests prove it against
+ * the emulator. Give the refresher's client `maxAttempts` of 5 or so; what still fails surfaces as a
+ * transient StoreError and the engine's policy schedules the next attempt.
+ *
+ * Costs: one PutSecretValue per refresh and one GetSecretValue per uncached read; Secrets Manager
+ * bills per secret per month plus per 10,000 API calls.
+ */
+import { GetSecretValueCommand, RestoreSecretCommand, type SecretsManagerClient, type Tag } from '@aws-sdk/client-secrets-manager';
+import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
+import type { TokenRecord, TokenVault } from '../../core/ports.js';
+import { isOrgId, parseTokenRecord, serializeTokenRecord, tokenRecordSchema } from '../../core/token-record.js';
+import { assertSecretPrefix, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS, tokenSecretName } from './secret-names.js';
+import {
+  clientRequestTokenFor,
+  putOrCreateSecretValue,
+  scheduleSecretDeletion,
+  sdkErrorName,
+  toSecretsStoreError,
+  validateExtraTags,
+  validateRecoveryWindow,
+} from './secrets-manager-common.js';
+import type { WriteLimiter } from './write-limiter.js';
+
+/** Default recovery window when an org's token secret is removed. */
+export const DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS = 7;
+
+/** Options for {@link SecretsManagerTokenVault}. */
+export interface SecretsManagerTokenVaultOptions {
+  client: SecretsManagerClient;
+  /** Prefix of every broker secret; token secrets are `<prefix>/tokens/<orgId>`. */
+  secretPrefix: string;
+  /**
+   * KMS key (id, ARN or alias) for secrets this vault creates. Existing secrets keep their key.
+   * @default - the account's `aws/secretsmanager` key
+   */
+  kmsKeyId?: string;
+  /**
+   * Extra tags on secrets this vault creates. `org-id` and `managed-by` are always set and cannot be
+   * overridden.
+   * @default - none
+   */
+  tags?: Record<string, string>;
+  /**
+   * Rate limiter shared by every Secrets Manager writer in the process.
+   * @default - no limit
+   */
+  limiter?: WriteLimiter;
+  /**
+   * Days a removed org's token secret can still be restored.
+   * @default 7
+   */
+  recoveryWindowInDays?: number;
+}
+
+const OPTION_KEYS = new Set(['client', 'secretPrefix', 'kmsKeyId', 'tags', 'limiter', 'recoveryWindowInDays']);
+
+/** The token vault on Secrets Manager. */
+export class SecretsManagerTokenVault implements TokenVault {
+  readonly #client: SecretsManagerClient;
+  readonly #prefix: string;
+  readonly #kmsKeyId: string | undefined;
+  readonly #extraTags: Tag[];
+  readonly #limiter: WriteLimiter | undefined;
+  readonly #recoveryWindowInDays: number;
+
+  constructor(options: SecretsManagerTokenVaultOptions) {
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) throw new ValidationError(`unknown SecretsManagerTokenVault option ${key}`, { code: 'invalid_config', field: key });
+    }
+    if (!options.client) throw new ValidationError('client is required', { code: 'invalid_config', field: 'client' });
+    assertSecretPrefix(options.secretPrefix);
+    if (options.kmsKeyId !== undefined && (typeof options.kmsKeyId !== 'string' || options.kmsKeyId.length === 0 || options.kmsKeyId.length > 2048)) {
+      throw new ValidationError('kmsKeyId must be a key id, ARN or alias of 1 to 2048 characters', { code: 'invalid_config', field: 'kmsKeyId' });
+    }
+    this.#client = options.client;
+    this.#prefix = options.secretPrefix;
+    this.#kmsKeyId = options.kmsKeyId;
+    this.#extraTags = validateExtraTags(options.tags, Object.values(SECRET_TAG_KEYS));
+    this.#limiter = options.limiter;
+    this.#recoveryWindowInDays = validateRecoveryWindow(options.recoveryWindowInDays, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
+  }
+
+  /** The secret name holding `orgId`'s token. */
+  secretName(orgId: string): string {
+    return tokenSecretName(this.#prefix, orgId);
+  }
+
+  /**
+   * Makes `record` the org's AWSCURRENT token (the previous one becomes AWSPREVIOUS). Repeating a
+   * write with the same `attemptId` and record is a no-op; the same `attemptId` with a different
+   * record is refused, since a version can never change.
+   */
+  async write(record: TokenRecord, options: { attemptId: string }): Promise<void> {
+    const parsed = tokenRecordSchema.safeParse(record);
+    if (!parsed.success) {
+      const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ');
+      const orgId = typeof record?.orgId === 'string' && isOrgId(record.orgId) ? record.orgId : undefined;
+      throw new ValidationError(`token record${orgId ? ` for org ${orgId}` : ''} is invalid (${fields})`, { field: fields, ...(orgId ? { orgId } : {}) });
+    }
+    const orgId = record.orgId;
+    const secretId = this.secretName(orgId);
+    const clientRequestToken = clientRequestTokenFor(options?.attemptId);
+    try {
+      await putOrCreateSecretValue({
+        client: this.#client,
+        limiter: this.#limiter,
+        secretId,
+        secretString: serializeTokenRecord(record),
+        clientRequestToken,
+        create: {
+          kmsKeyId: this.#kmsKeyId,
+          tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#extraTags],
+          description: `Genesys Cloud access token for org ${orgId}, written by ${MANAGED_BY_TAG_VALUE}`,
+        },
+      });
+    } catch (err) {
+      throw this.#writeError(err, orgId);
+    }
+  }
+
+  /** The org's AWSCURRENT token, or undefined when it has none (never written, or removed). */
+  async read(orgId: string): Promise<TokenRecord | undefined> {
+    return this.#readStage(orgId, 'AWSCURRENT');
+  }
+
+  /** The token before the current one (AWSPREVIOUS), or undefined. */
+  async readPrevious(orgId: string): Promise<TokenRecord | undefined> {
+    return this.#readStage(orgId, 'AWSPREVIOUS');
+  }
+
+  /**
+   * Schedules the org's token secret for deletion after the recovery window. Consumers reading it get
+   * nothing from now on; `restore` undoes it within the window. Removing an absent secret is fine.
+   */
+  async remove(orgId: string): Promise<void> {
+    const secretId = this.secretName(orgId);
+    try {
+      await scheduleSecretDeletion(this.#client, secretId, this.#recoveryWindowInDays);
+    } catch (err) {
+      throw toSecretsStoreError(err, 'vault_write_failed', 'DeleteSecret of the token secret', orgId);
+    }
+  }
+
+  /**
+   * Cancels a scheduled deletion (an org re-added within the recovery window): writes to a secret
+   * scheduled for deletion fail until then. Returns false when there is no such secret.
+   */
+  async restore(orgId: string): Promise<boolean> {
+    const secretId = this.secretName(orgId);
+    try {
+      await this.#client.send(new RestoreSecretCommand({ SecretId: secretId }));
+      return true;
+    } catch (err) {
+      if (sdkErrorName(err) === 'ResourceNotFoundException') return false;
+      throw toSecretsStoreError(err, 'vault_write_failed', 'RestoreSecret of the token secret', orgId);
+    }
+  }
+
+  async #readStage(orgId: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<TokenRecord | undefined> {
+    const secretId = this.secretName(orgId);
+    let text: string | undefined;
+    try {
+      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+      text = out.SecretString;
+    } catch (err) {
+      const name = sdkErrorName(err);
+      // Not found covers "no such secret" and "no version with that label"; InvalidRequestException on
+      // a read means the secret is scheduled for deletion: the org was removed.
+      if (name === 'ResourceNotFoundException' || name === 'InvalidRequestException') return undefined;
+      throw toSecretsStoreError(err, 'token_unavailable', `GetSecretValue (${stage}) of the token secret`, orgId);
+    }
+    if (text === undefined) {
+      throw new StoreError('token_unavailable', `token secret for org ${orgId} holds binary data, not a token record`, { orgId, transient: false });
+    }
+    const record = parseTokenRecord(text, orgId);
+    if (record.orgId !== orgId) {
+      // Never hand one org's token to a caller asking for another.
+      throw new BrokerError('token_unavailable', `token secret for org ${orgId} holds a token for a different org`, { orgId });
+    }
+    return record;
+  }
+
+  #writeError(err: unknown, orgId: string): BrokerError {
+    switch (sdkErrorName(err)) {
+      case 'ResourceExistsException':
+        return new StoreError('vault_write_failed', `token write for org ${orgId} reused an attempt id with a different token (a secret version cannot change)`, {
+          cause: err,
+          orgId,
+          transient: false,
+        });
+      case 'InvalidRequestException':
+        return new StoreError('vault_write_failed', `token secret for org ${orgId} cannot be written (scheduled for deletion?); restore it or wait for the recovery window`, {
+          cause: err,
+          orgId,
+          transient: false,
+        });
+      default:
+        return toSecretsStoreError(err, 'vault_write_failed', 'PutSecretValue/CreateSecret of the token secret', orgId);
+    }
+  }
+}
