@@ -1,0 +1,691 @@
+/**
+ * A Genesys Cloud simulator: one real HTTP server on 127.0.0.1 that answers as `login.<domain>` and
+ * `api.<domain>` for every region in the region table, for several orgs at once. Local demo mode
+ * runs the broker against it, and the test suite uses it as its stand-in for Genesys.
+ *
+ * Hosts are path prefixes: the broker's OAuth client takes a {@link BaseUrlResolver}, and
+ * {@link GenesysSimulator.resolver} maps `login.mypurecloud.ie` to `http://127.0.0.1:PORT/login.mypurecloud.ie`,
+ * so a request arrives as `POST /login.mypurecloud.ie/oauth/token`.
+ *
+ * What it models, as Genesys Cloud behaves:
+ * - `POST /oauth/token` with HTTP Basic client authentication, the client_credentials grant and the
+ *   refresh_token grant with single-use, rotating refresh tokens; OAuth error bodies.
+ * - `GET /api/v2/tokens/me` (with `preserveIdleTTL`) and `GET /api/v2/organizations/me`; Platform API
+ *   error bodies.
+ * - Credentials that are valid only in their org's region, token expiry and idle timeouts by the
+ *   injected clock, revoked clients and rotated secrets.
+ * - Faults injected per client and endpoint: error statuses, 429 with Retry-After, latency, hangs,
+ *   connection resets, malformed and truncated bodies, HTML pages from a proxy, token responses
+ *   without a token, and tokens that belong to another org.
+ *
+ * Limits: no scopes enforcement, no authorization_code grant (only its refresh_token half), no rate
+ * limiting except as an injected fault. It never logs anything, least of all bodies or headers.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ValidationError } from '../../lambdas/core/errors.js';
+import { type BaseUrlResolver, type GenesysRegion, REGIONS, resolveRegion } from '../../lambdas/core/regions.js';
+
+/** Options for {@link GenesysSimulator.start}. */
+export interface SimulatorOptions {
+  /** Lifetime of issued access tokens unless the client sets its own. @default 86400 */
+  tokenLifetimeSeconds?: number;
+  /** Clock for token expiry, idle timeouts and Retry-After dates. @default Date.now */
+  now?: () => number;
+  /** Port to listen on. @default 0 (ephemeral) */
+  port?: number;
+}
+
+/** An organization and the region it lives in. */
+export interface SimOrgSpec {
+  orgId: string;
+  /** @default `Org <orgId>` */
+  name?: string;
+  /** Region key (`eu-west-1`) or domain (`mypurecloud.ie`). */
+  region: string;
+}
+
+export type SimGrantType = 'client_credentials' | 'refresh_token';
+
+/** An OAuth client of one org. */
+export interface SimClientSpec {
+  clientId: string;
+  clientSecret: string;
+  orgId: string;
+  /** @default ['client_credentials'] */
+  grantTypes?: SimGrantType[];
+  /** @default `Client <clientId>` */
+  name?: string;
+  /** Reported as `authorizedScope` by tokens/me. @default [] */
+  scopes?: string[];
+  /** @default - the simulator's `tokenLifetimeSeconds` */
+  tokenLifetimeSeconds?: number;
+  /** The initial valid refresh token, for authorization-code clients. @default - none: every refresh fails */
+  refreshToken?: string;
+  /** When set, tokens idle out after this many seconds without use and tokens/me reports `dateTokenIdles`. */
+  idleTimeoutSeconds?: number;
+}
+
+/** An endpoint a fault can be injected on. */
+export type SimEndpoint = 'token' | 'tokens/me' | 'organizations/me';
+
+/** A misbehaviour of Genesys or of what sits in front of it. */
+export type SimFault =
+  /** Answers with this status; the body defaults to a Platform API error body. */
+  | { kind: 'status'; status: number; body?: string; contentType?: string }
+  /**
+   * 429 with a Platform API body and `Retry-After` (delta-seconds or HTTP-date).
+   * `retryAfter: null` omits the header. @default retryAfter '1'
+   */
+  | { kind: 'rate_limit'; retryAfter?: string | null }
+  /** Waits, then answers normally. */
+  | { kind: 'latency'; ms: number }
+  /** Never answers, until the client gives up or the simulator closes. */
+  | { kind: 'hang' }
+  /** Destroys the connection without a response. */
+  | { kind: 'reset' }
+  /** 200 with content-type JSON and a body that is cut off mid-JSON. */
+  | { kind: 'malformed_json' }
+  /** 200 announcing a longer Content-Length than it sends, then the connection is destroyed. */
+  | { kind: 'truncated_body' }
+  /** An HTML error page such as a load balancer sends. @default status 502 */
+  | { kind: 'html'; status?: number }
+  /** Token endpoint only: 200 JSON token response without `access_token`. */
+  | { kind: 'missing_access_token' }
+  /** Token endpoint only: the request is served normally but the token belongs to `orgId`. */
+  | { kind: 'foreign_org'; orgId: string };
+
+/** Requests seen for one client, faulted ones included. */
+export interface SimCounts {
+  token: number;
+  tokensMe: number;
+  organizationsMe: number;
+  /** Refresh requests that presented a refresh token this client had already used. */
+  refreshTokenReuse: number;
+}
+
+interface OrgState {
+  orgId: string;
+  name: string;
+  region: GenesysRegion;
+}
+
+interface ClientState {
+  clientId: string;
+  secret: string;
+  orgId: string;
+  name: string;
+  grantTypes: ReadonlySet<SimGrantType>;
+  scopes: string[];
+  tokenLifetimeSeconds?: number;
+  idleTimeoutSeconds?: number;
+  revoked: boolean;
+  currentRefreshToken?: string;
+  usedRefreshTokens: string[];
+  counts: SimCounts;
+  faults: Map<SimEndpoint, { fault: SimFault; remaining: number }[]>;
+}
+
+interface TokenState {
+  clientId: string;
+  /** The org the token belongs to: the client's, or another under the foreign_org fault. */
+  orgId: string;
+  expiresAtMs: number;
+  lastActivityMs: number;
+}
+
+const ENDPOINTS: readonly SimEndpoint[] = ['token', 'tokens/me', 'organizations/me'];
+const GRANT_TYPES: readonly SimGrantType[] = ['client_credentials', 'refresh_token'];
+/** Grant types Genesys knows; one of these that the client may not use is unauthorized_client, anything else unsupported_grant_type. */
+const KNOWN_GRANT_TYPES: ReadonlySet<string> = new Set([
+  'client_credentials',
+  'refresh_token',
+  'authorization_code',
+  'password',
+  'urn:ietf:params:oauth:grant-type:saml2-bearer',
+]);
+const MAX_BODY_BYTES = 16 * 1024;
+const DOMAINS: ReadonlySet<string> = new Set(REGIONS.map((r) => r.domain));
+
+const PLATFORM_CODES: Record<number, string> = {
+  400: 'bad.request',
+  401: 'authentication.required',
+  403: 'missing.permissions',
+  404: 'not.found',
+  408: 'request.timeout',
+  429: 'too.many.requests',
+  500: 'internal.server.error',
+  502: 'bad.gateway',
+  503: 'service.unavailable',
+  504: 'gateway.timeout',
+};
+
+const HTML_REASONS: Record<number, string> = {
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
+};
+
+/** Opaque random token, like Genesys' access tokens: 43 base64url characters. */
+function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.trim() !== '';
+}
+
+function slug(name: string): string {
+  const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return s === '' ? 'org' : s;
+}
+
+function platformBody(status: number, message: string, code = PLATFORM_CODES[status] ?? 'error'): string {
+  return JSON.stringify({ message, code, status });
+}
+
+function oauthBody(error: string, description: string): string {
+  return JSON.stringify({ error, description, error_description: description });
+}
+
+/** Parses `Basic base64(id:secret)`; undefined when absent or garbled. */
+function parseBasic(header: string | undefined): { clientId: string; secret: string } | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header ?? '');
+  if (!match?.[1]) return undefined;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { clientId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+function parseBearer(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return match?.[1];
+}
+
+function checkSeconds(value: unknown, field: string, allowZero: boolean): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new ValidationError(`${field} must be ${allowZero ? 'a non-negative' : 'a positive'} integer number of seconds`, { field });
+  }
+}
+
+function checkFault(fault: SimFault, endpoint: SimEndpoint): void {
+  const bad = (why: string): never => {
+    throw new ValidationError(`invalid fault: ${why}`, { field: 'fault' });
+  };
+  const isStatus = (s: unknown, min: number): boolean => typeof s === 'number' && Number.isInteger(s) && s >= min && s <= 599;
+  switch (fault?.kind) {
+    case 'status':
+      if (!isStatus(fault.status, 200)) bad('status must be an integer from 200 to 599');
+      break;
+    case 'html':
+      if (fault.status !== undefined && !isStatus(fault.status, 400)) bad('html status must be an integer from 400 to 599');
+      break;
+    case 'latency':
+      if (typeof fault.ms !== 'number' || !Number.isFinite(fault.ms) || fault.ms < 0) bad('latency ms must be a finite number >= 0');
+      break;
+    case 'rate_limit':
+      if (fault.retryAfter !== undefined && fault.retryAfter !== null && typeof fault.retryAfter !== 'string') bad('retryAfter must be a string or null');
+      break;
+    case 'foreign_org':
+      if (!isNonEmptyString(fault.orgId)) bad('foreign_org needs an orgId');
+      if (endpoint !== 'token') bad('foreign_org applies to the token endpoint only');
+      break;
+    case 'missing_access_token':
+      if (endpoint !== 'token') bad('missing_access_token applies to the token endpoint only');
+      break;
+    case 'hang':
+    case 'reset':
+    case 'malformed_json':
+    case 'truncated_body':
+      break;
+    default:
+      bad(`unknown kind ${JSON.stringify((fault as { kind?: unknown } | undefined)?.kind)}`);
+  }
+}
+
+/** A simulated Genesys Cloud, listening on 127.0.0.1. Create it with {@link GenesysSimulator.start}. */
+export class GenesysSimulator {
+  /** `http://127.0.0.1:PORT`. */
+  readonly baseUrl: string;
+  /** Maps a Genesys host to its base URL on this simulator: `(host) => baseUrl + '/' + host`. */
+  readonly resolver: BaseUrlResolver;
+
+  readonly #server: Server;
+  readonly #now: () => number;
+  readonly #defaultLifetimeSeconds: number;
+  readonly #orgs = new Map<string, OrgState>();
+  readonly #clients = new Map<string, ClientState>();
+  readonly #tokens = new Map<string, TokenState>();
+  readonly #issued: { clientId: string; token: string }[] = [];
+  readonly #sockets = new Set<Socket>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #total = 0;
+  #closed = false;
+
+  private constructor(server: Server, port: number, options: SimulatorOptions) {
+    this.#server = server;
+    this.#now = options.now ?? Date.now;
+    this.#defaultLifetimeSeconds = options.tokenLifetimeSeconds ?? 86_400;
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    const base = this.baseUrl;
+    this.resolver = (host) => `${base}/${host}`;
+  }
+
+  /** Starts a simulator on 127.0.0.1 (ephemeral port unless `options.port`). */
+  static async start(options: SimulatorOptions = {}): Promise<GenesysSimulator> {
+    checkSeconds(options.tokenLifetimeSeconds, 'tokenLifetimeSeconds', true);
+    const server = createServer();
+    // Keep connections the client pools alive longer than undici's default, so a pooled socket is
+    // not closed under a request that is just being sent.
+    server.keepAliveTimeout = 60_000;
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+    const sim = new GenesysSimulator(server, port, options);
+    server.on('connection', (socket) => {
+      sim.#sockets.add(socket);
+      socket.once('close', () => sim.#sockets.delete(socket));
+    });
+    server.on('request', (req, res) => {
+      sim.#handle(req, res).catch(() => {
+        // A bug in the simulator answers 500 rather than crashing the test run; nothing is logged.
+        if (!res.headersSent && !res.destroyed) sim.#send(res, 500, platformBody(500, 'The simulator failed to handle the request.'));
+        else res.destroy();
+      });
+    });
+    return sim;
+  }
+
+  /** Registers an org. Throws ValidationError for a duplicate id or an unknown region. */
+  addOrg(spec: SimOrgSpec): void {
+    if (!isNonEmptyString(spec?.orgId)) throw new ValidationError('orgId is required', { field: 'orgId' });
+    if (this.#orgs.has(spec.orgId)) throw new ValidationError(`org ${spec.orgId} is already registered`, { field: 'orgId' });
+    const region = resolveRegion(spec.region);
+    this.#orgs.set(spec.orgId, { orgId: spec.orgId, name: spec.name ?? `Org ${spec.orgId}`, region });
+  }
+
+  /** Registers an OAuth client of a registered org. Throws ValidationError for bad or duplicate specs. */
+  addClient(spec: SimClientSpec): void {
+    if (!isNonEmptyString(spec?.clientId) || spec.clientId.includes(':')) {
+      throw new ValidationError('clientId is required and must not contain ":"', { field: 'clientId' });
+    }
+    if (this.#clients.has(spec.clientId)) throw new ValidationError(`client ${spec.clientId} is already registered`, { field: 'clientId' });
+    if (!isNonEmptyString(spec.clientSecret)) throw new ValidationError('clientSecret is required', { field: 'clientSecret' });
+    if (!this.#orgs.has(spec.orgId)) throw new ValidationError(`org ${String(spec.orgId)} is not registered; call addOrg first`, { field: 'orgId' });
+    const grantTypes = spec.grantTypes ?? ['client_credentials'];
+    if (!Array.isArray(grantTypes) || grantTypes.length === 0 || grantTypes.some((g) => !GRANT_TYPES.includes(g))) {
+      throw new ValidationError(`grantTypes must be a non-empty list of ${GRANT_TYPES.join(', ')}`, { field: 'grantTypes' });
+    }
+    checkSeconds(spec.tokenLifetimeSeconds, 'tokenLifetimeSeconds', true);
+    checkSeconds(spec.idleTimeoutSeconds, 'idleTimeoutSeconds', false);
+    if (spec.refreshToken !== undefined && !isNonEmptyString(spec.refreshToken)) {
+      throw new ValidationError('refreshToken must be a non-empty string when given', { field: 'refreshToken' });
+    }
+    this.#clients.set(spec.clientId, {
+      clientId: spec.clientId,
+      secret: spec.clientSecret,
+      orgId: spec.orgId,
+      name: spec.name ?? `Client ${spec.clientId}`,
+      grantTypes: new Set(grantTypes),
+      scopes: [...(spec.scopes ?? [])],
+      ...(spec.tokenLifetimeSeconds !== undefined ? { tokenLifetimeSeconds: spec.tokenLifetimeSeconds } : {}),
+      ...(spec.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: spec.idleTimeoutSeconds } : {}),
+      revoked: false,
+      ...(spec.refreshToken !== undefined ? { currentRefreshToken: spec.refreshToken } : {}),
+      usedRefreshTokens: [],
+      counts: { token: 0, tokensMe: 0, organizationsMe: 0, refreshTokenReuse: 0 },
+      faults: new Map(),
+    });
+  }
+
+  /**
+   * Queues a fault for a client's requests to one endpoint (default `token`). Faults are consumed in
+   * FIFO order, each for `times` requests (default 1; `Infinity` until cleared). On the token
+   * endpoint the client is the one named in the Basic header, in whichever region the request went
+   * to; on tokens/me and organizations/me it is the client the bearer token was issued to.
+   */
+  injectFault(clientId: string, fault: SimFault, options: { endpoint?: SimEndpoint; times?: number } = {}): void {
+    const client = this.#client(clientId);
+    const endpoint = options.endpoint ?? 'token';
+    if (!ENDPOINTS.includes(endpoint)) throw new ValidationError(`endpoint must be one of ${ENDPOINTS.join(', ')}`, { field: 'endpoint' });
+    const times = options.times ?? 1;
+    if (times !== Infinity && (!Number.isSafeInteger(times) || times < 1)) {
+      throw new ValidationError('times must be a positive integer or Infinity', { field: 'times' });
+    }
+    checkFault(fault, endpoint);
+    const queue = client.faults.get(endpoint) ?? [];
+    queue.push({ fault: { ...fault }, remaining: times });
+    client.faults.set(endpoint, queue);
+  }
+
+  /** Drops pending faults of one client, or of every client. */
+  clearFaults(clientId?: string): void {
+    if (clientId !== undefined) {
+      this.#client(clientId).faults.clear();
+      return;
+    }
+    for (const client of this.#clients.values()) client.faults.clear();
+  }
+
+  /** Revokes a client: token requests fail with invalid_client and its tokens stop working. */
+  revokeClient(clientId: string): void {
+    this.#client(clientId).revoked = true;
+  }
+
+  /** Rotates a client's secret; the old one fails with 401 from now on. Issued tokens stay valid. */
+  setClientSecret(clientId: string, secret: string): void {
+    const client = this.#client(clientId);
+    if (!isNonEmptyString(secret)) throw new ValidationError('clientSecret is required', { field: 'clientSecret' });
+    client.secret = secret;
+  }
+
+  /** Sets the lifetime of tokens issued to a client from now on (0 and out-of-range values allowed, to test the broker). */
+  setTokenLifetime(clientId: string, seconds: number): void {
+    const client = this.#client(clientId);
+    checkSeconds(seconds, 'tokenLifetimeSeconds', true);
+    client.tokenLifetimeSeconds = seconds;
+  }
+
+  /** Requests seen for a client, faulted ones included. */
+  counts(clientId: string): SimCounts {
+    return { ...this.#client(clientId).counts };
+  }
+
+  /** Every request the server received, 404s included. */
+  totalRequests(): number {
+    return this.#total;
+  }
+
+  /** The refresh token the client must present next, if any. */
+  currentRefreshToken(clientId: string): string | undefined {
+    return this.#client(clientId).currentRefreshToken;
+  }
+
+  /** Refresh tokens the client has used successfully, oldest first; each is now invalid. */
+  usedRefreshTokens(clientId: string): string[] {
+    return [...this.#client(clientId).usedRefreshTokens];
+  }
+
+  /** Access tokens issued, oldest first, to one client or to all; for asserting no token leaks into logs. */
+  issuedAccessTokens(clientId?: string): string[] {
+    if (clientId !== undefined) this.#client(clientId);
+    return this.#issued.filter((i) => clientId === undefined || i.clientId === clientId).map((i) => i.token);
+  }
+
+  /** Stops the server and destroys every connection, hung ones included, so callers never wait. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+
+  #client(clientId: string): ClientState {
+    const client = this.#clients.get(clientId);
+    if (!client) throw new ValidationError(`client ${String(clientId)} is not registered`, { field: 'clientId' });
+    return client;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
+  }
+
+  #send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+    if (res.destroyed || res.headersSent) return;
+    res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...headers,
+    });
+    res.end(body);
+  }
+
+  #notFound(res: ServerResponse): void {
+    this.#send(res, 404, platformBody(404, 'The requested resource was not found.'));
+  }
+
+  #unauthorized(res: ServerResponse, message: string): void {
+    this.#send(res, 401, platformBody(401, message, 'authentication.required'));
+  }
+
+  #oauthError(res: ServerResponse, status: number, error: string, description: string): void {
+    this.#send(res, status, oauthBody(error, description), { 'Cache-Control': 'no-store' });
+  }
+
+  /** Takes the next fault for a client and endpoint, counting down `times`. */
+  #takeFault(client: ClientState, endpoint: SimEndpoint): SimFault | undefined {
+    const queue = client.faults.get(endpoint);
+    const head = queue?.[0];
+    if (!queue || !head) return undefined;
+    head.remaining -= 1;
+    if (head.remaining <= 0) queue.shift();
+    return head.fault;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#total += 1;
+    const url = new URL(req.url ?? '/', 'http://simulator.invalid');
+    const [, rawHost = '', ...rest] = url.pathname.split('/');
+    const host = rawHost.toLowerCase();
+    const path = `/${rest.join('/')}`;
+    const dot = host.indexOf('.');
+    const kind = host.slice(0, dot);
+    const domain = host.slice(dot + 1);
+    if (dot <= 0 || !DOMAINS.has(domain)) return this.#notFound(res);
+
+    let endpoint: SimEndpoint;
+    if (kind === 'login' && req.method === 'POST' && path === '/oauth/token') endpoint = 'token';
+    else if (kind === 'api' && req.method === 'GET' && path === '/api/v2/tokens/me') endpoint = 'tokens/me';
+    else if (kind === 'api' && req.method === 'GET' && path === '/api/v2/organizations/me') endpoint = 'organizations/me';
+    else return this.#notFound(res);
+
+    if (endpoint === 'token') {
+      const body = await this.#readBody(req);
+      const basic = parseBasic(req.headers.authorization);
+      const client = basic ? this.#clients.get(basic.clientId) : undefined;
+      if (client) client.counts.token += 1;
+      const fault = client ? this.#takeFault(client, 'token') : undefined;
+      let foreignOrgId: string | undefined;
+      if (fault?.kind === 'foreign_org') foreignOrgId = fault.orgId;
+      else if (fault && (await this.#applyFault(fault, 'token', res))) return;
+      if (res.destroyed) return;
+      return this.#token(req, res, domain, body, foreignOrgId);
+    }
+
+    const bearer = parseBearer(req.headers.authorization);
+    const tokenState = bearer ? this.#tokens.get(bearer) : undefined;
+    const client = tokenState ? this.#clients.get(tokenState.clientId) : undefined;
+    if (client) {
+      if (endpoint === 'tokens/me') client.counts.tokensMe += 1;
+      else client.counts.organizationsMe += 1;
+    }
+    const fault = client ? this.#takeFault(client, endpoint) : undefined;
+    if (fault && (await this.#applyFault(fault, endpoint, res))) return;
+    if (res.destroyed) return;
+
+    if (!bearer) return this.#unauthorized(res, 'No authentication bearer token specified in authorization header.');
+    if (!tokenState || !client) return this.#unauthorized(res, 'Invalid login credentials.');
+    const now = this.#now();
+    const idleMs = client.idleTimeoutSeconds !== undefined ? client.idleTimeoutSeconds * 1000 : undefined;
+    if (client.revoked || now >= tokenState.expiresAtMs || (idleMs !== undefined && now >= tokenState.lastActivityMs + idleMs)) {
+      return this.#unauthorized(res, 'Invalid login credentials.');
+    }
+    // preserveIdleTTL=true lets a caller inspect a token without keeping it alive; any other call is activity.
+    const preserve = endpoint === 'tokens/me' && url.searchParams.get('preserveIdleTTL')?.toLowerCase() === 'true';
+    if (!preserve) tokenState.lastActivityMs = now;
+
+    const org = this.#orgView(tokenState.orgId);
+    if (endpoint === 'organizations/me') {
+      return this.#send(res, 200, JSON.stringify({ id: org.id, name: org.name, state: 'active', domain: slug(org.name), selfUri: org.selfUri }));
+    }
+    return this.#send(res, 200, JSON.stringify({
+      organization: org,
+      homeOrganization: org,
+      OAuthClient: { id: client.clientId, name: client.name, organization: { id: tokenState.orgId } },
+      authorizedScope: [...client.scopes],
+      ...(idleMs !== undefined ? { dateTokenIdles: new Date(tokenState.lastActivityMs + idleMs).toISOString() } : {}),
+    }));
+  }
+
+  #orgView(orgId: string): { id: string; name: string; selfUri: string } {
+    const name = this.#orgs.get(orgId)?.name ?? `Org ${orgId}`;
+    return { id: orgId, name, selfUri: `/api/v2/organizations/${orgId}` };
+  }
+
+  /** Reads the request body up to a limit; undefined when it was larger (the rest is drained). */
+  #readBody(req: IncomingMessage): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      });
+      req.on('end', () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(chunks).toString('utf8') : undefined));
+      // An aborted request resolves too; the response then goes nowhere, which is what Genesys would do.
+      req.on('error', () => resolve(undefined));
+    });
+  }
+
+  /** Acts out a fault. Returns true when the fault replaced the response, false to continue normally. */
+  async #applyFault(fault: SimFault, endpoint: SimEndpoint, res: ServerResponse): Promise<boolean> {
+    switch (fault.kind) {
+      case 'latency':
+        await this.#sleep(fault.ms);
+        return false;
+      case 'foreign_org':
+        return false;
+      case 'status':
+        this.#send(res, fault.status, fault.body ?? platformBody(fault.status, `Injected HTTP ${fault.status}.`), {
+          'Content-Type': fault.contentType ?? 'application/json',
+        });
+        return true;
+      case 'rate_limit': {
+        const retryAfter = fault.retryAfter === undefined ? '1' : fault.retryAfter;
+        const seconds = this.#retryAfterSeconds(retryAfter);
+        this.#send(res, 429, platformBody(429, `Rate limit exceeded the maximum. Retry the request in [${seconds}] seconds`, 'too.many.requests'),
+          retryAfter === null ? {} : { 'Retry-After': retryAfter });
+        return true;
+      }
+      case 'hang':
+        // Nothing is sent; close() or the client's abort destroys the socket.
+        return true;
+      case 'reset':
+        res.socket?.destroy();
+        return true;
+      case 'malformed_json': {
+        const full = this.#fakeBody(endpoint);
+        this.#send(res, 200, full.slice(0, Math.floor(full.length / 2)));
+        return true;
+      }
+      case 'truncated_body': {
+        const full = this.#fakeBody(endpoint);
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(full)) });
+        // Flush the headers and half the body, then cut the connection so the client sees a short read.
+        res.write(full.slice(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
+        return true;
+      }
+      case 'html': {
+        const status = fault.status ?? 502;
+        const reason = HTML_REASONS[status] ?? 'Error';
+        const page = `<html>\r\n<head><title>${status} ${reason}</title></head>\r\n<body>\r\n<center><h1>${status} ${reason}</h1></center>\r\n</body>\r\n</html>\r\n`;
+        this.#send(res, status, page, { 'Content-Type': 'text/html', Server: 'awselb/2.0' });
+        return true;
+      }
+      case 'missing_access_token':
+        this.#send(res, 200, JSON.stringify({ token_type: 'bearer', expires_in: this.#defaultLifetimeSeconds }), { 'Cache-Control': 'no-store' });
+        return true;
+    }
+  }
+
+  #retryAfterSeconds(retryAfter: string | null): number {
+    if (retryAfter === null) return 1;
+    if (/^\s*\d+\s*$/.test(retryAfter)) return Number(retryAfter.trim());
+    const at = Date.parse(retryAfter);
+    return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - this.#now()) / 1000));
+  }
+
+  /** A plausible success body for an endpoint, holding no real token; faults cut it short. */
+  #fakeBody(endpoint: SimEndpoint): string {
+    if (endpoint === 'token') {
+      return JSON.stringify({ access_token: `not-a-token-${'x'.repeat(40)}`, token_type: 'bearer', expires_in: this.#defaultLifetimeSeconds });
+    }
+    const org = { id: '00000000-0000-0000-0000-000000000000', name: 'Truncated', selfUri: '/api/v2/organizations/00000000-0000-0000-0000-000000000000' };
+    return JSON.stringify(endpoint === 'tokens/me' ? { organization: org, homeOrganization: org, authorizedScope: [] } : { ...org, state: 'active' });
+  }
+
+  /** POST /oauth/token after faults: authenticate the client in this region, then run the grant. */
+  #token(req: IncomingMessage, res: ServerResponse, domain: string, body: string | undefined, foreignOrgId: string | undefined): void {
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (contentType !== 'application/x-www-form-urlencoded') {
+      return this.#oauthError(res, 400, 'invalid_request', 'content type must be application/x-www-form-urlencoded');
+    }
+    if (body === undefined) return this.#oauthError(res, 400, 'invalid_request', 'request body is too large');
+    const basic = parseBasic(req.headers.authorization);
+    if (!basic) return this.#oauthError(res, 401, 'invalid_client', 'client authentication is required');
+    const client = this.#clients.get(basic.clientId);
+    // Credentials exist only in their org's region: elsewhere the client is simply unknown.
+    if (!client || this.#orgs.get(client.orgId)?.region.domain !== domain) {
+      return this.#oauthError(res, 400, 'invalid_client', 'client not found');
+    }
+    if (client.revoked) return this.#oauthError(res, 400, 'invalid_client', 'client not found');
+    if (basic.secret !== client.secret) return this.#oauthError(res, 401, 'invalid_client', 'authentication failed');
+
+    const form = new URLSearchParams(body);
+    const grantType = form.get('grant_type');
+    if (grantType === null || grantType === '') return this.#oauthError(res, 400, 'invalid_request', 'grant_type is required');
+    if (!KNOWN_GRANT_TYPES.has(grantType)) return this.#oauthError(res, 400, 'unsupported_grant_type', 'grant type is not supported');
+    if (!client.grantTypes.has(grantType as SimGrantType)) {
+      return this.#oauthError(res, 400, 'unauthorized_client', 'client is not authorized to use this grant type');
+    }
+
+    let refreshToken: string | undefined;
+    if (grantType === 'refresh_token') {
+      const presented = form.get('refresh_token');
+      if (!presented) return this.#oauthError(res, 400, 'invalid_request', 'refresh_token is required');
+      if (presented !== client.currentRefreshToken) {
+        if (client.usedRefreshTokens.includes(presented)) client.counts.refreshTokenReuse += 1;
+        return this.#oauthError(res, 400, 'invalid_grant', 'invalid refresh token');
+      }
+      // Single use: the presented token dies the moment a new one is issued.
+      client.usedRefreshTokens.push(presented);
+      refreshToken = newToken();
+      client.currentRefreshToken = refreshToken;
+    }
+
+    const lifetimeSeconds = client.tokenLifetimeSeconds ?? this.#defaultLifetimeSeconds;
+    const accessToken = newToken();
+    const now = this.#now();
+    this.#tokens.set(accessToken, {
+      clientId: client.clientId,
+      orgId: foreignOrgId ?? client.orgId,
+      expiresAtMs: now + lifetimeSeconds * 1000,
+      lastActivityMs: now,
+    });
+    this.#issued.push({ clientId: client.clientId, token: accessToken });
+    this.#send(res, 200, JSON.stringify({
+      access_token: accessToken,
+      token_type: 'bearer',
+      expires_in: lifetimeSeconds,
+      ...(refreshToken !== undefined ? { refresh_token: refreshToken } : {}),
+    }), { 'Cache-Control': 'no-store' });
+  }
+}
