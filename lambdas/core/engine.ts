@@ -65,6 +65,8 @@ export interface SweepRequest {
   trigger: AuditTrigger;
   /** Lambda request id or similar, copied into audit records. */
   requestId?: string;
+  /** An org is started only with at least this much time left. @default the engine's orgTimeBudgetMs */
+  minTimeToStartMs?: number;
 }
 
 export type OrgOutcome = 'refreshed' | 'failed' | 'skipped' | 'deferred';
@@ -367,7 +369,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       return { org };
     }
     summary.due++;
-    if (nowMs + orgTimeBudgetMs > request.deadlineMs) {
+    if (nowMs + (request.minTimeToStartMs ?? orgTimeBudgetMs) > request.deadlineMs) {
       summary.deferred++;
       return { org, result: { orgId: org.orgId, outcome: 'deferred', reason: 'deadline' } };
     }
@@ -485,7 +487,8 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
   return {
     sweep,
     async refreshOrg(orgId, options) {
-      const summary = await sweep({ ...options, orgIds: [orgId] });
+      // One org on a caller's clock (a getter invocation): use the time there is, within the org budget.
+      const summary = await sweep({ minTimeToStartMs: 1_000, ...options, orgIds: [orgId] });
       const result = summary.results[0];
       if (result) return result;
       return { orgId, outcome: 'skipped', reason: summary.skipped.disabled ? 'disabled' : summary.skipped.backingOff ? 'backing_off' : 'not_due' };

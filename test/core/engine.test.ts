@@ -1,0 +1,323 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { createRefreshEngine, type EngineOptions } from '../../lambdas/core/engine.js';
+import { StoreError } from '../../lambdas/core/errors.js';
+import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
+import type { AuditRecord, ClientCredentials, OrgRecord, Telemetry } from '../../lambdas/core/ports.js';
+import { GenesysSimulator } from '../support/genesys-simulator.js';
+
+const H = 3_600_000;
+const ORG_US = '0a000000-0000-4000-8000-000000000001';
+const ORG_IE = '0a000000-0000-4000-8000-000000000002';
+const ORG_JP = '0a000000-0000-4000-8000-000000000003';
+const ORG_BAD = '0a000000-0000-4000-8000-000000000004';
+const ORG_AC = '0a000000-0000-4000-8000-000000000005';
+const ORG_OTHER = '0a000000-0000-4000-8000-0000000000ff';
+
+interface Fixture {
+  clock: ManualClock;
+  registry: InMemoryOrgRegistry;
+  credentials: InMemoryCredentialStore;
+  vault: InMemoryTokenVault;
+  audit: InMemoryAuditLog;
+  lease: InMemoryLease;
+  logs: string[];
+  telemetry: Telemetry;
+  engine: (options?: EngineOptions) => ReturnType<typeof createRefreshEngine>;
+}
+
+let sim: GenesysSimulator;
+let clock: ManualClock;
+
+function org(orgId: string, region: string, grantType: OrgRecord['grantType'] = 'client_credentials'): Omit<OrgRecord, 'version'> {
+  return { orgId, region, grantType, enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 0 } };
+}
+
+function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, ClientCredentials>): Fixture {
+  const registry = new InMemoryOrgRegistry(orgs);
+  const credentials = new InMemoryCredentialStore(creds);
+  const vault = new InMemoryTokenVault();
+  const audit = new InMemoryAuditLog();
+  const lease = new InMemoryLease();
+  const logs: string[] = [];
+  const telemetry: Telemetry = {
+    log: (level, message, fields) => logs.push(JSON.stringify({ level, message, ...fields })),
+    metric: () => undefined,
+  };
+  const oauth = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock, baseUrl: sim.resolver, random: () => 0.5, requestTimeoutMs: 2_000 });
+  return {
+    clock,
+    registry,
+    credentials,
+    vault,
+    audit,
+    lease,
+    logs,
+    telemetry,
+    engine: (options = {}) => createRefreshEngine({ registry, credentials, vault, audit, lease, oauth, clock, telemetry }, options),
+  };
+}
+
+const deadline = () => clock.now() + 10 * 60_000;
+
+beforeAll(async () => {
+  clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'));
+  sim = await GenesysSimulator.start({ now: () => clock.now(), tokenLifetimeSeconds: 86_400 });
+  sim.addOrg({ orgId: ORG_US, name: 'US org', region: 'mypurecloud.com' });
+  sim.addOrg({ orgId: ORG_IE, name: 'IE org', region: 'mypurecloud.ie' });
+  sim.addOrg({ orgId: ORG_JP, name: 'JP org', region: 'mypurecloud.jp' });
+  sim.addOrg({ orgId: ORG_BAD, name: 'Bad org', region: 'euw2.pure.cloud' });
+  sim.addOrg({ orgId: ORG_AC, name: 'Auth code org', region: 'mypurecloud.de' });
+  sim.addOrg({ orgId: ORG_OTHER, name: 'Someone else', region: 'mypurecloud.com' });
+});
+
+afterAll(async () => {
+  await sim?.close();
+});
+
+let n = 0;
+/** Registers a fresh client for an org so each test has its own counters and faults. */
+function client(orgId: string, extra: Partial<Parameters<GenesysSimulator['addClient']>[0]> = {}): ClientCredentials & { clientId: string } {
+  n++;
+  const spec = { clientId: `client-${n}-${orgId.slice(-4)}`, clientSecret: `secret-${n}-${'s'.repeat(30)}`, orgId, ...extra };
+  sim.addClient(spec);
+  return { clientId: spec.clientId, clientSecret: spec.clientSecret, ...(spec.refreshToken ? { refreshToken: spec.refreshToken } : {}) };
+}
+
+beforeEach(() => {
+  sim.clearFaults();
+});
+
+describe('RefreshEngine.sweep', () => {
+  it('refreshes orgs in three regions while one with a wrong secret fails permanently', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const jp = client(ORG_JP);
+    const bad = client(ORG_BAD);
+    const f = fixture(
+      [org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1'), org(ORG_JP, 'mypurecloud.jp'), org(ORG_BAD, 'euw2.pure.cloud')],
+      { [ORG_US]: us, [ORG_IE]: ie, [ORG_JP]: jp, [ORG_BAD]: { ...bad, clientSecret: 'wrong-secret' } },
+    );
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+
+    expect(summary).toMatchObject({ examined: 4, due: 4, refreshed: 3, failed: { invalid_client: 1 } });
+    expect(sim.counts(bad.clientId).token).toBe(1); // permanent: no retries
+    for (const [orgId, domain] of [[ORG_US, 'mypurecloud.com'], [ORG_IE, 'mypurecloud.ie'], [ORG_JP, 'mypurecloud.jp']] as const) {
+      const record = await f.vault.read(orgId);
+      expect(record).toMatchObject({ schemaVersion: 1, orgId, region: domain, apiBaseUrl: `https://api.${domain}`, tokenType: 'bearer' });
+      expect(Date.parse(record!.expiresAt) - Date.parse(record!.issuedAt)).toBe(24 * H);
+      expect(Date.parse(record!.refreshAt) - Date.parse(record!.issuedAt)).toBe(18 * H);
+      expect((await f.registry.get(orgId))!.state).toMatchObject({ lastOutcome: 'success', consecutiveFailures: 0 });
+    }
+    expect(await f.vault.read(ORG_BAD)).toBeUndefined();
+    const badState = (await f.registry.get(ORG_BAD))!.state;
+    expect(badState).toMatchObject({ lastOutcome: 'failure', lastErrorCode: 'invalid_client', lastErrorClass: 'permanent', consecutiveFailures: 1 });
+    expect(badState.nextAttemptAtMs).toBe(clock.now() + 60_000);
+    const failures = await f.audit.listFailures({ sinceMs: 0 });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ orgId: ORG_BAD, errorCode: 'invalid_client', httpStatus: 401, trigger: 'schedule', reason: 'never_issued', attempts: 1 });
+    expect(f.audit.records.filter((r) => r.outcome === 'success')).toHaveLength(3);
+  });
+
+  it('skips every org on the next sweep until the 18-hour mark, then refreshes', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const engine = f.engine();
+    await engine.sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    const first = await f.vault.read(ORG_US);
+
+    clock.advance(18 * H - 60_000);
+    const early = await engine.sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(early).toMatchObject({ due: 0, refreshed: 0, skipped: { notDue: 1 } });
+    expect(sim.counts(us.clientId).token).toBe(1);
+
+    clock.advance(60_000);
+    const atMark = await engine.sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(atMark).toMatchObject({ due: 1, refreshed: 1 });
+    expect(atMark.results[0]).toMatchObject({ reason: 'at_refresh_mark', outcome: 'refreshed', health: 'healthy' });
+    expect((await f.vault.read(ORG_US))!.accessToken).not.toBe(first!.accessToken);
+    expect(await f.vault.readPrevious(ORG_US)).toEqual(first);
+  });
+
+  it('honours Retry-After on a 429 and then succeeds', async () => {
+    const ie = client(ORG_IE);
+    sim.injectFault(ie.clientId, { kind: 'rate_limit', retryAfter: '3' });
+    const f = fixture([org(ORG_IE, 'mypurecloud.ie')], { [ORG_IE]: ie });
+    clock.sleeps.length = 0;
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+
+    expect(summary.refreshed).toBe(1);
+    expect(sim.counts(ie.clientId).token).toBe(2);
+    expect(clock.sleeps.some((ms) => ms >= 3_000)).toBe(true);
+    expect(f.audit.records[0]).toMatchObject({ outcome: 'success', attempts: 3 }); // 2 token requests + 1 tokens/me
+  });
+
+  it('leaves the old token in place when a 503 storm exhausts the retries', async () => {
+    const jp = client(ORG_JP);
+    const f = fixture([org(ORG_JP, 'mypurecloud.jp')], { [ORG_JP]: jp });
+    const engine = f.engine();
+    await engine.sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    const before = await f.vault.read(ORG_JP);
+    const stateBefore = (await f.registry.get(ORG_JP))!.state;
+
+    clock.advance(18 * H);
+    sim.injectFault(jp.clientId, { kind: 'status', status: 503 }, { times: Infinity });
+    const summary = await engine.sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+
+    expect(summary).toMatchObject({ refreshed: 0, failed: { upstream_unavailable: 1 }, orgsAtRisk: 1 });
+    expect(summary.results[0]).toMatchObject({ health: 'at_risk' });
+    expect(sim.counts(jp.clientId).token).toBe(1 + 4); // first sweep + 1 try and 3 retries
+    expect(await f.vault.read(ORG_JP)).toEqual(before);
+    expect(f.vault.writes).toBe(1);
+    const state = (await f.registry.get(ORG_JP))!.state;
+    expect(state).toMatchObject({ expiresAtMs: stateBefore.expiresAtMs, issuedAtMs: stateBefore.issuedAtMs, lastErrorCode: 'upstream_unavailable', lastErrorClass: 'transient' });
+    expect(state.nextAttemptAtMs).toBeGreaterThan(clock.now());
+    expect(state.nextAttemptAtMs).toBeLessThanOrEqual(stateBefore.expiresAtMs! - 5 * 60_000);
+  });
+
+  it('refreshes each org exactly once when two sweeps overlap', async () => {
+    const ids = [ORG_US, ORG_IE, ORG_JP];
+    const regions = ['mypurecloud.com', 'mypurecloud.ie', 'mypurecloud.jp'];
+    const clients = ids.map((id) => client(id));
+    for (const c of clients) sim.injectFault(c.clientId, { kind: 'latency', ms: 150 });
+    const f = fixture(ids.map((id, i) => org(id, regions[i]!)), Object.fromEntries(ids.map((id, i) => [id, clients[i]!])));
+    const [a, b] = await Promise.all([
+      f.engine({ owner: 'sweep-a' }).sweep({ deadlineMs: deadline(), trigger: 'schedule' }),
+      f.engine({ owner: 'sweep-b' }).sweep({ deadlineMs: deadline(), trigger: 'schedule' }),
+    ]);
+    for (const c of clients) expect(sim.counts(c.clientId).token).toBe(1);
+    expect(a.refreshed + b.refreshed).toBe(3);
+    expect(a.skipped.leaseHeld + b.skipped.leaseHeld + a.skipped.notDue + b.skipped.notDue).toBe(3);
+    expect(f.vault.writes).toBe(3);
+  });
+
+  it('persists every rotated refresh token and never sends a used one again', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'r'.repeat(40)}` });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    const engine = f.engine();
+    for (let i = 0; i < 3; i++) {
+      const summary = await engine.sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+      expect(summary.refreshed).toBe(1);
+      expect((await f.credentials.read({ orgId: ORG_AC } as OrgRecord)).refreshToken).toBe(sim.currentRefreshToken(ac.clientId));
+      clock.advance(18 * H);
+    }
+    expect(sim.counts(ac.clientId).refreshTokenReuse).toBe(0);
+    expect(sim.usedRefreshTokens(ac.clientId)).toEqual([ac.refreshToken, ...f.credentials.refreshTokenHistory.get(ORG_AC)!.slice(0, 2)]);
+    expect(f.credentials.refreshTokenHistory.get(ORG_AC)).toHaveLength(3);
+  });
+
+  it('keeps the rotated refresh token even when verification fails afterwards', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'q'.repeat(40)}` });
+    sim.injectFault(ac.clientId, { kind: 'status', status: 503 }, { endpoint: 'tokens/me', times: Infinity });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary.failed).toEqual({ upstream_unavailable: 1 });
+    expect((await f.credentials.read({ orgId: ORG_AC } as OrgRecord)).refreshToken).toBe(sim.currentRefreshToken(ac.clientId));
+    expect(sim.currentRefreshToken(ac.clientId)).not.toBe(ac.refreshToken);
+    expect(await f.vault.read(ORG_AC)).toBeUndefined();
+  });
+
+  it('reports a rotated refresh token it cannot persist as critical, and still serves the access token', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'p'.repeat(40)}` });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    f.credentials.replaceRefreshToken = async () => {
+      throw new StoreError('credentials_unavailable', 'store down');
+    };
+    const summary = await f.engine({ persistAttempts: 3 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ critical: 1, failed: { refresh_token_persist_failed: 1 }, refreshed: 0 });
+    expect(f.audit.records[0]).toMatchObject({ outcome: 'failure', errorCode: 'refresh_token_persist_failed', severity: 'critical' });
+    expect(await f.vault.read(ORG_AC)).toBeDefined();
+    expect(f.logs.some((l) => l.includes('"level":"critical"'))).toBe(true);
+  });
+
+  it('refuses a token that belongs to another org and stores nothing', async () => {
+    const us = client(ORG_US);
+    sim.injectFault(us.clientId, { kind: 'foreign_org', orgId: ORG_OTHER });
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary.failed).toEqual({ org_mismatch: 1 });
+    expect(await f.vault.read(ORG_US)).toBeUndefined();
+    expect(f.vault.writes).toBe(0);
+    expect((await f.registry.get(ORG_US))!.state).toMatchObject({ lastErrorCode: 'org_mismatch', lastErrorClass: 'permanent' });
+    expect(f.audit.records[0]!.message).toContain(ORG_OTHER);
+  });
+
+  it('fails credentials from another region as invalid_client without touching other orgs', async () => {
+    const ie = client(ORG_IE);
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_IE, 'mypurecloud.com'), org(ORG_US, 'mypurecloud.com')], { [ORG_IE]: ie, [ORG_US]: us });
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ refreshed: 1, failed: { invalid_client: 1 } });
+    expect(await f.vault.read(ORG_US)).toBeDefined();
+  });
+
+  it('keeps a refresh when the audit write fails, and reports it', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.audit.append = async () => {
+      throw new Error('audit table unavailable');
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ refreshed: 1, auditWriteFailures: 1 });
+    expect(await f.vault.read(ORG_US)).toBeDefined();
+  });
+
+  it('defers orgs it has no time left for and says so', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const summary = await f.engine({ orgTimeBudgetMs: 30_000 }).sweep({ deadlineMs: clock.now() + 10_000, trigger: 'schedule' });
+    expect(summary).toMatchObject({ due: 1, deferred: 1, refreshed: 0 });
+    expect(summary.results[0]).toMatchObject({ outcome: 'deferred', reason: 'deadline' });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('refreshes only the named orgs and reports unknown ones', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'mypurecloud.ie')], { [ORG_US]: us, [ORG_IE]: ie });
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'manual', orgIds: [ORG_IE, ORG_OTHER] });
+    expect(summary).toMatchObject({ refreshed: 1, skipped: { notFound: 1 } });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('skips disabled orgs even when forced', async () => {
+    const us = client(ORG_US);
+    const f = fixture([{ ...org(ORG_US, 'mypurecloud.com'), enabled: false }], { [ORG_US]: us });
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'manual', force: true });
+    expect(summary).toMatchObject({ refreshed: 0, skipped: { disabled: 1 } });
+  });
+
+  it('puts no token, refresh token or client secret in logs, audit records or the summary', async () => {
+    const us = client(ORG_US);
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'z'.repeat(40)}` });
+    const bad = client(ORG_BAD);
+    const ie = client(ORG_IE);
+    sim.injectFault(ie.clientId, { kind: 'missing_access_token' }, { times: Infinity });
+    const f = fixture(
+      [org(ORG_US, 'mypurecloud.com'), org(ORG_AC, 'mypurecloud.de', 'refresh_token'), org(ORG_BAD, 'euw2.pure.cloud'), org(ORG_IE, 'mypurecloud.ie')],
+      { [ORG_US]: us, [ORG_AC]: ac, [ORG_BAD]: { ...bad, clientSecret: `wrong-${'w'.repeat(30)}` }, [ORG_IE]: ie },
+    );
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary.refreshed).toBe(2);
+    const secrets = [
+      ...sim.issuedAccessTokens(),
+      ...sim.usedRefreshTokens(ac.clientId),
+      sim.currentRefreshToken(ac.clientId)!,
+      us.clientSecret, ac.clientSecret, bad.clientSecret, `wrong-${'w'.repeat(30)}`, ie.clientSecret,
+      Buffer.from(`${us.clientId}:${us.clientSecret}`).toString('base64'),
+    ];
+    const haystack = [...f.logs, JSON.stringify(f.audit.records satisfies AuditRecord[]), JSON.stringify(summary)].join('\n');
+    expect(secrets.length).toBeGreaterThan(6);
+    for (const secret of secrets) expect(haystack).not.toContain(secret);
+  });
+});
+
+describe('RefreshEngine.refreshOrg', () => {
+  it('refreshes one org and returns its result', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const result = await f.engine().refreshOrg(ORG_US, { deadlineMs: deadline(), trigger: 'getter' });
+    expect(result).toMatchObject({ orgId: ORG_US, outcome: 'refreshed', reason: 'never_issued' });
+    expect(f.audit.records[0]).toMatchObject({ trigger: 'getter' });
+  });
+});

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { createRefreshEngine } from '../../lambdas/core/engine.js';
+import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
+import { type Clock, systemClock } from '../../lambdas/core/ports.js';
+import { createTokenGetter, parseGetTokenRequest } from '../../lambdas/core/token-getter.js';
+import { GenesysSimulator } from '../support/genesys-simulator.js';
+
+const ORG = '0b000000-0000-4000-8000-000000000001';
+const ORG_OFF = '0b000000-0000-4000-8000-000000000002';
+const ORG_BROKEN = '0b000000-0000-4000-8000-000000000003';
+const MISSING = '0b000000-0000-4000-8000-0000000000ff';
+
+let sim: GenesysSimulator;
+const clock = new ManualClock(Date.parse('2026-04-01T00:00:00Z'));
+
+beforeAll(async () => {
+  sim = await GenesysSimulator.start({ now: () => clock.now() });
+  for (const orgId of [ORG, ORG_OFF, ORG_BROKEN]) sim.addOrg({ orgId, region: 'mypurecloud.ie' });
+});
+afterAll(async () => sim?.close());
+
+let n = 0;
+function setup(engineClock: Clock = clock) {
+  n++;
+  const clientId = `getter-client-${n}`;
+  sim.addClient({ clientId, clientSecret: 'getter-secret-value-123456789', orgId: ORG });
+  sim.addClient({ clientId: `${clientId}-broken`, clientSecret: 'right-secret-value-123456789', orgId: ORG_BROKEN });
+  const base = { region: 'mypurecloud.ie', grantType: 'client_credentials' as const, credentialsVersion: 1, state: { consecutiveFailures: 0 } };
+  const registry = new InMemoryOrgRegistry([
+    { ...base, orgId: ORG, enabled: true },
+    { ...base, orgId: ORG_OFF, enabled: false },
+    { ...base, orgId: ORG_BROKEN, enabled: true },
+  ]);
+  const credentials = new InMemoryCredentialStore({
+    [ORG]: { clientId, clientSecret: 'getter-secret-value-123456789' },
+    [ORG_BROKEN]: { clientId: `${clientId}-broken`, clientSecret: 'wrong' },
+  });
+  const vault = new InMemoryTokenVault();
+  const audit = new InMemoryAuditLog();
+  const lease = new InMemoryLease();
+  const oauth = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: engineClock, baseUrl: sim.resolver });
+  const deps = { registry, credentials, vault, audit, lease, oauth, clock: engineClock };
+  /** A getter as one Lambda container would have it: its own cache and engine, shared stores. */
+  const container = () => createTokenGetter({ registry, vault, engine: createRefreshEngine(deps), clock: engineClock }, { peerPollMs: 20 });
+  return { clientId, registry, vault, audit, container, deps };
+}
+
+const ctx = (c: Clock = clock) => ({ deadlineMs: c.now() + 30_000 });
+
+describe('parseGetTokenRequest', () => {
+  it.each([
+    ['a non-object', 'hello', /JSON object/],
+    ['null', null, /JSON object/],
+    ['an array', [ORG], /JSON object/],
+    ['a missing orgId', {}, /orgId is required/],
+    ['a non-UUID', { orgId: 'acme' }, /UUID/],
+    ['a path segment', { orgId: '../credentials/x' }, /UUID/],
+    ['a 10 KB string', { orgId: 'a'.repeat(10_240) }, /limit is 1024/],
+    ['an unknown field', { orgId: ORG, force: true }, /unknown field/],
+  ])('rejects %s', (_name, input, message) => {
+    expect(() => parseGetTokenRequest(input)).toThrow(message);
+  });
+
+  it('normalises the org id to lower case', () => {
+    expect(parseGetTokenRequest({ orgId: ORG.toUpperCase() })).toEqual({ orgId: ORG });
+  });
+});
+
+describe('TokenGetter', () => {
+  it('refreshes on demand when no token is stored, then serves from cache', async () => {
+    const s = setup();
+    const getter = s.container();
+    const first = await getter.handle({ orgId: ORG }, ctx());
+    expect(first).toMatchObject({ orgId: ORG, tokenType: 'bearer', apiBaseUrl: 'https://api.mypurecloud.ie', region: 'mypurecloud.ie' });
+    expect(sim.counts(s.clientId).token).toBe(1);
+    const second = await getter.handle({ orgId: ORG }, ctx());
+    expect(second).toEqual(first);
+    expect(getter.stats).toMatchObject({ hits: 1, misses: 1, onDemandRefreshes: 1 });
+    expect(s.audit.records[0]).toMatchObject({ trigger: 'getter', outcome: 'success' });
+  });
+
+  it('re-reads the vault after the cache max age and never calls Genesys for a fresh token', async () => {
+    const s = setup();
+    const getter = s.container();
+    await getter.handle({ orgId: ORG }, ctx());
+    clock.advance(6 * 60_000);
+    const before = sim.totalRequests();
+    await getter.handle({ orgId: ORG }, ctx());
+    expect(sim.totalRequests()).toBe(before);
+    expect(getter.stats.misses).toBe(2);
+  });
+
+  it('makes one token request for a stampede across containers', async () => {
+    // Real time here: waiters poll while the refresh is in flight, and a manual clock would let their
+    // sleeps push the shared clock past the refresher's deadline.
+    const s = setup(systemClock);
+    sim.injectFault(s.clientId, { kind: 'latency', ms: 200 });
+    const containers = Array.from({ length: 5 }, () => s.container());
+    const responses = await Promise.all(containers.flatMap((g) => Array.from({ length: 10 }, () => g.handle({ orgId: ORG }, ctx(systemClock)))));
+    expect(sim.counts(s.clientId).token).toBe(1);
+    const tokens = new Set(responses.map((r) => ('accessToken' in r ? r.accessToken : r.error.code)));
+    expect(tokens.size).toBe(1);
+    expect([...tokens][0]).not.toBe('token_unavailable');
+  });
+
+  it.each([
+    [MISSING, 'org_not_found'],
+    [ORG_OFF, 'org_disabled'],
+  ])('answers %s with %s', async (orgId, code) => {
+    const s = setup();
+    const response = await s.container().handle({ orgId }, ctx());
+    expect(response).toMatchObject({ error: { code } });
+  });
+
+  it('answers token_unavailable with a retry hint when the on-demand refresh fails', async () => {
+    const s = setup();
+    const response = await s.container().handle({ orgId: ORG_BROKEN }, ctx());
+    expect(response).toMatchObject({ error: { code: 'token_unavailable', retryAfterSeconds: 60 } });
+    expect('error' in response && response.error.message).toContain('invalid_client');
+  });
+
+  it('changes nothing on bad input', async () => {
+    const s = setup();
+    const response = await s.container().handle({ orgId: '../../etc/passwd' }, ctx());
+    expect(response).toMatchObject({ error: { code: 'invalid_request' } });
+    expect(s.audit.records).toHaveLength(0);
+    expect(s.vault.writes).toBe(0);
+  });
+
+  it('refreshes a stored token that is about to expire', async () => {
+    const s = setup();
+    const getter = s.container();
+    const first = await getter.handle({ orgId: ORG }, ctx());
+    clock.advance(24 * 3_600_000 - 4 * 60_000); // 4 minutes left: inside the 5-minute margin
+    const second = await getter.handle({ orgId: ORG }, ctx());
+    expect('accessToken' in second && 'accessToken' in first && second.accessToken !== first.accessToken).toBe(true);
+    expect(sim.counts(s.clientId).token).toBe(2);
+  });
+
+  it('neither registers nor refreshes an org it does not know', async () => {
+    const s = setup();
+    const before = sim.totalRequests();
+    await s.container().handle({ orgId: MISSING }, ctx());
+    expect(await s.registry.get(MISSING)).toBeUndefined();
+    expect(s.audit.records).toHaveLength(0);
+    expect(sim.totalRequests()).toBe(before);
+  });
+});
