@@ -1,0 +1,849 @@
+/**
+ * The TokenBroker construct and its stack, asserted on the synthesized template. Bundling is skipped
+ * here (context `aws:cdk:bundling-stacks: []`: NodejsFunction's asset then gets a placeholder hash and
+ * esbuild never runs); test/infra/synth.test.ts runs the real `cdk synth` and checks the bundles.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App, CfnElement, CfnParameter, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks, rules } from 'cdk-nag';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AUDIT_TABLE, REGISTRY_TABLE } from '../../lambdas/adapters/aws/tables.js';
+import { ENV } from '../../lambdas/core/env-names.js';
+import { STACK_OUTPUT_KEYS as CLI_STACK_OUTPUT_KEYS } from '../../lib/cli/stack-outputs.js';
+import { TokenBroker, type TokenBrokerProps } from '../../lib/token-broker.js';
+import { CONTEXT_KEYS, CONTEXT_PREFIX, STACK_OUTPUT_KEYS, TokenBrokerStack } from '../../lib/token-broker-stack.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** cdk.json's context (feature flags and broker settings), so tests synthesize what `cdk deploy` would. */
+const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(resolve(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+const ORG_A = '0b5d2c1e-3f4a-4b6c-8d7e-9f0a1b2c3d4e';
+const ORG_B = '7e6d5c4b-3a29-4817-8615-243342516071';
+
+/** The partition/region/account join the construct builds ARNs with in an environment-agnostic stack. */
+const arnJoin = (service: string, rest: string) => ({
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, rest]],
+});
+const viaService = (service: string) => ({ 'Fn::Join': ['', [`${service}.`, { Ref: 'AWS::Region' }, '.amazonaws.com']] });
+
+/** Every App synthesizes under this one directory, removed after the file's tests. */
+const OUTDIR_ROOT = mkdtempSync(join(tmpdir(), 'gtb-infra-'));
+let appCount = 0;
+afterAll(() => rmSync(OUTDIR_ROOT, { recursive: true, force: true }));
+
+function newApp(context: Record<string, unknown> = {}): App {
+  return new App({
+    outdir: join(OUTDIR_ROOT, `app-${++appCount}`),
+    context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [], ...context },
+    // The built-in CloudFormation schema validation costs seconds per synth; synth.test.ts runs it.
+    builtinCloudFormationValidation: false,
+  });
+}
+
+function buildStack(broker?: TokenBrokerProps, context: Record<string, unknown> = {}) {
+  const app = newApp(context);
+  const stack = new TokenBrokerStack(app, 'TestBroker', broker ? { broker } : {});
+  return { app, stack, broker: stack.broker, template: Template.fromStack(stack) };
+}
+
+/** A bare stack for constructing TokenBroker directly (validation tests). */
+function bareStack(): Stack {
+  return new Stack(newApp(), 'Bare');
+}
+
+const logicalId = (stack: Stack, construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+
+/** The statements of the default policy attached to `fn`'s role. */
+function roleStatements(template: Template, stack: Stack, fn: lambda.IFunction): Record<string, unknown>[] {
+  const roleId = logicalId(stack, fn.role as iam.Role);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }));
+  expect(policies).toHaveLength(1);
+  return (policies[0] as { Properties: { PolicyDocument: { Statement: Record<string, unknown>[] } } }).Properties.PolicyDocument.Statement;
+}
+
+const defaults = buildStack();
+
+function expectedEngineStatements(stack: Stack, broker: TokenBroker, logGroupLogicalId: string, prefix = 'genesys-token-broker', extraCredentialArns: string[] = []) {
+  const keyArn = { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] };
+  const credentials = arnJoin('secretsmanager', `:secret:${prefix}/credentials/*`);
+  return [
+    { Sid: 'OwnLogGroup', Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroupLogicalId, 'Arn'] } },
+    {
+      Sid: 'TokenSecretsWrite',
+      Effect: 'Allow',
+      Action: ['secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'],
+      Resource: arnJoin('secretsmanager', `:secret:${prefix}/tokens/*`),
+    },
+    {
+      Sid: 'CredentialSecretsReadRotate',
+      Effect: 'Allow',
+      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
+      // CDK renders literal ARNs before token-valued ones.
+      Resource: extraCredentialArns.length > 0 ? [...extraCredentialArns, credentials] : credentials,
+    },
+    {
+      Sid: 'BrokerKeyViaServices',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*'],
+      Resource: keyArn,
+      Condition: { StringEquals: { 'kms:ViaService': [viaService('secretsmanager'), viaService('dynamodb')] } },
+    },
+    {
+      Sid: 'RegistryReadWrite',
+      Effect: 'Allow',
+      Action: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
+      Resource: { 'Fn::GetAtt': [logicalId(stack, broker.registryTable as never), 'Arn'] },
+    },
+    { Sid: 'AuditAppend', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: { 'Fn::GetAtt': [logicalId(stack, broker.auditTable as never), 'Arn'] } },
+  ];
+}
+
+function logGroupIdOf(template: Template, stack: Stack, fn: lambda.IFunction): string {
+  const fnProps = template.findResources('AWS::Lambda::Function')[logicalId(stack, fn as never)] as { Properties: { LoggingConfig: { LogGroup: { Ref: string } } } };
+  return fnProps.Properties.LoggingConfig.LogGroup.Ref;
+}
+
+describe('TokenBroker tables', () => {
+  it('builds the registry table from REGISTRY_TABLE: on-demand, point-in-time recovery, encrypted with the broker key, deletion-protected', () => {
+    const { template, stack, broker } = defaults;
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        KeySchema: [{ AttributeName: REGISTRY_TABLE.partitionKey.name, KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'orgId', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] } },
+        DeletionProtectionEnabled: true,
+        GlobalSecondaryIndexes: Match.absent(),
+        TimeToLiveSpecification: Match.absent(),
+      },
+    });
+  });
+
+  it('builds the audit table from AUDIT_TABLE with its TTL attribute and the failures index', () => {
+    const { template } = defaults;
+    const index = AUDIT_TABLE.globalSecondaryIndexes[0];
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        KeySchema: [
+          { AttributeName: AUDIT_TABLE.partitionKey.name, KeyType: 'HASH' },
+          { AttributeName: AUDIT_TABLE.sortKey.name, KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
+        DeletionProtectionEnabled: true,
+        TimeToLiveSpecification: { AttributeName: 'expiresAtEpochSeconds', Enabled: true },
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'failures-by-day',
+            KeySchema: [
+              { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
+              { AttributeName: index.sortKey.name, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      },
+    });
+    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+  });
+
+  it('drops deletion protection and retention when removalPolicy is DESTROY', () => {
+    const { template } = buildStack({ removalPolicy: RemovalPolicy.DESTROY });
+    const tables = Object.values(template.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(2);
+    for (const table of tables) {
+      expect(table).toMatchObject({ DeletionPolicy: 'Delete', Properties: { DeletionProtectionEnabled: false } });
+    }
+    template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
+  });
+
+  it('creates a customer-managed key with rotation, retained by default', () => {
+    defaults.template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: { EnableKeyRotation: true } });
+    defaults.template.resourceCountIs('AWS::KMS::Key', 1);
+  });
+
+  it('uses a given key for the tables and creates none', () => {
+    const stack = bareStack();
+    const key = kms.Key.fromKeyArn(stack, 'Given', 'arn:aws:kms:eu-west-1:111122223333:key/11111111-2222-3333-4444-555555555555');
+    new TokenBroker(stack, 'Broker', { encryptionKey: key });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::KMS::Key', 0);
+    template.allResourcesProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: key.keyArn } });
+    // Its key policy cannot be edited here, so the construct says what to add for alarm delivery.
+    Annotations.fromStack(stack).hasWarning('/Bare/Broker', Match.stringLikeRegexp('cloudwatch.amazonaws.com kms:Decrypt'));
+  });
+});
+
+describe('TokenBroker functions', () => {
+  it('runs both handlers on Node.js 24 on ARM64 with the ESM bundle entry point', () => {
+    const fns = Object.values(defaults.template.findResources('AWS::Lambda::Function'));
+    expect(fns).toHaveLength(2);
+    for (const fn of fns) {
+      expect(fn).toMatchObject({ Properties: { Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' } });
+    }
+  });
+
+  it('sets every variable of the ENV contract on both functions, plus source-map support', () => {
+    const { template, stack, broker } = defaults;
+    const expected = {
+      [ENV.secretPrefix]: 'genesys-token-broker',
+      [ENV.registryTable]: { Ref: logicalId(stack, broker.registryTable as never) },
+      [ENV.auditTable]: { Ref: logicalId(stack, broker.auditTable as never) },
+      [ENV.kmsKeyId]: { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] },
+      [ENV.refreshAtFraction]: '0.75',
+      [ENV.sweepConcurrency]: '16',
+      [ENV.secretWriteRatePerSecond]: '20',
+      [ENV.auditRetentionDays]: '90',
+      [ENV.getterCacheMaxAgeSeconds]: '300',
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    expect(Object.keys(expected).filter((k) => k !== 'NODE_OPTIONS').sort()).toEqual(Object.values(ENV).sort());
+    for (const fn of [broker.refresher, broker.getter]) {
+      const props = template.findResources('AWS::Lambda::Function')[logicalId(stack, fn as never)] as { Properties: { Environment: { Variables: unknown } } };
+      expect(props.Properties.Environment.Variables).toEqual(expected);
+    }
+  });
+
+  it('passes the numeric props to the handlers as strings', () => {
+    const { template } = buildStack({
+      refreshAtFraction: 0.8,
+      sweepConcurrency: 8,
+      secretWriteRatePerSecond: 50,
+      auditRetention: Duration.days(30),
+      getterCacheMaxAge: Duration.seconds(0),
+      secretPrefix: 'acme/gtb',
+    });
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          [ENV.refreshAtFraction]: '0.8',
+          [ENV.sweepConcurrency]: '8',
+          [ENV.secretWriteRatePerSecond]: '50',
+          [ENV.auditRetentionDays]: '30',
+          [ENV.getterCacheMaxAgeSeconds]: '0',
+          [ENV.secretPrefix]: 'acme/gtb',
+        }),
+      },
+    });
+  });
+
+  it('gives the refresher reserved concurrency 1, no async retries and its default size', () => {
+    const { template, stack, broker } = defaults;
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('refreshes'),
+      ReservedConcurrentExecutions: 1,
+      MemorySize: 512,
+      Timeout: 240,
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(stack, broker.refresher as never) },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 300,
+    });
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+  });
+
+  it('gives the getter its default size and no reserved concurrency', () => {
+    defaults.template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('serves'),
+      ReservedConcurrentExecutions: Match.absent(),
+      MemorySize: 256,
+      Timeout: 30,
+    });
+  });
+
+  it('applies memory, timeout and tracing props', () => {
+    const { template } = buildStack({
+      refresherMemorySize: 1024,
+      refresherTimeout: Duration.minutes(2),
+      getterMemorySize: 512,
+      getterTimeout: Duration.seconds(10),
+      tracing: lambda.Tracing.ACTIVE,
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1, MemorySize: 1024, Timeout: 120, TracingConfig: { Mode: 'Active' } });
+    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 512, Timeout: 10, TracingConfig: { Mode: 'Active' } });
+  });
+
+  it('writes to its own log group with the configured retention, not through the deprecated logRetention', () => {
+    const { template, stack, broker } = defaults;
+    template.resourceCountIs('AWS::Logs::LogGroup', 2);
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    template.resourceCountIs('Custom::LogRetention', 0);
+    for (const fn of [broker.refresher, broker.getter]) {
+      expect(template.findResources('AWS::Logs::LogGroup')[logGroupIdOf(template, stack, fn)]).toMatchObject({ DeletionPolicy: 'Retain' });
+    }
+    const short = buildStack({ logRetention: 7 });
+    short.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+  });
+
+  it('finds its handler entries and lock file from any working directory', () => {
+    const previous = process.cwd();
+    process.chdir(tmpdir());
+    try {
+      // NodejsFunction checks at construction that the entry and the lock file exist.
+      expect(() => buildStack()).not.toThrow();
+    } finally {
+      process.chdir(previous);
+    }
+  });
+
+  it('uses dedicated roles with no managed policies', () => {
+    const roles = Object.values(defaults.template.findResources('AWS::IAM::Role'));
+    expect(roles).toHaveLength(2);
+    for (const role of roles) {
+      expect(role).toMatchObject({
+        Properties: { AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } }] } },
+      });
+      expect((role as { Properties: Record<string, unknown> }).Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('TokenBroker schedule', () => {
+  it('invokes the refresher every 5 minutes with retries and an encrypted, TLS-only dead-letter queue', () => {
+    const { template, stack, broker } = defaults;
+    const dlqId = logicalId(stack, broker.sweepDeadLetterQueue as never);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [logicalId(stack, broker.refresher as never), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
+        },
+      ],
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1_209_600 });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: dlqId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [Match.stringLikeRegexp('SweepSchedule'), 'Arn'] } } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('follows a custom schedule, sizing event ages from its interval', () => {
+    const { template } = buildStack({ schedule: events.Schedule.rate(Duration.minutes(15)), refresherTimeout: Duration.minutes(10) });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 900 } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 900 });
+  });
+
+  it('warns when the refresher timeout is not shorter than the schedule interval', () => {
+    const stack = bareStack();
+    new TokenBroker(stack, 'Broker', { schedule: events.Schedule.rate(Duration.minutes(2)), refresherTimeout: Duration.minutes(3) });
+    Annotations.fromStack(stack).hasWarning('/Bare/Broker', Match.stringLikeRegexp('refresherTimeout .* is not shorter than the schedule interval'));
+  });
+});
+
+describe('TokenBroker IAM', () => {
+  it('grants the refresher exactly its engine permissions', () => {
+    const { template, stack, broker } = defaults;
+    expect(roleStatements(template, stack, broker.refresher)).toEqual(expectedEngineStatements(stack, broker, logGroupIdOf(template, stack, broker.refresher)));
+  });
+
+  it('grants the getter exactly what its on-demand refresh needs', () => {
+    const { template, stack, broker } = defaults;
+    expect(roleStatements(template, stack, broker.getter)).toEqual(expectedEngineStatements(stack, broker, logGroupIdOf(template, stack, broker.getter)));
+  });
+
+  it('never grants a service wildcard, and never a secret or key permission on every resource', () => {
+    const { template } = buildStack({ tracing: lambda.Tracing.ACTIVE });
+    let wildcardResourceStatements = 0;
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+      for (const statement of (policy as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement) {
+        const actions = ([] as string[]).concat(statement.Action);
+        const resources = ([] as unknown[]).concat(statement.Resource);
+        expect(actions.filter((a) => a === '*' || a.endsWith(':*'))).toEqual([]);
+        if (actions.some((a) => a.startsWith('secretsmanager:') || a.startsWith('kms:') || a.startsWith('dynamodb:'))) {
+          expect(resources).not.toContain('*');
+        } else {
+          // Only X-Ray (no resource-level permissions) may use "*".
+          if (resources.includes('*')) {
+            wildcardResourceStatements++;
+            expect([...actions].sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+          }
+        }
+      }
+    }
+    // One X-Ray statement per function role: the check above did look at them.
+    expect(wildcardResourceStatements).toBe(2);
+  });
+
+  it('scopes secret permissions to a custom prefix', () => {
+    const { template, stack, broker } = buildStack({ secretPrefix: 'acme/gtb' });
+    expect(roleStatements(template, stack, broker.refresher)).toEqual(expectedEngineStatements(stack, broker, logGroupIdOf(template, stack, broker.refresher), 'acme/gtb'));
+  });
+
+  it('adds extra credential secrets to the credentials statement only', () => {
+    const extra = ['arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/genesys/org-a-AbCdEf', 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/genesys/org-b-??????'];
+    const { template, stack, broker } = buildStack({ extraCredentialSecretArns: extra });
+    for (const fn of [broker.refresher, broker.getter]) {
+      expect(roleStatements(template, stack, fn)).toEqual(expectedEngineStatements(stack, broker, logGroupIdOf(template, stack, fn), 'genesys-token-broker', extra));
+    }
+  });
+
+  it('grants every SDK call the handlers make and no call only the operator makes', () => {
+    // Cross-check against the adapters: a new SDK call on the Lambda path fails here rather than with
+    // AccessDenied in a customer's account. Calls listed as operator-only are made by the CLI.
+    const operatorOnly = new Set(['dynamodb:DeleteItem', 'dynamodb:Query', 'secretsmanager:DeleteSecret', 'secretsmanager:RestoreSecret']);
+    const files = {
+      dynamodb: ['dynamodb-org-registry.ts', 'dynamodb-lease.ts', 'dynamodb-audit-log.ts'],
+      secretsmanager: ['secrets-manager-common.ts', 'secrets-manager-token-vault.ts', 'secrets-manager-credential-store.ts'],
+    };
+    const used = new Set<string>();
+    for (const [service, names] of Object.entries(files)) {
+      for (const name of names) {
+        const source = readFileSync(resolve(ROOT, 'lambdas/adapters/aws', name), 'utf8');
+        for (const match of source.matchAll(/new (\w+)Command\(/g)) used.add(`${service}:${match[1]}`);
+      }
+    }
+    expect(used.size).toBeGreaterThan(5);
+    const { template, stack, broker } = defaults;
+    const granted = new Set(roleStatements(template, stack, broker.refresher).flatMap((s) => ([] as string[]).concat(s.Action as string | string[])));
+    const missing = [...used].filter((action) => !operatorOnly.has(action) && !granted.has(action));
+    expect(missing).toEqual([]);
+    expect([...operatorOnly].filter((action) => granted.has(action))).toEqual([]);
+  });
+});
+
+describe('TokenBroker grants', () => {
+  function granteeStack(props: TokenBrokerProps = {}) {
+    const stack = bareStack();
+    const broker = new TokenBroker(stack, 'Broker', props);
+    const consumer = new iam.Role(stack, 'Consumer', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    return { stack, broker, consumer };
+  }
+
+  const consumerStatements = (stack: Stack, consumer: iam.Role) => {
+    const template = Template.fromStack(stack);
+    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(stack, consumer) }] } }));
+    expect(policies).toHaveLength(1);
+    return (policies[0] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement;
+  };
+
+  it('grantReadToken allows reading only the named orgs, with kms:Decrypt bound to those secrets', () => {
+    const { stack, broker, consumer } = granteeStack();
+    const grant = broker.grantReadToken(consumer, ORG_A, ORG_B.toUpperCase(), ORG_A);
+    expect(grant).toBeInstanceOf(iam.Grant);
+    expect(grant.success).toBe(true);
+    const arns = [ORG_A, ORG_B].map((org) => arnJoin('secretsmanager', `:secret:genesys-token-broker/tokens/${org}-??????`));
+    expect(consumerStatements(stack, consumer)).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: arns },
+      {
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] },
+        Condition: { StringEquals: { 'kms:ViaService': viaService('secretsmanager') }, StringLike: { 'kms:EncryptionContext:SecretARN': arns } },
+      },
+    ]);
+  });
+
+  it('grantReadToken rejects an org id that is not a UUID, and a call without orgs', () => {
+    const { broker, consumer } = granteeStack();
+    expect(() => broker.grantReadToken(consumer, ORG_A, 'acme')).toThrow(/grantReadToken orgId must be a Genesys Cloud organization id \(UUID\), got "acme"/);
+    expect(() => broker.grantReadToken(consumer, `${ORG_A}*`)).toThrow(/grantReadToken orgId/);
+    expect(() => broker.grantReadToken(consumer)).toThrow(/grantReadToken orgIds must name at least one org/);
+  });
+
+  it('grantReadAllTokens allows reading every token secret and nothing else', () => {
+    const { stack, broker, consumer } = granteeStack({ secretPrefix: 'acme/gtb' });
+    expect(broker.grantReadAllTokens(consumer).success).toBe(true);
+    const all = arnJoin('secretsmanager', ':secret:acme/gtb/tokens/*');
+    expect(consumerStatements(stack, consumer)).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: all },
+      {
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] },
+        Condition: { StringEquals: { 'kms:ViaService': viaService('secretsmanager') }, StringLike: { 'kms:EncryptionContext:SecretARN': [all] } },
+      },
+    ]);
+  });
+
+  it('grantInvokeGetter allows invoking the getter only', () => {
+    const { stack, broker, consumer } = granteeStack();
+    expect(broker.grantInvokeGetter(consumer).success).toBe(true);
+    const getterArn = { 'Fn::GetAtt': [logicalId(stack, broker.getter as never), 'Arn'] };
+    expect(consumerStatements(stack, consumer)).toEqual([
+      { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: [getterArn, { 'Fn::Join': ['', [getterArn, ':*']] }] },
+    ]);
+  });
+});
+
+describe('TokenBroker alarms', () => {
+  const { template, stack, broker } = defaults;
+  const topicRef = { Ref: logicalId(stack, broker.alarmTopic as never) };
+  const brokerMetric = (metricName: string, service: string, statistic: string) => ({
+    Namespace: 'GenesysTokenBroker',
+    MetricName: metricName,
+    Dimensions: [{ Name: 'service', Value: service }],
+    Statistic: statistic,
+    Period: 300,
+  });
+
+  it.each([
+    ['RefreshFailed', brokerMetric('RefreshFailed', 'refresher', 'Sum')],
+    ['OrgsAtRisk', brokerMetric('OrgsAtRisk', 'refresher', 'Maximum')],
+  ])('alarms on %s from the refresher’s Powertools metrics', (_name, metric) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      ...metric,
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topicRef],
+      OKActions: [topicRef],
+    });
+  });
+
+  it.each([
+    ['refresher', 'Errors'],
+    ['refresher', 'Throttles'],
+    ['getter', 'Errors'],
+  ] as const)('alarms on the %s’s %s', (fn, metricName) => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: metricName,
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack, broker[fn] as never) } }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [topicRef],
+    });
+  });
+
+  it('alarms when a refresher run reaches the last second of its timeout', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Duration',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack, broker.refresher as never) } }],
+      Statistic: 'Maximum',
+      Threshold: 239_000,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    buildStack({ refresherTimeout: Duration.minutes(2) }).template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Duration', Threshold: 119_000 });
+  });
+
+  it('alarms when sweeps stop, treating missing invocations as breaching', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Invocations',
+      Statistic: 'Sum',
+      Period: 900,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: [topicRef],
+    });
+  });
+
+  it('alarms on any message in the sweep dead-letter queue', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, broker.sweepDeadLetterQueue as never), 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+  });
+
+  it('encrypts the alarm topic with the broker key, requires TLS and lets only this account’s alarms publish', () => {
+    const keyArn = { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] };
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      ArnLike: { 'aws:SourceArn': arnJoin('cloudwatch', ':alarm:*') },
+    };
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: keyArn });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [topicRef],
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          { Sid: 'CloudWatchAlarmsPublish', Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: topicRef, Condition: fromOurAlarms },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'CloudWatchAlarmsUseKeyForAlarmTopic',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+            Condition: fromOurAlarms,
+          },
+        ]),
+      },
+    });
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('subscribes alarmEmail to the topic', () => {
+    buildStack({ alarmEmail: 'ops@example.com' }).template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('notifies a given topic instead of creating one', () => {
+    const s = bareStack();
+    const topic = sns.Topic.fromTopicArn(s, 'Ops', 'arn:aws:sns:eu-west-1:111122223333:ops');
+    const b = new TokenBroker(s, 'Broker', { alarmTopic: topic });
+    const t = Template.fromStack(s);
+    expect(b.alarmTopic).toBe(topic);
+    t.resourceCountIs('AWS::SNS::Topic', 0);
+    t.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topic.topicArn] });
+  });
+});
+
+describe('TokenBroker dashboard', () => {
+  it('shows sweep outcomes, orgs at risk, token lifetime, getter latency percentiles and the cache hit ratio', () => {
+    const { template } = defaults;
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(dashboards).toHaveLength(1);
+    const body = (dashboards[0] as { Properties: { DashboardBody: { 'Fn::Join': [string, unknown[]] } } }).Properties.DashboardBody['Fn::Join'][1]
+      .map((part) => (typeof part === 'string' ? part : 'TOKEN'))
+      .join('');
+    const widgets = (JSON.parse(body) as { widgets: { properties: { title: string; metrics: unknown[][] } }[] }).widgets;
+    const byTitle = new Map(widgets.map((w) => [w.properties.title, JSON.stringify(w.properties.metrics)]));
+    expect(byTitle.get('Sweep outcomes')).toMatch(/"GenesysTokenBroker","RefreshSucceeded","service","refresher".*"GenesysTokenBroker","RefreshFailed","service","refresher"/);
+    expect(byTitle.get('Orgs at risk')).toMatch(/"OrgsAtRisk","service","refresher"/);
+    expect(byTitle.get('Least token lifetime left (seconds)')).toMatch(/"MinTokenSecondsRemaining","service","refresher"/);
+    expect(byTitle.get('Getter latency (ms)')).toMatch(/"GetterLatencyMs","service","getter",\{"stat":"p50"\}.*"GetterLatencyMs","service","getter",\{"stat":"p99"\}/);
+    const ratio = byTitle.get('Getter cache hit ratio') ?? '';
+    expect(ratio).toContain('"expression":"hits / (hits + misses)"');
+    expect(ratio).toMatch(/"GetterCacheHit","service","getter",\{[^}]*"id":"hits"/);
+    expect(ratio).toMatch(/"GetterCacheMiss","service","getter",\{[^}]*"id":"misses"/);
+  });
+});
+
+describe('TokenBroker props validation', () => {
+  const cases: [string, TokenBrokerProps, RegExp][] = [
+    ['refreshAtFraction above 0.9', { refreshAtFraction: 0.95 }, /^refreshAtFraction must be between 0.5 and 0.9, got 0.95$/],
+    ['refreshAtFraction below 0.5', { refreshAtFraction: 0.4 }, /^refreshAtFraction must be between 0.5 and 0.9, got 0.4$/],
+    ['sweepConcurrency 0', { sweepConcurrency: 0 }, /^sweepConcurrency must be an integer from 1 to 256, got 0$/],
+    ['fractional sweepConcurrency', { sweepConcurrency: 1.5 }, /^sweepConcurrency must be an integer from 1 to 256, got 1.5$/],
+    ['secretWriteRatePerSecond above 50', { secretWriteRatePerSecond: 51 }, /^secretWriteRatePerSecond must be an integer from 1 to 50, got 51$/],
+    ['auditRetention in part days', { auditRetention: Duration.hours(36) }, /^auditRetention must be a whole number of days from 1 to 3650, got 1 day 12 hours$/],
+    ['auditRetention over ten years', { auditRetention: Duration.days(4000) }, /^auditRetention must be a whole number of days from 1 to 3650, got 4000 days$/],
+    ['getterCacheMaxAge over an hour', { getterCacheMaxAge: Duration.hours(2) }, /^getterCacheMaxAge must be a whole number of seconds from 0 to 3600, got 2 hours$/],
+    ['refresherMemorySize 64', { refresherMemorySize: 64 }, /^refresherMemorySize must be an integer from 128 to 10240, got 64$/],
+    ['getterMemorySize 20000', { getterMemorySize: 20000 }, /^getterMemorySize must be an integer from 128 to 10240, got 20000$/],
+    ['refresherTimeout over 15 minutes', { refresherTimeout: Duration.minutes(16) }, /^refresherTimeout must be a whole number of seconds from 30 to 900, got 16 minutes$/],
+    ['getterTimeout of 1 second', { getterTimeout: Duration.seconds(1) }, /^getterTimeout must be a whole number of seconds from 5 to 900, got 1 second$/],
+    ['secretPrefix ending in a slash', { secretPrefix: 'acme/' }, /^secretPrefix must not end with a slash, got "acme\/"$/],
+    ['secretPrefix with a space', { secretPrefix: 'acme broker' }, /^secretPrefix may only contain ASCII letters, digits and \/ _ \+ = \. @ -, got "acme broker"$/],
+    ['alarmTopic with alarmEmail', { alarmEmail: 'ops@example.com', alarmTopic: {} as sns.ITopic }, /^alarmEmail cannot be combined with alarmTopic .*, got "ops@example.com"$/],
+    ['alarmEmail that is no address', { alarmEmail: 'ops' }, /^alarmEmail must be an e-mail address, got "ops"$/],
+    ['an extra credential ARN covering every secret', { extraCredentialSecretArns: ['arn:aws:secretsmanager:eu-west-1:111122223333:secret:*'] }, /^extraCredentialSecretArns entries must be Secrets Manager secret ARNs .*, got "arn:aws:secretsmanager:eu-west-1:111122223333:secret:\*"$/],
+    ['an extra credential ARN of another service', { extraCredentialSecretArns: ['arn:aws:s3:::bucket'] }, /^extraCredentialSecretArns entries must be Secrets Manager secret ARNs/],
+    ['a removal policy that does not exist', { removalPolicy: 'keep' as RemovalPolicy }, /^removalPolicy must be one of retain, retain-on-update-or-delete, destroy, got "keep"$/],
+    ['the SNAPSHOT removal policy', { removalPolicy: RemovalPolicy.SNAPSHOT }, /^removalPolicy must be one of retain, retain-on-update-or-delete, destroy, got "snapshot"$/],
+  ];
+
+  it.each(cases)('rejects %s, naming the prop, the value and what is allowed', (_name, props, message) => {
+    const stack = bareStack();
+    expect(() => new TokenBroker(stack, 'Broker', props)).toThrow(message);
+    // Nothing was created before the check failed.
+    expect(Object.keys(Template.fromStack(stack).toJSON().Resources ?? {})).toEqual([]);
+  });
+
+  it('accepts the boundary values', () => {
+    const stack = bareStack();
+    expect(
+      () =>
+        new TokenBroker(stack, 'Broker', {
+          refreshAtFraction: 0.9,
+          sweepConcurrency: 256,
+          secretWriteRatePerSecond: 50,
+          auditRetention: Duration.days(3650),
+          getterCacheMaxAge: Duration.seconds(0),
+          refresherTimeout: Duration.seconds(30),
+          getterTimeout: Duration.seconds(5),
+          refresherMemorySize: 10240,
+          getterMemorySize: 128,
+        }),
+    ).not.toThrow();
+  });
+
+  it('skips value checks for token-valued props and passes the tokens through', () => {
+    const stack = bareStack();
+    const fraction = new CfnParameter(stack, 'Fraction', { type: 'Number' }).valueAsNumber;
+    const prefix = new CfnParameter(stack, 'Prefix', { type: 'String' }).valueAsString;
+    expect(Token.isUnresolved(fraction)).toBe(true);
+    new TokenBroker(stack, 'Broker', { refreshAtFraction: fraction, secretPrefix: prefix });
+    const template = Template.fromStack(stack);
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ENV.refreshAtFraction]: { Ref: 'Fraction' }, [ENV.secretPrefix]: { Ref: 'Prefix' } }) },
+    });
+  });
+});
+
+describe('TokenBrokerStack', () => {
+  it('emits every output the operator CLI reads, under the exported keys, without exports', () => {
+    const outputs = defaults.template.findOutputs('*');
+    expect(Object.keys(outputs).sort()).toEqual(Object.values(STACK_OUTPUT_KEYS).sort());
+    for (const [name, key] of Object.entries(CLI_STACK_OUTPUT_KEYS)) {
+      expect(STACK_OUTPUT_KEYS[name as keyof typeof STACK_OUTPUT_KEYS]).toBe(key);
+    }
+    for (const output of Object.values(outputs)) expect((output as { Export?: unknown }).Export).toBeUndefined();
+    const { stack, broker } = defaults;
+    expect(outputs[STACK_OUTPUT_KEYS.getterFunctionName]?.Value).toEqual({ Ref: logicalId(stack, broker.getter as never) });
+    expect(outputs[STACK_OUTPUT_KEYS.getterFunctionArn]?.Value).toEqual({ 'Fn::GetAtt': [logicalId(stack, broker.getter as never), 'Arn'] });
+    expect(outputs[STACK_OUTPUT_KEYS.registryTableName]?.Value).toEqual({ Ref: logicalId(stack, broker.registryTable as never) });
+    expect(outputs[STACK_OUTPUT_KEYS.auditTableName]?.Value).toEqual({ Ref: logicalId(stack, broker.auditTable as never) });
+    expect(outputs[STACK_OUTPUT_KEYS.secretPrefix]?.Value).toBe('genesys-token-broker');
+    expect(outputs[STACK_OUTPUT_KEYS.alarmTopicArn]?.Value).toEqual({ Ref: logicalId(stack, broker.alarmTopic as never) });
+  });
+
+  it('is environment-agnostic: no account or Region in the template', () => {
+    const { stack, template } = defaults;
+    expect(Token.isUnresolved(stack.account)).toBe(true);
+    expect(Token.isUnresolved(stack.region)).toBe(true);
+    const json = JSON.stringify(template.toJSON());
+    expect(json).not.toMatch(/\b\d{12}\b/);
+    expect(json).not.toMatch(/\b(us|eu|ap|sa|ca|me|af)-(east|west|north|south|central|northeast|southeast)-\d\b/);
+  });
+
+  it('reads settings from context, including strings given with -c', () => {
+    const { template } = buildStack(undefined, {
+      [`${CONTEXT_PREFIX}refreshAtFraction`]: '0.6',
+      [`${CONTEXT_PREFIX}scheduleMinutes`]: '10',
+      [`${CONTEXT_PREFIX}sweepConcurrency`]: '4',
+      [`${CONTEXT_PREFIX}secretPrefix`]: 'ctx-prefix',
+      [`${CONTEXT_PREFIX}alarmEmail`]: 'ops@example.com',
+      [`${CONTEXT_PREFIX}removalPolicy`]: 'destroy',
+      [`${CONTEXT_PREFIX}activeTracing`]: 'true',
+      [`${CONTEXT_PREFIX}logRetentionDays`]: 30,
+      [`${CONTEXT_PREFIX}refresherTimeoutSeconds`]: '300',
+      [`${CONTEXT_PREFIX}extraCredentialSecretArns`]: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:x-AbCdEf, arn:aws:secretsmanager:eu-west-1:111122223333:secret:y-AbCdEf',
+    });
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ENV.refreshAtFraction]: '0.6', [ENV.sweepConcurrency]: '4', [ENV.secretPrefix]: 'ctx-prefix' }) },
+      TracingConfig: { Mode: 'Active' },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1, Timeout: 300 });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(10 minutes)' });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'ops@example.com' });
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'CredentialSecretsReadRotate',
+            Resource: Match.arrayWith(['arn:aws:secretsmanager:eu-west-1:111122223333:secret:x-AbCdEf', 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:y-AbCdEf']),
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('documents every context key it accepts in cdk.json', () => {
+    const inCdkJson = Object.keys(CDK_JSON_CONTEXT).filter((k) => k.startsWith(CONTEXT_PREFIX)).map((k) => k.slice(CONTEXT_PREFIX.length));
+    expect(inCdkJson.sort()).toEqual([...CONTEXT_KEYS].sort());
+  });
+
+  it('rejects an unknown context key so a typo never falls back to a default', () => {
+    expect(() => buildStack(undefined, { [`${CONTEXT_PREFIX}refreshAtFracton`]: 0.6 })).toThrow(/unknown context key genesys-token-broker:refreshAtFracton; known keys: .*genesys-token-broker:refreshAtFraction/);
+  });
+
+  it.each([
+    ['sweepConcurrency', 'many', /context genesys-token-broker:sweepConcurrency must be an integer, got "many"/],
+    ['refreshAtFraction', 'high', /context genesys-token-broker:refreshAtFraction must be a number, got "high"/],
+    ['scheduleMinutes', 0, /context genesys-token-broker:scheduleMinutes must be at least 1, got 0/],
+    ['removalPolicy', 'keep', /context genesys-token-broker:removalPolicy must be "retain" or "destroy", got "keep"/],
+    ['logRetentionDays', 45, /context genesys-token-broker:logRetentionDays must be one of 1, 3, 5, 7, 14, 30, 60, 90/],
+    ['activeTracing', 'yes', /context genesys-token-broker:activeTracing must be true or false, got "yes"/],
+    ['refreshAtFraction', 0.95, /^refreshAtFraction must be between 0.5 and 0.9, got 0.95$/],
+  ])('rejects context %s = %j with a message naming the key', (key, value, message) => {
+    expect(() => buildStack(undefined, { [`${CONTEXT_PREFIX}${key}`]: value })).toThrow(message);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  const violations = (stack: Stack) => new AwsSolutionsChecks().validateScope(stack).violations.map((v) => `${v.severity} ${v.ruleName} ${v.violatingResources.map((r) => r.constructPath).join(',')}`);
+
+  it('reports no unacknowledged error or warning for the default stack', () => {
+    expect(violations(defaults.stack)).toEqual([]);
+  });
+
+  it('reports none with a custom prefix, active tracing and an alarm e-mail either', () => {
+    const { stack } = buildStack({ secretPrefix: 'acme/gtb', tracing: lambda.Tracing.ACTIVE, alarmEmail: 'ops@example.com' });
+    expect(violations(stack)).toEqual([]);
+  });
+
+  it.each([lambda.Tracing.PASS_THROUGH, lambda.Tracing.DISABLED])('reports none with tracing %s', (tracing) => {
+    expect(violations(buildStack({ tracing }).stack)).toEqual([]);
+  });
+
+  it('acknowledges exactly the IAM5 findings cdk-nag raises, each with a reason', () => {
+    const { stack, broker } = defaults;
+    for (const fn of [broker.refresher, broker.getter]) {
+      const role = fn.role as iam.Role;
+      const policy = role.node.findChild('DefaultPolicy').node.defaultChild as iam.CfnPolicy;
+      const findings = (rules.iam.IAMNoWildcardPermissions as unknown as (node: iam.CfnPolicy) => string[])(policy).map((f) => `AwsSolutions-IAM5[${f}]`);
+      const acknowledged = role.node.metadata
+        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        .flatMap((m) => Object.entries(m.data as Record<string, string>))
+        .map(([id, reason]) => {
+          expect(reason.length).toBeGreaterThan(40);
+          return id.replace(/^annotation::/i, '');
+        });
+      expect(acknowledged.sort()).toEqual(findings.sort());
+      expect(findings).toEqual(
+        expect.arrayContaining([
+          'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:genesys-token-broker/tokens/*]',
+          'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        ]),
+      );
+    }
+    expect(stack).toBeDefined();
+  });
+
+  it('still reports a wildcard someone adds through extraCredentialSecretArns', () => {
+    const { stack } = buildStack({ extraCredentialSecretArns: ['arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/*'] });
+    expect(violations(stack)).toEqual([
+      'error AwsSolutions-IAM5[Resource::arn:aws:secretsmanager:eu-west-1:111122223333:secret:team/*] TestBroker/Broker/RefresherRole/DefaultPolicy/Resource,TestBroker/Broker/GetterRole/DefaultPolicy/Resource',
+    ]);
+  });
+
+  it('fails synthesis through the validation plugin when a finding is not acknowledged', () => {
+    const app = newApp();
+    const stack = new TokenBrokerStack(app, 'TestBroker');
+    new sns.Topic(stack, 'Unencrypted');
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    expect(() => app.synth()).toThrow(/AwsSolutions-SNS3/);
+  });
+});
