@@ -129,8 +129,9 @@ export interface HealthReport {
 /**
  * An org's health:
  * - disabled: an operator turned it off;
- * - expired: no valid token (expired, or never issued after a failed attempt);
- * - failing: the last attempt failed permanently (bad credentials, wrong org): needs an operator;
+ * - expired: no valid token (expired, or never issued after a transient failure);
+ * - failing: the last attempt failed permanently (bad credentials, wrong org) and no token has
+ *   expired yet, or none was ever issued: needs an operator;
  * - at_risk: the last attempt failed and the token is past its refresh mark (little life left);
  * - refresh_due: past the refresh mark (or never issued), no failure yet;
  * - healthy: otherwise.
@@ -142,8 +143,11 @@ export function orgHealth(org: Pick<OrgRecord, 'enabled' | 'state'>, nowMs: numb
   if (!org.enabled) return { health: 'disabled', ...base };
   const failed = s.lastOutcome === 'failure';
   const hasValidToken = s.expiresAtMs !== undefined && s.expiresAtMs > nowMs;
+  const permanent = failed && s.lastErrorClass === 'permanent';
+  // Never issued and refused for good (wrong secret, wrong org): the operator must act, so "failing".
+  if (s.expiresAtMs === undefined && permanent) return { health: 'failing', ...base };
   if (!hasValidToken && (s.expiresAtMs !== undefined || failed)) return { health: 'expired', ...base };
-  if (failed && s.lastErrorClass === 'permanent') return { health: 'failing', ...base };
+  if (permanent) return { health: 'failing', ...base };
   const pastMark = s.refreshAtMs === undefined || nowMs >= s.refreshAtMs;
   if (failed && pastMark) return { health: 'at_risk', ...base };
   if (pastMark) return { health: 'refresh_due', ...base };

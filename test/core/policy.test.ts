@@ -126,7 +126,9 @@ describe('orgHealth', () => {
     ['healthy when a failure happened before the mark (forced refresh failed)', org({ ...issued, ...failedTransient }), T0 + H, 'healthy'],
     ['failing after a permanent error', org({ ...issued, ...failedTransient, lastErrorCode: 'invalid_client', lastErrorClass: 'permanent' }), T0 + 19 * H, 'failing'],
     ['expired once the token has run out', org({ ...issued, ...failedTransient }), T0 + 24 * H, 'expired'],
-    ['expired when never issued and the first attempt failed', org({ ...failedTransient }), T0, 'expired'],
+    ['expired when never issued and the first attempt failed transiently', org({ ...failedTransient }), T0, 'expired'],
+    ['failing when never issued and the first attempt was refused for good', org({ ...failedTransient, lastErrorCode: 'invalid_client', lastErrorClass: 'permanent' }), T0, 'failing'],
+    ['expired, not failing, once a real token has run out', org({ ...issued, ...failedTransient, lastErrorClass: 'permanent' }), T0 + 25 * H, 'expired'],
   ] as const)('%s', (_name, record, now, expected) => {
     expect(orgHealth(record, now).health).toBe(expected);
   });
