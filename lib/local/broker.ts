@@ -1,0 +1,313 @@
+/**
+ * The local broker runtime: the same refresh engine and getter as the Lambdas, over the embedded file
+ * store, on a timer with the Lambda schedule's semantics, behind a small HTTP API on 127.0.0.1.
+ * Importable by tests and by the CLI (main.ts); it prints nothing itself and reports through `onEvent`.
+ */
+import { createRequire } from 'node:module';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { FileStore } from '../../lambdas/adapters/file/file-store.js';
+import { createRefreshEngine, type OrgResult, type RefreshEngine, type SweepSummary } from '../../lambdas/core/engine.js';
+import { toBrokerError } from '../../lambdas/core/errors.js';
+import { createOAuthClient, type FetchLike, type GenesysOAuthClient } from '../../lambdas/core/oauth.js';
+import { type Clock, type LogFields, type LogLevel, systemClock, type Telemetry } from '../../lambdas/core/ports.js';
+import type { BaseUrlResolver } from '../../lambdas/core/regions.js';
+import { createTokenGetter, type TokenGetter } from '../../lambdas/core/token-getter.js';
+import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SCHEDULE_SECONDS, isLoopbackHost } from './config.js';
+import { createApiListener, type HealthState } from './http-api.js';
+import { LocalMetrics } from './metrics.js';
+import { listAllOrgs, type OrgStatus, orgStatus } from './org-status.js';
+import { localLeaseOwner, releaseLeasesOfDeadBrokers } from './stale-leases.js';
+import { SweepScheduler } from './sweep-scheduler.js';
+
+/** The package version, stamped on audit records and the User-Agent. */
+export const BROKER_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+
+/** Longest a token request waits (including an on-demand refresh) before answering. */
+export const GETTER_REQUEST_BUDGET_MS = 12_000;
+/** Default bound on a graceful stop: in-flight refreshes and requests get this long to finish. */
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+
+/**
+ * Something worth reporting: a JSON log line, or a line in the status view. Fields are identifiers,
+ * outcomes, codes and times; never a token or a secret.
+ */
+export interface BrokerEvent {
+  event: string;
+  level: Exclude<LogLevel, 'debug'>;
+  [field: string]: unknown;
+}
+
+export interface LocalBrokerOptions {
+  store: FileStore;
+  /** Built with {@link createLocalOAuthClient}; the demo passes one pointed at the simulator. */
+  oauth: GenesysOAuthClient;
+  /** Seconds between sweeps; also each sweep's deadline. @default 300 */
+  scheduleSeconds?: number;
+  /** @default 0.75 */
+  refreshAtFraction?: number;
+  /** Serve the HTTP API. @default true */
+  serve?: boolean;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 picks a free port. @default 4180 */
+  port?: number;
+  /** Bearer key for every route but /healthz. @default - none */
+  apiKey?: string;
+  /** Run the first sweep now and then on schedule. False for `--once` and tests that sweep by hand. @default true */
+  schedule?: boolean;
+  clock?: Clock;
+  onEvent?: (event: BrokerEvent) => void;
+  /** Orgs refreshed at once in a sweep. @default 16 */
+  concurrency?: number;
+}
+
+export interface LastSweep {
+  startedAt: string;
+  durationMs: number;
+  ok: boolean;
+}
+
+export interface LocalBroker {
+  /** `http://127.0.0.1:PORT` when serving. */
+  readonly url: string | undefined;
+  readonly port: number | undefined;
+  readonly scheduleSeconds: number;
+  /** Runs a sweep now, or waits for the one in flight; resolves with its summary (undefined if it threw). */
+  sweep(): Promise<SweepSummary | undefined>;
+  /** Every org with its health and timings. */
+  orgs(): Promise<OrgStatus[]>;
+  health(): HealthState;
+  metricsText(): Promise<string>;
+  readonly lastSweep: LastSweep | undefined;
+  readonly nextSweepAtMs: number | undefined;
+  readonly sweepRunning: boolean;
+  /**
+   * Stops the schedule and the server, letting the sweep and requests in flight finish within
+   * `graceMs`; `drained` is false when the bound cut them off.
+   */
+  stop(options?: { graceMs?: number }): Promise<{ drained: boolean }>;
+}
+
+/** The OAuth client local mode uses. `baseUrl` is set only by the demo (and tests), to reach the simulator. */
+export function createLocalOAuthClient(options: { clock?: Clock; baseUrl?: BaseUrlResolver; fetch?: FetchLike } = {}): GenesysOAuthClient {
+  return createOAuthClient({
+    fetch: options.fetch ?? (globalThis.fetch as unknown as FetchLike),
+    clock: options.clock ?? systemClock,
+    userAgent: `genesys-token-broker/${BROKER_VERSION} (local)`,
+    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+  });
+}
+
+/** Maps the engine's telemetry to events: refresh outcomes get their own event names. */
+function eventTelemetry(emit: (event: BrokerEvent) => void, trigger: 'schedule' | 'getter'): Telemetry {
+  return {
+    log(level: LogLevel, message: string, fields: LogFields = {}) {
+      const lvl = level === 'debug' ? 'info' : level;
+      if (message === 'token refreshed') emit({ event: 'refreshed', level: 'info', trigger, ...fields });
+      else if (message === 'token refresh failed') emit({ event: 'refresh_failed', level: lvl, trigger, ...fields });
+      else emit({ event: 'engine', level: lvl, message, trigger, ...fields });
+    },
+    metric: () => undefined,
+  };
+}
+
+async function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Starts the broker. With `serve`, the HTTP API is listening when this resolves; with `schedule`, the first sweep has started. */
+export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBroker> {
+  const { store, oauth } = options;
+  const clock = options.clock ?? systemClock;
+  const emit = (event: BrokerEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // A broken event sink must not stop refreshes.
+    }
+  };
+  const scheduleSeconds = options.scheduleSeconds ?? DEFAULT_SCHEDULE_SECONDS;
+  const intervalMs = scheduleSeconds * 1000;
+  const host = options.host ?? DEFAULT_HOST;
+  const metrics = new LocalMetrics();
+  const sweepOwner = localLeaseOwner('sweep');
+  const getterOwner = localLeaseOwner('getter');
+
+  // Before anything can refresh; reported after `listening`, which is always the first event.
+  const released = await releaseLeasesOfDeadBrokers(store, { ownOwners: [sweepOwner, getterOwner] });
+
+  const ports = { registry: store.registry, credentials: store.credentials, vault: store.vault, audit: store.audit, lease: store.lease, oauth, clock };
+  const policy = options.refreshAtFraction !== undefined ? { refreshAtFraction: options.refreshAtFraction } : {};
+  // No org starts with less than this left before the deadline; half an interval, at most the engine's 30 s default.
+  const orgTimeBudgetMs = Math.min(30_000, Math.floor(intervalMs / 2));
+  const sweepEngine = createRefreshEngine({ ...ports, telemetry: eventTelemetry(emit, 'schedule') }, {
+    owner: sweepOwner,
+    policy,
+    concurrency: options.concurrency ?? 16,
+    orgTimeBudgetMs,
+    // Longer than one org's worst case, so a live attempt never loses its lease.
+    leaseTtlMs: Math.max(60_000, 2 * orgTimeBudgetMs),
+    brokerVersion: BROKER_VERSION,
+  });
+  // A separate engine (and lease owner) for on-demand refreshes: a lease's owner may re-acquire it, so
+  // sharing one owner would let the getter refresh an org the sweep is refreshing right now.
+  const getterEngine = createRefreshEngine({ ...ports, telemetry: eventTelemetry(emit, 'getter') }, {
+    owner: getterOwner,
+    policy,
+    orgTimeBudgetMs: GETTER_REQUEST_BUDGET_MS - 2_000,
+    leaseTtlMs: 60_000,
+    brokerVersion: BROKER_VERSION,
+  });
+  const recordResult = (result: OrgResult) => {
+    if (result.outcome === 'refreshed') metrics.recordRefresh('success');
+    else if (result.outcome === 'failed') metrics.recordRefresh('failure', result.errorCode);
+  };
+  const countingGetterEngine: RefreshEngine = {
+    sweep: (request) => getterEngine.sweep(request),
+    async refreshOrg(orgId, request) {
+      const result = await getterEngine.refreshOrg(orgId, request);
+      recordResult(result);
+      return result;
+    },
+  };
+  const getter: TokenGetter = createTokenGetter(
+    { registry: store.registry, vault: store.vault, engine: countingGetterEngine, clock },
+    // Reading a local file is cheap: a short cache keeps the getter close to the store.
+    { cacheMaxAgeMs: 10_000, peerPollMs: 100 },
+  );
+
+  let lastSweep: LastSweep | undefined;
+  let lastOkSweepAtMs: number | undefined;
+  let lastSummary: SweepSummary | undefined;
+
+  async function runSweep(deadlineMs: number): Promise<void> {
+    const startedMs = clock.now();
+    lastSummary = undefined;
+    try {
+      const summary = await sweepEngine.sweep({ deadlineMs, trigger: 'local' });
+      lastSummary = summary;
+      for (const result of summary.results) recordResult(result);
+      const ok = summary.registryError === undefined;
+      const doneMs = clock.now();
+      metrics.recordSweep(summary.durationMs, ok, doneMs);
+      lastSweep = { startedAt: summary.startedAt, durationMs: summary.durationMs, ok };
+      if (ok) lastOkSweepAtMs = doneMs;
+      const { results, ...counts } = summary;
+      emit({
+        event: 'sweep',
+        level: ok ? (Object.keys(summary.failed).length > 0 || summary.critical > 0 ? 'warn' : 'info') : 'error',
+        ...counts,
+        deferredOrgIds: results.filter((r) => r.outcome === 'deferred').map((r) => r.orgId),
+      });
+    } catch (err) {
+      const error = toBrokerError(err);
+      const doneMs = clock.now();
+      metrics.recordSweep(doneMs - startedMs, false, doneMs);
+      lastSweep = { startedAt: new Date(startedMs).toISOString(), durationMs: doneMs - startedMs, ok: false };
+      emit({ event: 'sweep_failed', level: 'error', errorCode: error.code, message: error.message });
+    }
+  }
+
+  const scheduler = new SweepScheduler({
+    intervalMs,
+    now: () => clock.now(),
+    run: runSweep,
+    onOverrun: (skippedTicks) => emit({ event: 'sweep_overrun', level: 'warn', message: 'a sweep ran past the next scheduled one, which was skipped', skippedTicks }),
+  });
+
+  const scheduleInfo = () => (scheduler.firstRunAtMs === undefined ? undefined : { firstRunAtMs: scheduler.firstRunAtMs, intervalMs });
+  const orgs = async (): Promise<OrgStatus[]> => {
+    const nowMs = clock.now();
+    const schedule = scheduleInfo();
+    return (await listAllOrgs(store.registry)).map((org) => orgStatus(org, nowMs, schedule));
+  };
+  const health = (): HealthState => {
+    const nowMs = clock.now();
+    const lastSweepAt = lastOkSweepAtMs === undefined ? null : new Date(lastOkSweepAtMs).toISOString();
+    if (lastOkSweepAtMs !== undefined && nowMs - lastOkSweepAtMs <= 2 * intervalMs) {
+      return { ok: true, body: { status: 'ok', lastSweepAt, scheduleSeconds } };
+    }
+    return { ok: false, body: { status: lastOkSweepAtMs === undefined ? 'starting' : 'stale', lastSweepAt, scheduleSeconds } };
+  };
+  const metricsText = async () => metrics.render(await orgs());
+
+  let firstTokenServed = false;
+  let server: Server | undefined;
+  let url: string | undefined;
+  let boundPort: number | undefined;
+  if (options.serve ?? true) {
+    const allowedHostnames = isLoopbackHost(host) ? new Set(['127.0.0.1', 'localhost', '::1', host.toLowerCase()]) : undefined;
+    server = createServer({ maxHeaderSize: 8 * 1024, requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, createApiListener({
+      getToken: (orgId) => getter.handle({ orgId }, { deadlineMs: clock.now() + GETTER_REQUEST_BUDGET_MS }),
+      listOrgs: orgs,
+      metrics: metricsText,
+      health,
+      ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
+      ...(allowedHostnames ? { allowedHostnames } : {}),
+      get defaultRetryAfterSeconds() {
+        const next = scheduler.nextRunAtMs;
+        return next === undefined ? scheduleSeconds : Math.max(1, Math.ceil((next - clock.now()) / 1000));
+      },
+      onTokenResult(result, orgId) {
+        metrics.recordGetterRequest(result);
+        if (result !== 'ok') emit({ event: 'token_not_served', level: 'warn', errorCode: result, ...(orgId ? { orgId } : {}) });
+        else if (!firstTokenServed) {
+          firstTokenServed = true;
+          emit({ event: 'first_token_served', level: 'info', orgId, sinceProcessStartMs: Math.round(performance.now()) });
+        }
+      },
+    }));
+    boundPort = await listen(server, options.port ?? DEFAULT_PORT, host);
+    url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    emit({ event: 'listening', level: 'info', url, port: boundPort, host, auth: options.apiKey !== undefined, scheduleSeconds, dataDir: store.dataDir });
+  }
+  if (released.length > 0) emit({ event: 'leases_released', level: 'warn', message: 'released leases left by a broker that is no longer running', orgIds: released });
+  if (options.schedule ?? true) scheduler.start();
+
+  let stopping: Promise<{ drained: boolean }> | undefined;
+  return {
+    url,
+    port: boundPort,
+    scheduleSeconds,
+    async sweep() {
+      await scheduler.runNow();
+      return lastSummary;
+    },
+    orgs,
+    health,
+    metricsText,
+    get lastSweep() {
+      return lastSweep;
+    },
+    get nextSweepAtMs() {
+      return scheduler.nextRunAtMs;
+    },
+    get sweepRunning() {
+      return scheduler.running;
+    },
+    stop({ graceMs = DEFAULT_STOP_GRACE_MS } = {}) {
+      stopping ??= (async () => {
+        const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), graceMs);
+        });
+        const drained = await Promise.race([Promise.all([scheduler.stop(), closed]).then(() => true as const), bound]);
+        clearTimeout(timer);
+        // Whatever is still open after the bound is cut: leases it held expire by themselves.
+        server?.closeAllConnections();
+        emit({ event: 'stopped', level: drained ? 'info' : 'warn', drained });
+        return { drained };
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * What local mode shows about an org (HTTP `/v1/orgs`, the status view, metrics): health, expiry and
+ * when the next refresh will run. Built from the registry record alone, so it never holds a token.
+ */
+import type { ErrorCode } from '../../lambdas/core/errors.js';
+import { computeRefreshAt, DEFAULT_POLICY, type Health, orgHealth } from '../../lambdas/core/policy.js';
+import type { GrantType, OrgRecord, OrgRegistry } from '../../lambdas/core/ports.js';
+
+export interface OrgStatus {
+  orgId: string;
+  label: string | null;
+  /** Region domain. */
+  region: string;
+  grantType: GrantType;
+  enabled: boolean;
+  health: Health;
+  /** ISO instant the current token expires, null when none was issued. */
+  expiresAt: string | null;
+  expiresInSeconds: number | null;
+  /** When the next refresh attempt will run: the first sweep at or after the token's refresh mark or backoff; null when disabled. */
+  nextRefreshAt: string | null;
+  lastErrorCode: ErrorCode | null;
+  lastOutcome: 'success' | 'failure' | null;
+  lastAttemptAt: string | null;
+  consecutiveFailures: number;
+}
+
+/** The sweep schedule: sweeps run at `firstRunAtMs + k * intervalMs`. */
+export interface ScheduleInfo {
+  firstRunAtMs: number;
+  intervalMs: number;
+}
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** When the refresh policy will first consider the org due (now, if it already is). */
+export function refreshDueAtMs(org: OrgRecord, nowMs: number): number | undefined {
+  if (!org.enabled) return undefined;
+  const s = org.state;
+  if (s.credentialsVersionUsed !== undefined && s.credentialsVersionUsed !== org.credentialsVersion) return nowMs;
+  if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) return Math.max(nowMs, s.nextAttemptAtMs);
+  if (s.issuedAtMs === undefined || s.expiresAtMs === undefined) return nowMs;
+  const mark = s.refreshAtMs ?? computeRefreshAt(s.issuedAtMs, s.expiresAtMs, DEFAULT_POLICY, s.idlesAtMs);
+  return Math.max(nowMs, Math.min(mark, s.expiresAtMs));
+}
+
+/** The first scheduled sweep at or after `atMs`. */
+export function nextSweepAtOrAfter(atMs: number, schedule: ScheduleInfo): number {
+  if (atMs <= schedule.firstRunAtMs) return schedule.firstRunAtMs;
+  return schedule.firstRunAtMs + Math.ceil((atMs - schedule.firstRunAtMs) / schedule.intervalMs) * schedule.intervalMs;
+}
+
+export function orgStatus(org: OrgRecord, nowMs: number, schedule?: ScheduleInfo): OrgStatus {
+  const report = orgHealth(org, nowMs);
+  const due = refreshDueAtMs(org, nowMs);
+  const next = due === undefined ? undefined : schedule ? nextSweepAtOrAfter(due, schedule) : due;
+  const s = org.state;
+  return {
+    orgId: org.orgId,
+    label: org.label ?? null,
+    region: org.region,
+    grantType: org.grantType,
+    enabled: org.enabled,
+    health: report.health,
+    expiresAt: iso(s.expiresAtMs),
+    expiresInSeconds: report.expiresInSeconds ?? null,
+    nextRefreshAt: iso(next),
+    lastErrorCode: s.lastErrorCode ?? null,
+    lastOutcome: s.lastOutcome ?? null,
+    lastAttemptAt: iso(s.lastAttemptAtMs),
+    consecutiveFailures: s.consecutiveFailures,
+  };
+}
+
+/** Every org in the registry, in registry order. */
+export async function listAllOrgs(registry: OrgRegistry): Promise<OrgRecord[]> {
+  const orgs: OrgRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await registry.listPage(cursor ? { cursor } : {});
+    orgs.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  return orgs;
+}

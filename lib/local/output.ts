@@ -1,0 +1,159 @@
+/**
+ * How local mode talks to a person or a log collector: JSON lines when stdout is not a terminal, a live
+ * status view redrawn every second when it is. Both show identifiers, health and times; neither ever
+ * receives a token (the events and org statuses they render carry none).
+ */
+import type { BrokerEvent, LastSweep } from './broker.js';
+import type { OrgStatus } from './org-status.js';
+
+/** One JSON log line (newline-terminated): `time`, `level`, `event`, then the event's fields. */
+export function formatJsonLine(event: BrokerEvent, nowMs: number): string {
+  const { event: name, level, ...fields } = event;
+  return `${JSON.stringify({ time: new Date(nowMs).toISOString(), level, event: name, ...fields })}\n`;
+}
+
+/** `4m 05s`, `1h 02m`, `12s`; negative durations read as `-12s`. */
+export function formatDuration(seconds: number): string {
+  const sign = seconds < 0 ? '-' : '';
+  let s = Math.abs(Math.round(seconds));
+  if (s < 60) return `${sign}${s}s`;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (h > 0) return `${sign}${h}h ${String(m).padStart(2, '0')}m`;
+  return `${sign}${m}m ${String(s).padStart(2, '0')}s`;
+}
+
+const FIELDS_SHOWN = ['orgId', 'reason', 'errorCode', 'expiresInSeconds', 'refreshed', 'durationMs', 'url', 'message', 'skippedTicks'] as const;
+
+/** A one-line, human description of an event for the status view. */
+export function describeEvent(event: BrokerEvent, nowMs: number): string {
+  const time = new Date(nowMs).toISOString().slice(11, 19);
+  const parts: string[] = [];
+  for (const key of FIELDS_SHOWN) {
+    const value = event[key];
+    if (value === undefined || value === null || typeof value === 'object') continue;
+    parts.push(`${key}=${String(value)}`);
+  }
+  if (event.event === 'sweep' && typeof event.failed === 'object' && event.failed && Object.keys(event.failed).length > 0) {
+    parts.push(`failed=${Object.entries(event.failed as Record<string, number>).map(([k, v]) => `${k}:${v}`).join(',')}`);
+  }
+  return `${time} ${event.level === 'info' ? ' ' : '!'} ${event.event} ${parts.join(' ')}`.trimEnd();
+}
+
+export interface StatusViewInput {
+  banner?: string;
+  url?: string;
+  /** A command to try, shown under the URL (demo mode). */
+  hint?: string;
+  orgs: readonly OrgStatus[];
+  nowMs: number;
+  lastSweep?: LastSweep;
+  nextSweepAtMs?: number;
+  sweepRunning: boolean;
+  events: readonly string[];
+  color: boolean;
+}
+
+const COLORS: Record<string, string> = {
+  healthy: '32',
+  refresh_due: '36',
+  at_risk: '33',
+  expired: '31',
+  failing: '31',
+  disabled: '90',
+};
+
+function pad(raw: string, width: number): string {
+  // Labels come from a config file: no escape sequence reaches the terminal from there.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  const text = raw.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+  const cut = text.length > width ? `${text.slice(0, width - 1)}…` : text;
+  return cut.padEnd(width);
+}
+
+/** Renders one frame of the status view (no cursor control; the caller clears the screen). */
+export function renderStatusView(input: StatusViewInput): string {
+  const paint = (code: string, text: string) => (input.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const lines: string[] = [];
+  if (input.banner) lines.push(paint('1;35', input.banner), '');
+  lines.push(`${paint('1', 'genesys-token-broker')}  local mode  ${input.url ? `getter: ${input.url}` : '(no HTTP server)'}`);
+  if (input.hint) lines.push(`try: ${input.hint}`);
+  const sweep = input.sweepRunning
+    ? 'sweep running'
+    : input.lastSweep
+      ? `last sweep ${formatDuration((input.nowMs - Date.parse(input.lastSweep.startedAt)) / 1000)} ago (${input.lastSweep.durationMs} ms${input.lastSweep.ok ? '' : ', FAILED'})`
+      : 'no sweep yet';
+  const next = input.nextSweepAtMs === undefined ? '' : `, next in ${formatDuration(Math.max(0, (input.nextSweepAtMs - input.nowMs) / 1000))}`;
+  lines.push(`${sweep}${next}`, '');
+  const header = `${pad('ORG ID', 36)}  ${pad('LABEL', 32)}  ${pad('REGION', 18)}  ${pad('HEALTH', 11)}  ${pad('EXPIRES IN', 10)}  ${pad('NEXT REFRESH', 12)}  LAST ERROR`;
+  lines.push(paint('1', header));
+  if (input.orgs.length === 0) lines.push('(no orgs registered)');
+  for (const org of input.orgs) {
+    const expires = org.expiresInSeconds === null ? '-' : org.expiresInSeconds < 0 ? 'expired' : formatDuration(org.expiresInSeconds);
+    const nextRefresh = org.nextRefreshAt === null ? '-' : (() => {
+      const inSeconds = (Date.parse(org.nextRefreshAt) - input.nowMs) / 1000;
+      return inSeconds <= 0 ? 'now' : `in ${formatDuration(inSeconds)}`;
+    })();
+    lines.push([
+      pad(org.orgId, 36),
+      pad(org.label ?? '', 32),
+      pad(org.region, 18),
+      paint(COLORS[org.health] ?? '0', pad(org.health, 11)),
+      pad(expires, 10),
+      pad(nextRefresh, 12),
+      org.lastErrorCode ?? '',
+    ].join('  ').trimEnd());
+  }
+  lines.push('', paint('1', 'recent events'));
+  lines.push(...(input.events.length > 0 ? input.events : ['(none yet)']));
+  lines.push('', 'Ctrl-C stops the broker (in-flight refreshes finish first).');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Redraws the status view on a TTY every second and keeps the last few events. */
+export class StatusView {
+  readonly #write: (text: string) => void;
+  readonly #input: () => Promise<Omit<StatusViewInput, 'events' | 'color'>>;
+  readonly #events: string[] = [];
+  readonly #maxEvents: number;
+  #timer: NodeJS.Timeout | undefined;
+  #drawing = false;
+
+  constructor(write: (text: string) => void, input: () => Promise<Omit<StatusViewInput, 'events' | 'color'>>, options: { maxEvents?: number } = {}) {
+    this.#write = write;
+    this.#input = input;
+    this.#maxEvents = options.maxEvents ?? 8;
+  }
+
+  addEvent(event: BrokerEvent, nowMs: number): void {
+    this.#events.push(describeEvent(event, nowMs));
+    if (this.#events.length > this.#maxEvents) this.#events.splice(0, this.#events.length - this.#maxEvents);
+  }
+
+  start(): void {
+    this.#write('\x1b[?25l'); // hide the cursor while redrawing
+    void this.redraw();
+    this.#timer = setInterval(() => void this.redraw(), 1_000);
+  }
+
+  async redraw(): Promise<void> {
+    if (this.#drawing) return;
+    this.#drawing = true;
+    try {
+      const frame = renderStatusView({ ...(await this.#input()), events: this.#events, color: true });
+      this.#write(`\x1b[H\x1b[2J${frame}`);
+    } catch {
+      // A frame that cannot be drawn (store busy) is skipped; the next one tries again.
+    } finally {
+      this.#drawing = false;
+    }
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#write('\x1b[?25h');
+  }
+}

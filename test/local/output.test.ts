@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { describeEvent, formatDuration, formatJsonLine, renderStatusView } from '../../lib/local/output.js';
+import type { OrgStatus } from '../../lib/local/org-status.js';
+
+const NOW = Date.parse('2026-06-01T12:00:00Z');
+const ORG: OrgStatus = {
+  orgId: 'f0000000-0000-4000-8000-000000000001', label: 'Acme', region: 'mypurecloud.ie', grantType: 'client_credentials', enabled: true,
+  health: 'healthy', expiresAt: new Date(NOW + 245_000).toISOString(), expiresInSeconds: 245, nextRefreshAt: new Date(NOW + 170_000).toISOString(),
+  lastErrorCode: null, lastOutcome: 'success', lastAttemptAt: new Date(NOW - 55_000).toISOString(), consecutiveFailures: 0,
+};
+
+describe('formatJsonLine', () => {
+  it('writes one JSON object per line with time, level and event first', () => {
+    const line = formatJsonLine({ event: 'refreshed', level: 'info', orgId: 'x', expiresInSeconds: 300 }, NOW);
+    expect(line.endsWith('\n')).toBe(true);
+    expect(line.indexOf('\n')).toBe(line.length - 1);
+    expect(Object.keys(JSON.parse(line) as object)).toEqual(['time', 'level', 'event', 'orgId', 'expiresInSeconds']);
+    expect(JSON.parse(line)).toMatchObject({ time: '2026-06-01T12:00:00.000Z', level: 'info', event: 'refreshed' });
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([[0, '0s'], [59.4, '59s'], [60, '1m 00s'], [245, '4m 05s'], [3_720, '1h 02m'], [-12, '-12s']])('formats %s seconds as %s', (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
+  });
+});
+
+describe('renderStatusView', () => {
+  const frame = (extra: Partial<Parameters<typeof renderStatusView>[0]> = {}) => renderStatusView({
+    orgs: [ORG, { ...ORG, orgId: 'f0000000-0000-4000-8000-000000000002', label: null, health: 'failing', expiresAt: null, expiresInSeconds: null, nextRefreshAt: new Date(NOW - 1).toISOString(), lastErrorCode: 'invalid_client' }],
+    nowMs: NOW, sweepRunning: false, events: ['12:00:00   refreshed orgId=x'], color: false, url: 'http://127.0.0.1:4180', ...extra,
+  });
+
+  it('shows each org with label, region, health, time to expiry and next refresh', () => {
+    const text = frame();
+    const rows = text.split('\n');
+    expect(rows.find((r) => r.startsWith('ORG ID'))).toMatch(/LABEL\s+REGION\s+HEALTH\s+EXPIRES IN\s+NEXT REFRESH\s+LAST ERROR/);
+    expect(rows.find((r) => r.startsWith(ORG.orgId))).toMatch(/Acme\s+mypurecloud\.ie\s+healthy\s+4m 05s\s+in 2m 50s$/);
+    expect(rows.find((r) => r.includes('000000000002'))).toMatch(/failing\s+-\s+now\s+invalid_client$/);
+    expect(text).toContain('getter: http://127.0.0.1:4180');
+    expect(text).toContain('12:00:00   refreshed orgId=x');
+  });
+
+  it('leads with the banner when one is given, and colours only on request', () => {
+    expect(frame({ banner: 'DEMO MODE: x', color: false }).split('\n')[0]).toBe('DEMO MODE: x');
+    expect(frame()).not.toContain('\x1b[');
+    expect(frame({ color: true })).toContain('\x1b[32m');
+  });
+
+  it('keeps escape sequences in labels away from the terminal', () => {
+    const text = renderStatusView({ orgs: [{ ...ORG, label: 'Evil\x1b[2J\x07Corp' }], nowMs: NOW, sweepRunning: false, events: [], color: false });
+    expect(text).toContain('Evil?[2J?Corp');
+    expect(text).not.toContain('\x1b');
+  });
+
+  it('reports sweep timing', () => {
+    expect(frame({ lastSweep: { startedAt: new Date(NOW - 5_000).toISOString(), durationMs: 42, ok: true }, nextSweepAtMs: NOW + 25_000 })).toContain('last sweep 5s ago (42 ms), next in 25s');
+    expect(frame({ sweepRunning: true })).toContain('sweep running');
+  });
+});
+
+describe('describeEvent', () => {
+  it('summarises an event on one line with its identifying fields', () => {
+    expect(describeEvent({ event: 'refresh_failed', level: 'error', orgId: 'o-1', errorCode: 'invalid_client', attempt: 1 }, NOW)).toBe('12:00:00 ! refresh_failed orgId=o-1 errorCode=invalid_client');
+    expect(describeEvent({ event: 'sweep', level: 'warn', refreshed: 2, durationMs: 10, failed: { timeout: 1 } }, NOW)).toBe('12:00:00 ! sweep refreshed=2 durationMs=10 failed=timeout:1');
+  });
+});
