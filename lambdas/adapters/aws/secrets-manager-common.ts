@@ -13,6 +13,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-secrets-manager';
 import { BrokerError, StoreError, ValidationError, type ErrorCode } from '../../core/errors.js';
+import { assertSecretPrefix, SECRET_TAG_KEYS } from './secret-names.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 /** Exceptions a later attempt can get past. */
@@ -176,4 +177,46 @@ export async function scheduleSecretDeletion(client: SecretsManagerClient, secre
     if (name === 'ResourceNotFoundException' || name === 'InvalidRequestException') return 'absent';
     throw err;
   }
+}
+
+/** Options every Secrets Manager-backed store takes. */
+export interface SecretStoreOptions {
+  client: SecretsManagerClient;
+  secretPrefix: string;
+  kmsKeyId?: string;
+  tags?: Record<string, string>;
+  limiter?: WriteLimiter;
+  recoveryWindowInDays?: number;
+}
+
+/** Validated settings of a Secrets Manager-backed store. */
+export interface SecretStoreSettings {
+  client: SecretsManagerClient;
+  prefix: string;
+  kmsKeyId: string | undefined;
+  extraTags: Tag[];
+  limiter: WriteLimiter | undefined;
+  recoveryWindowInDays: number;
+}
+
+const SECRET_STORE_OPTION_KEYS = new Set(['client', 'secretPrefix', 'kmsKeyId', 'tags', 'limiter', 'recoveryWindowInDays']);
+
+/** Validates a store's options (unknown keys rejected, errors name the option) into settings. */
+export function secretStoreSettings(storeName: string, options: SecretStoreOptions, defaultRecoveryWindowDays: number): SecretStoreSettings {
+  for (const key of Object.keys(options)) {
+    if (!SECRET_STORE_OPTION_KEYS.has(key)) throw new ValidationError(`unknown ${storeName} option ${key}`, { code: 'invalid_config', field: key });
+  }
+  if (!options.client) throw new ValidationError('client is required', { code: 'invalid_config', field: 'client' });
+  assertSecretPrefix(options.secretPrefix);
+  if (options.kmsKeyId !== undefined && (typeof options.kmsKeyId !== 'string' || options.kmsKeyId.length === 0 || options.kmsKeyId.length > 2048)) {
+    throw new ValidationError('kmsKeyId must be a key id, ARN or alias of 1 to 2048 characters', { code: 'invalid_config', field: 'kmsKeyId' });
+  }
+  return {
+    client: options.client,
+    prefix: options.secretPrefix,
+    kmsKeyId: options.kmsKeyId,
+    extraTags: validateExtraTags(options.tags, Object.values(SECRET_TAG_KEYS)),
+    limiter: options.limiter,
+    recoveryWindowInDays: validateRecoveryWindow(options.recoveryWindowInDays, defaultRecoveryWindowDays),
+  };
 }

@@ -18,20 +18,20 @@
  * malformed or refused (access denied, KMS), transient for throttling, 5xx and network failures.
  * Messages name the org, the secret and the failing fields, never a value.
  */
-import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient, type Tag } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
 import type { ClientCredentials, CredentialStore, OrgRecord } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
-import { assertSecretPrefix, credentialsSecretName, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS } from './secret-names.js';
+import { credentialsSecretName, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS } from './secret-names.js';
 import {
   putOrCreateSecretValue,
   randomClientRequestToken,
   scheduleSecretDeletion,
   sdkErrorName,
   toSecretsStoreError,
-  validateExtraTags,
-  validateRecoveryWindow,
+  type SecretStoreSettings,
+  secretStoreSettings,
 } from './secrets-manager-common.js';
 import type { WriteLimiter } from './write-limiter.js';
 
@@ -77,41 +77,21 @@ export interface SecretsManagerCredentialStoreOptions {
   recoveryWindowInDays?: number;
 }
 
-const OPTION_KEYS = new Set(['client', 'secretPrefix', 'kmsKeyId', 'tags', 'limiter', 'recoveryWindowInDays']);
-
 type OrgRef = Pick<OrgRecord, 'orgId' | 'credentialsSecretId'>;
 
 /** The credential store on Secrets Manager. */
 export class SecretsManagerCredentialStore implements CredentialStore {
-  readonly #client: SecretsManagerClient;
-  readonly #prefix: string;
-  readonly #kmsKeyId: string | undefined;
-  readonly #extraTags: Tag[];
-  readonly #limiter: WriteLimiter | undefined;
-  readonly #recoveryWindowInDays: number;
+  readonly #s: SecretStoreSettings;
 
   constructor(options: SecretsManagerCredentialStoreOptions) {
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) throw new ValidationError(`unknown SecretsManagerCredentialStore option ${key}`, { code: 'invalid_config', field: key });
-    }
-    if (!options.client) throw new ValidationError('client is required', { code: 'invalid_config', field: 'client' });
-    assertSecretPrefix(options.secretPrefix);
-    if (options.kmsKeyId !== undefined && (typeof options.kmsKeyId !== 'string' || options.kmsKeyId.length === 0 || options.kmsKeyId.length > 2048)) {
-      throw new ValidationError('kmsKeyId must be a key id, ARN or alias of 1 to 2048 characters', { code: 'invalid_config', field: 'kmsKeyId' });
-    }
-    this.#client = options.client;
-    this.#prefix = options.secretPrefix;
-    this.#kmsKeyId = options.kmsKeyId;
-    this.#extraTags = validateExtraTags(options.tags, Object.values(SECRET_TAG_KEYS));
-    this.#limiter = options.limiter;
-    this.#recoveryWindowInDays = validateRecoveryWindow(options.recoveryWindowInDays, DEFAULT_CREDENTIALS_RECOVERY_WINDOW_DAYS);
+    this.#s = secretStoreSettings('SecretsManagerCredentialStore', options, DEFAULT_CREDENTIALS_RECOVERY_WINDOW_DAYS);
   }
 
   /** The secret id (name or ARN) holding the org's credentials. */
   secretId(org: OrgRef): string {
     if (!isOrgId(org?.orgId)) throw new ValidationError('orgId must be a Genesys Cloud organization id (UUID)', { field: 'orgId' });
     const custom = org.credentialsSecretId;
-    if (custom === undefined) return credentialsSecretName(this.#prefix, org.orgId);
+    if (custom === undefined) return credentialsSecretName(this.#s.prefix, org.orgId);
     if (typeof custom !== 'string' || custom.length === 0 || custom.length > 2048) {
       throw new ValidationError(`credentialsSecretId of org ${org.orgId} must be a secret name or ARN of 1 to 2048 characters`, { field: 'credentialsSecretId', orgId: org.orgId });
     }
@@ -141,9 +121,9 @@ export class SecretsManagerCredentialStore implements CredentialStore {
     if (stored.refreshToken === refreshToken) return;
     const secretString = JSON.stringify({ ...stored, refreshToken });
     try {
-      await this.#limiter?.acquire();
+      await this.#s.limiter?.acquire();
       // A fresh token per call; the SDK reuses it across its own retries, so a lost reply is harmless.
-      await this.#client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secretString, ClientRequestToken: randomClientRequestToken() }));
+      await this.#s.client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secretString, ClientRequestToken: randomClientRequestToken() }));
     } catch (err) {
       const name = sdkErrorName(err);
       const gone = name === 'ResourceNotFoundException' || name === 'InvalidRequestException';
@@ -170,14 +150,14 @@ export class SecretsManagerCredentialStore implements CredentialStore {
     const secretString = JSON.stringify({ clientId, clientSecret, ...(refreshToken === undefined ? {} : { refreshToken }) });
     try {
       await putOrCreateSecretValue({
-        client: this.#client,
-        limiter: this.#limiter,
+        client: this.#s.client,
+        limiter: this.#s.limiter,
         secretId,
         secretString,
         clientRequestToken: randomClientRequestToken(),
         create: {
-          kmsKeyId: this.#kmsKeyId,
-          tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: org.orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#extraTags],
+          kmsKeyId: this.#s.kmsKeyId,
+          tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: org.orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#s.extraTags],
           description: `Genesys Cloud OAuth client credentials for org ${org.orgId}, used by ${MANAGED_BY_TAG_VALUE}`,
         },
       });
@@ -197,7 +177,7 @@ export class SecretsManagerCredentialStore implements CredentialStore {
   async remove(org: OrgRef): Promise<void> {
     const secretId = this.secretId(org);
     try {
-      await scheduleSecretDeletion(this.#client, secretId, this.#recoveryWindowInDays);
+      await scheduleSecretDeletion(this.#s.client, secretId, this.#s.recoveryWindowInDays);
     } catch (err) {
       throw toSecretsStoreError(err, 'credentials_unavailable', 'DeleteSecret of the credentials secret', org.orgId);
     }
@@ -208,7 +188,7 @@ export class SecretsManagerCredentialStore implements CredentialStore {
     const orgId = org.orgId;
     let text: string | undefined;
     try {
-      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+      const out = await this.#s.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
       text = out.SecretString;
     } catch (err) {
       throw this.#readError(err, secretId, orgId);

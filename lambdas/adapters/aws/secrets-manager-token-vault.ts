@@ -17,19 +17,19 @@
  * Costs: one PutSecretValue per refresh and one GetSecretValue per uncached read; Secrets Manager
  * bills per secret per month plus per 10,000 API calls.
  */
-import { GetSecretValueCommand, RestoreSecretCommand, type SecretsManagerClient, type Tag } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, RestoreSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
 import type { TokenRecord, TokenVault } from '../../core/ports.js';
 import { isOrgId, parseTokenRecord, serializeTokenRecord, tokenRecordSchema } from '../../core/token-record.js';
-import { assertSecretPrefix, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS, tokenSecretName } from './secret-names.js';
+import { MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS, tokenSecretName } from './secret-names.js';
 import {
   clientRequestTokenFor,
   putOrCreateSecretValue,
   scheduleSecretDeletion,
   sdkErrorName,
   toSecretsStoreError,
-  validateExtraTags,
-  validateRecoveryWindow,
+  type SecretStoreSettings,
+  secretStoreSettings,
 } from './secrets-manager-common.js';
 import type { WriteLimiter } from './write-limiter.js';
 
@@ -64,37 +64,17 @@ export interface SecretsManagerTokenVaultOptions {
   recoveryWindowInDays?: number;
 }
 
-const OPTION_KEYS = new Set(['client', 'secretPrefix', 'kmsKeyId', 'tags', 'limiter', 'recoveryWindowInDays']);
-
 /** The token vault on Secrets Manager. */
 export class SecretsManagerTokenVault implements TokenVault {
-  readonly #client: SecretsManagerClient;
-  readonly #prefix: string;
-  readonly #kmsKeyId: string | undefined;
-  readonly #extraTags: Tag[];
-  readonly #limiter: WriteLimiter | undefined;
-  readonly #recoveryWindowInDays: number;
+  readonly #s: SecretStoreSettings;
 
   constructor(options: SecretsManagerTokenVaultOptions) {
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) throw new ValidationError(`unknown SecretsManagerTokenVault option ${key}`, { code: 'invalid_config', field: key });
-    }
-    if (!options.client) throw new ValidationError('client is required', { code: 'invalid_config', field: 'client' });
-    assertSecretPrefix(options.secretPrefix);
-    if (options.kmsKeyId !== undefined && (typeof options.kmsKeyId !== 'string' || options.kmsKeyId.length === 0 || options.kmsKeyId.length > 2048)) {
-      throw new ValidationError('kmsKeyId must be a key id, ARN or alias of 1 to 2048 characters', { code: 'invalid_config', field: 'kmsKeyId' });
-    }
-    this.#client = options.client;
-    this.#prefix = options.secretPrefix;
-    this.#kmsKeyId = options.kmsKeyId;
-    this.#extraTags = validateExtraTags(options.tags, Object.values(SECRET_TAG_KEYS));
-    this.#limiter = options.limiter;
-    this.#recoveryWindowInDays = validateRecoveryWindow(options.recoveryWindowInDays, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
+    this.#s = secretStoreSettings('SecretsManagerTokenVault', options, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
   }
 
   /** The secret name holding `orgId`'s token. */
   secretName(orgId: string): string {
-    return tokenSecretName(this.#prefix, orgId);
+    return tokenSecretName(this.#s.prefix, orgId);
   }
 
   /**
@@ -114,14 +94,14 @@ export class SecretsManagerTokenVault implements TokenVault {
     const clientRequestToken = clientRequestTokenFor(options?.attemptId);
     try {
       await putOrCreateSecretValue({
-        client: this.#client,
-        limiter: this.#limiter,
+        client: this.#s.client,
+        limiter: this.#s.limiter,
         secretId,
         secretString: serializeTokenRecord(record),
         clientRequestToken,
         create: {
-          kmsKeyId: this.#kmsKeyId,
-          tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#extraTags],
+          kmsKeyId: this.#s.kmsKeyId,
+          tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#s.extraTags],
           description: `Genesys Cloud access token for org ${orgId}, written by ${MANAGED_BY_TAG_VALUE}`,
         },
       });
@@ -147,7 +127,7 @@ export class SecretsManagerTokenVault implements TokenVault {
   async remove(orgId: string): Promise<void> {
     const secretId = this.secretName(orgId);
     try {
-      await scheduleSecretDeletion(this.#client, secretId, this.#recoveryWindowInDays);
+      await scheduleSecretDeletion(this.#s.client, secretId, this.#s.recoveryWindowInDays);
     } catch (err) {
       throw toSecretsStoreError(err, 'vault_write_failed', 'DeleteSecret of the token secret', orgId);
     }
@@ -160,7 +140,7 @@ export class SecretsManagerTokenVault implements TokenVault {
   async restore(orgId: string): Promise<boolean> {
     const secretId = this.secretName(orgId);
     try {
-      await this.#client.send(new RestoreSecretCommand({ SecretId: secretId }));
+      await this.#s.client.send(new RestoreSecretCommand({ SecretId: secretId }));
       return true;
     } catch (err) {
       if (sdkErrorName(err) === 'ResourceNotFoundException') return false;
@@ -172,7 +152,7 @@ export class SecretsManagerTokenVault implements TokenVault {
     const secretId = this.secretName(orgId);
     let text: string | undefined;
     try {
-      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
+      const out = await this.#s.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
       text = out.SecretString;
     } catch (err) {
       const name = sdkErrorName(err);
