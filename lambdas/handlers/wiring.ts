@@ -14,10 +14,10 @@ import { createRefreshEngine, type EngineDependencies, type RefreshEngine } from
 import { createOAuthClient, type FetchLike } from '../core/oauth.js';
 import { type Clock, systemClock, type Telemetry } from '../core/ports.js';
 import type { BaseUrlResolver } from '../core/regions.js';
+import { BROKER_VERSION } from '../core/version.js';
 import type { BrokerConfig } from './config.js';
 
-/** The broker's version, stamped on audit records and the User-Agent. */
-export const BROKER_VERSION = '0.1.0';
+export { BROKER_VERSION };
 
 export interface WiringOverrides {
   /** Only tests and the local demo set this; production always calls https://login.<domain>. */

@@ -3,7 +3,7 @@
  * store, on a timer with the Lambda schedule's semantics, behind a small HTTP API on 127.0.0.1.
  * Importable by tests and by the CLI (main.ts); it prints nothing itself and reports through `onEvent`.
  */
-import { createRequire } from 'node:module';
+import { BROKER_VERSION } from '../../lambdas/core/version.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -22,7 +22,7 @@ import { localLeaseOwner, releaseLeasesOfDeadBrokers } from './stale-leases.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
 /** The package version, stamped on audit records and the User-Agent. */
-export const BROKER_VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+export { BROKER_VERSION };
 
 /** Longest a token request waits (including an on-demand refresh) before answering. */
 export const GETTER_REQUEST_BUDGET_MS = 12_000;
