@@ -40,6 +40,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { TokenBroker, type TokenBrokerProps } from './token-broker.js';
+import { STACK_OUTPUT_KEYS } from './cli/stack-outputs.js';
 
 /** Prefix of every context key this stack reads. */
 export const CONTEXT_PREFIX = 'genesys-token-broker:';
@@ -72,18 +73,7 @@ export const DEFAULT_STACK_NAME = 'GenesysTokenBroker';
  * CloudFormation output keys. The operator CLI reads the deployed stack's outputs by these keys, so
  * they are stable: never rename one. No output is exported (no cross-stack coupling).
  */
-export const STACK_OUTPUT_KEYS = Object.freeze({
-  getterFunctionName: 'GetterFunctionName',
-  getterFunctionArn: 'GetterFunctionArn',
-  refresherFunctionName: 'RefresherFunctionName',
-  refresherFunctionArn: 'RefresherFunctionArn',
-  registryTableName: 'RegistryTableName',
-  auditTableName: 'AuditTableName',
-  secretPrefix: 'SecretPrefix',
-  alarmTopicArn: 'AlarmTopicArn',
-  encryptionKeyArn: 'EncryptionKeyArn',
-  dashboardName: 'DashboardName',
-} as const);
+export { STACK_OUTPUT_KEYS };
 
 /** Properties of {@link TokenBrokerStack}. */
 export interface TokenBrokerStackProps extends StackProps {

@@ -1,0 +1,126 @@
+/**
+ * The CLI's own AWS calls: CloudFormation DescribeStacks (stack outputs), Lambda Invoke (the
+ * refresher) and RestoreSecret (re-adding an org within its recovery window). Clients use the SDK's
+ * standard credential chain, region and endpoint resolution, so `AWS_PROFILE`, `AWS_REGION` and
+ * `AWS_ENDPOINT_URL_<SERVICE>` work as everywhere else. The SDK modules are imported lazily: `--help`
+ * and local mode never load them.
+ */
+import type { SweepSummary } from '../../lambdas/core/engine.js';
+import { CliFailure, EXIT } from './exit-codes.js';
+import { REQUIRED_STACK_OUTPUTS, STACK_OUTPUT_KEYS } from './stack-outputs.js';
+
+/** What the CLI needs from a deployed stack. */
+export interface StackTarget {
+  stackName: string;
+  registryTable: string;
+  auditTable: string;
+  secretPrefix: string;
+  refresherFunction: string;
+  getterFunction?: string;
+  alarmTopicArn?: string;
+}
+
+/** Reads the broker stack's outputs. Missing stack: exit 4; missing outputs: exit 1 naming them. */
+export async function describeStackTarget(stackName: string): Promise<StackTarget> {
+  const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
+  const client = new CloudFormationClient({ maxAttempts: 3 });
+  try {
+    let stack;
+    try {
+      stack = (await client.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks?.[0];
+    } catch (err) {
+      // CloudFormation answers a missing stack with a ValidationError "Stack with id X does not exist".
+      if (err instanceof Error && err.name === 'ValidationError' && /does not exist/i.test(err.message)) {
+        throw new CliFailure(EXIT.notFound, `stack ${stackName} does not exist in this account and region`, [
+          'check AWS_REGION / AWS_PROFILE, or the stack name (cdk deploy prints it)',
+        ]);
+      }
+      throw err;
+    }
+    if (!stack) throw new CliFailure(EXIT.notFound, `stack ${stackName} does not exist in this account and region`);
+    const outputs = new Map((stack.Outputs ?? []).flatMap((o) => (o.OutputKey && o.OutputValue ? [[o.OutputKey, o.OutputValue] as const] : [])));
+    const missing = REQUIRED_STACK_OUTPUTS.filter((key) => !outputs.has(key));
+    if (missing.length > 0) {
+      throw new CliFailure(EXIT.failed, `stack ${stackName} lacks the output${missing.length === 1 ? '' : 's'} ${missing.join(', ')}; is it a genesys-token-broker stack, fully deployed?`, [
+        `stack status: ${stack.StackStatus ?? 'unknown'}`,
+      ]);
+    }
+    const getterFunction = outputs.get(STACK_OUTPUT_KEYS.getterFunctionName);
+    const alarmTopicArn = outputs.get(STACK_OUTPUT_KEYS.alarmTopicArn);
+    return {
+      stackName,
+      registryTable: outputs.get(STACK_OUTPUT_KEYS.registryTableName)!,
+      auditTable: outputs.get(STACK_OUTPUT_KEYS.auditTableName)!,
+      secretPrefix: outputs.get(STACK_OUTPUT_KEYS.secretPrefix)!,
+      refresherFunction: outputs.get(STACK_OUTPUT_KEYS.refresherFunctionName)!,
+      ...(getterFunction ? { getterFunction } : {}),
+      ...(alarmTopicArn ? { alarmTopicArn } : {}),
+    };
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The manual refresher event: `{ orgIds?, force? }`, keys only when set (the handler is strict). */
+export interface RefresherEvent {
+  orgIds?: string[];
+  force?: boolean;
+}
+
+/**
+ * Invokes the refresher synchronously and returns its sweep summary. One attempt only: a retried
+ * invocation would start a second sweep (harmless under the leases, but confusing to read).
+ */
+export async function invokeRefresher(functionName: string, event: RefresherEvent): Promise<SweepSummary> {
+  const { LambdaClient, InvokeCommand } = await import('@aws-sdk/client-lambda');
+  const client = new LambdaClient({ maxAttempts: 1 });
+  try {
+    const out = await client.send(
+      new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(event)) }),
+    );
+    const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new CliFailure(EXIT.failed, `refresher ${functionName} returned a payload that is not JSON`);
+    }
+    if (out.FunctionError) {
+      const { errorType, errorMessage } = (typeof body === 'object' && body !== null ? body : {}) as { errorType?: unknown; errorMessage?: unknown };
+      const detail = [errorType, errorMessage].filter((s): s is string => typeof s === 'string').join(': ');
+      throw new CliFailure(EXIT.failed, `refresher ${functionName} failed (${out.FunctionError}${detail ? `: ${detail.slice(0, 500)}` : ''})`, [
+        'its CloudWatch logs have the details',
+      ]);
+    }
+    if (!isSweepSummary(body)) throw new CliFailure(EXIT.failed, `refresher ${functionName} returned something other than a sweep summary`);
+    return body;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ResourceNotFoundException') {
+      throw new CliFailure(EXIT.notFound, `refresher function ${functionName} does not exist in this account and region`);
+    }
+    throw err;
+  } finally {
+    client.destroy();
+  }
+}
+
+function isSweepSummary(value: unknown): value is SweepSummary {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<SweepSummary>;
+  return typeof v.examined === 'number' && typeof v.refreshed === 'number' && Array.isArray(v.results) && typeof v.failed === 'object';
+}
+
+/** A failure from the AWS SDK, described without its stack: the operator sees name and message. */
+export function describeAwsError(err: unknown): { message: string; hints: string[] } | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const isSdk = '$metadata' in err || '$fault' in err || err.name === 'CredentialsProviderError';
+  if (err.name === 'CredentialsProviderError' || /Could not load credentials/i.test(err.message)) {
+    return { message: 'no AWS credentials found', hints: ['the standard chain is used: AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, SSO, instance roles'] };
+  }
+  if (/Region is missing/i.test(err.message)) {
+    return { message: 'no AWS region configured', hints: ['set AWS_REGION, or a region in your AWS profile'] };
+  }
+  if (!isSdk) return undefined;
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return { message: `AWS ${err.name}${status ? ` (HTTP ${status})` : ''}: ${err.message.slice(0, 300)}`, hints: [] };
+}

@@ -1,0 +1,131 @@
+/**
+ * `status`: one row per org with its health (core policy's orgHealth), token age, time to expiry,
+ * next refresh and last error, from the registry alone (no secret is read).
+ */
+import type { ErrorCode } from '../../../lambdas/core/errors.js';
+import { type Health, orgHealth } from '../../../lambdas/core/policy.js';
+import type { OrgRecord } from '../../../lambdas/core/ports.js';
+import { findRegion } from '../../../lambdas/core/regions.js';
+import { BIN, type CommandSpec, flag } from '../args.js';
+import type { Command, CommandContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
+import { formatDuration, renderTable } from '../format.js';
+import { listAllOrgs } from './orgs.js';
+
+/** Health values that fail `status --fail-on-unhealthy`. */
+export const UNHEALTHY: ReadonlySet<Health> = new Set(['failing', 'at_risk', 'expired']);
+
+/** One org's status, as the table and `--json` show it. */
+export interface StatusRow {
+  orgId: string;
+  label?: string;
+  /** Region key when known (`eu-west-1`), else the stored domain. */
+  region: string;
+  enabled: boolean;
+  health: Health;
+  issuedAt?: string;
+  expiresAt?: string;
+  tokenAgeSeconds?: number;
+  expiresInSeconds?: number;
+  /** When the next attempt is planned: the refresh mark, or the retry time while backing off. */
+  nextRefreshAt?: string;
+  nextRefreshKind: 'scheduled' | 'retry' | 'due' | 'none';
+  lastOutcome?: 'success' | 'failure';
+  lastErrorCode?: ErrorCode;
+  consecutiveFailures: number;
+}
+
+/** Builds an org's status row at `nowMs`. */
+export function statusRow(org: OrgRecord, nowMs: number): StatusRow {
+  const s = org.state;
+  const report = orgHealth(org, nowMs);
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  let nextRefreshAtMs: number | undefined;
+  let nextRefreshKind: StatusRow['nextRefreshKind'];
+  if (!org.enabled) nextRefreshKind = 'none';
+  else if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) {
+    nextRefreshAtMs = s.nextAttemptAtMs;
+    nextRefreshKind = 'retry';
+  } else if (s.refreshAtMs !== undefined && s.expiresAtMs !== undefined) {
+    nextRefreshAtMs = s.refreshAtMs;
+    nextRefreshKind = 'scheduled';
+  } else nextRefreshKind = 'due';
+  const row: StatusRow = {
+    orgId: org.orgId,
+    region: findRegion(org.region)?.key ?? org.region,
+    enabled: org.enabled,
+    health: report.health,
+    nextRefreshKind,
+    consecutiveFailures: s.consecutiveFailures,
+  };
+  if (org.label) row.label = org.label;
+  if (s.issuedAtMs !== undefined) {
+    row.issuedAt = iso(s.issuedAtMs)!;
+    row.tokenAgeSeconds = Math.floor((nowMs - s.issuedAtMs) / 1000);
+  }
+  if (s.expiresAtMs !== undefined) {
+    row.expiresAt = iso(s.expiresAtMs)!;
+    row.expiresInSeconds = Math.floor((s.expiresAtMs - nowMs) / 1000);
+  }
+  if (nextRefreshAtMs !== undefined) row.nextRefreshAt = iso(nextRefreshAtMs)!;
+  if (s.lastOutcome) row.lastOutcome = s.lastOutcome;
+  if (s.lastOutcome === 'failure' && s.lastErrorCode) row.lastErrorCode = s.lastErrorCode;
+  return row;
+}
+
+/** The row's cells: `17h 59m`, `expired 5m 2s ago`, `retry in 4m 0s`, `due`. */
+export function statusCells(row: StatusRow, nowMs: number): string[] {
+  const age = row.tokenAgeSeconds === undefined ? '-' : formatDuration(row.tokenAgeSeconds * 1000);
+  const expires = row.expiresInSeconds === undefined ? '-' : row.expiresInSeconds > 0 ? formatDuration(row.expiresInSeconds * 1000) : `expired ${formatDuration(row.expiresInSeconds * 1000)} ago`;
+  let next = '-';
+  if (row.nextRefreshKind === 'due') next = 'due now';
+  else if (row.nextRefreshAt) {
+    const delta = Date.parse(row.nextRefreshAt) - nowMs;
+    const prefix = row.nextRefreshKind === 'retry' ? 'retry ' : '';
+    next = delta > 0 ? `${prefix}in ${formatDuration(delta)}` : `${prefix}due now`;
+  }
+  const lastError = row.lastErrorCode ? `${row.lastErrorCode}${row.consecutiveFailures > 1 ? ` (${row.consecutiveFailures} in a row)` : ''}` : '-';
+  return [row.orgId, row.label ?? '-', row.region, row.health, age, expires, next, lastError];
+}
+
+const spec: CommandSpec = {
+  name: 'status',
+  summary: 'health of every org: token age, expiry, next refresh, last error',
+  usage: '[--json] [--fail-on-unhealthy] <target>',
+  target: true,
+  options: {
+    json: { type: 'boolean', description: 'print the rows as JSON' },
+    'fail-on-unhealthy': { type: 'boolean', description: 'exit 1 when any org is failing, at_risk or expired (for cron and CI checks)' },
+  },
+  details: `Health (from the refresh policy):
+  healthy      token valid and not yet at its refresh mark
+  refresh_due  past the refresh mark (or never issued) and no failure yet: the next sweep refreshes it
+  at_risk      the last attempt failed and the token is past its refresh mark
+  failing      the last attempt failed permanently (bad credentials, wrong org): needs an operator
+  expired      no valid token
+  disabled     turned off with 'orgs disable'`,
+};
+
+async function run(ctx: CommandContext): Promise<number> {
+  const backend = await ctx.backend();
+  const now = ctx.io.now();
+  const rows = (await listAllOrgs(backend.registry)).map((org) => statusRow(org, now));
+  if (flag(ctx.values, 'json')) {
+    ctx.io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  } else if (rows.length === 0) {
+    ctx.io.stdout.write(`No orgs registered in ${backend.description}. Add one with '${BIN} orgs add'.\n`);
+  } else {
+    ctx.io.stdout.write(renderTable(['ORG', 'LABEL', 'REGION', 'HEALTH', 'TOKEN AGE', 'EXPIRES IN', 'NEXT REFRESH', 'LAST ERROR'], rows.map((r) => statusCells(r, now))));
+    const counts = new Map<Health, number>();
+    for (const r of rows) counts.set(r.health, (counts.get(r.health) ?? 0) + 1);
+    ctx.io.stdout.write(`${rows.length} org${rows.length === 1 ? '' : 's'}: ${[...counts].map(([h, n]) => `${n} ${h}`).join(', ')}\n`);
+  }
+  const unhealthy = rows.filter((r) => UNHEALTHY.has(r.health));
+  if (flag(ctx.values, 'fail-on-unhealthy') && unhealthy.length > 0) {
+    ctx.io.stderr.write(`error: ${unhealthy.length} org${unhealthy.length === 1 ? ' is' : 's are'} unhealthy: ${unhealthy.map((r) => `${r.orgId} (${r.health})`).join(', ')}\n`);
+    return EXIT.failed;
+  }
+  return EXIT.ok;
+}
+
+export const STATUS_COMMAND: Command = { spec, run };

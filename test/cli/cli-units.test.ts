@@ -1,0 +1,451 @@
+/**
+ * The CLI's pure parts (parsing, formatting, decisions) and in-process runs of `main` for behaviour
+ * that needs a terminal (prompts, `token` on a TTY), which a child process with pipes cannot show.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileStore } from '../../lambdas/adapters/file/file-store.js';
+import type { SweepSummary } from '../../lambdas/core/engine.js';
+import { BrokerError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
+import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
+import { type OrgRecord, systemClock } from '../../lambdas/core/ports.js';
+import { resolveRegion } from '../../lambdas/core/regions.js';
+import { type CommandSpec, parseCommand, suggest } from '../../lib/cli/args.js';
+import { sweepExitCode, summaryLine } from '../../lib/cli/commands/refresh.js';
+import { statusCells, statusRow } from '../../lib/cli/commands/status.js';
+import { tokenOutputMode } from '../../lib/cli/commands/token.js';
+import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';
+import { formatDuration, formatRelative, parseSince, renderTable } from '../../lib/cli/format.js';
+import { exitCodeFor } from '../../lib/cli/main.js';
+import { parseSecretLines } from '../../lib/cli/secret-input.js';
+import { genesysBaseUrl, resolveTarget } from '../../lib/cli/target.js';
+import { verifyCredentials } from '../../lib/cli/verify.js';
+import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { runInProcess } from './run-cli.js';
+
+const NOW = Date.parse('2025-06-01T12:00:00.000Z');
+const H = 3_600_000;
+const ORG = 'd1000000-0000-4000-8000-000000000001';
+
+describe('tokenOutputMode', () => {
+  it.each([
+    { stdoutIsTTY: false, show: false, mode: 'token' },
+    { stdoutIsTTY: false, show: true, mode: 'token' },
+    { stdoutIsTTY: true, show: true, mode: 'token' },
+    { stdoutIsTTY: true, show: false, mode: 'metadata' },
+  ] as const)('prints $mode when stdout is a TTY: $stdoutIsTTY and --show: $show', ({ stdoutIsTTY, show, mode }) => {
+    expect(tokenOutputMode({ stdoutIsTTY, show })).toBe(mode);
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [0, '0s'],
+    [999, '0s'],
+    [42_000, '42s'],
+    [65_000, '1m 5s'],
+    [17 * H + 59 * 60_000 + 59_000, '17h 59m'],
+    [24 * H, '1d 0h'],
+    [51 * H + 30 * 60_000, '2d 3h'],
+    [-5 * 60_000 - 3_000, '5m 3s'],
+  ])('formats %d ms as %s', (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  it('says in, ago and now for relative times', () => {
+    expect(formatRelative(NOW + 2 * H, NOW)).toBe('in 2h 0m');
+    expect(formatRelative(NOW - 90_000, NOW)).toBe('1m 30s ago');
+    expect(formatRelative(NOW + 500, NOW)).toBe('now');
+  });
+});
+
+describe('parseSince', () => {
+  it('reads look-backs and ISO instants', () => {
+    expect(parseSince('24h', NOW)).toBe(NOW - 24 * H);
+    expect(parseSince('7d', NOW)).toBe(NOW - 7 * 24 * H);
+    expect(parseSince('30m', NOW)).toBe(NOW - 30 * 60_000);
+    expect(parseSince('2w', NOW)).toBe(NOW - 14 * 24 * H);
+    expect(parseSince('2025-05-31T08:00:00Z', NOW)).toBe(Date.parse('2025-05-31T08:00:00Z'));
+    expect(parseSince('2025-05-31', NOW)).toBe(Date.parse('2025-05-31'));
+  });
+
+  it('subtracts exactly n units for any look-back', () => {
+    const units = { s: 1000, m: 60_000, h: H, d: 24 * H, w: 7 * 24 * H } as const;
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999_999 }), fc.constantFrom(...(Object.keys(units) as (keyof typeof units)[])), (n, unit) => {
+        expect(parseSince(`${n}${unit}`, NOW)).toBe(NOW - n * units[unit]);
+      }),
+    );
+  });
+
+  it.each(['yesterday', '1', '24', 'h', '-1d', '1y', '2025-13-45', ''])('rejects %j naming --since', (value) => {
+    expect(() => parseSince(value, NOW)).toThrow(UsageError);
+    expect(() => parseSince(value, NOW)).toThrow(/^--since must be/);
+  });
+});
+
+describe('renderTable', () => {
+  it('pads columns and flattens newlines in cells', () => {
+    expect(renderTable(['A', 'BB'], [['x', 'y'], ['long\nvalue', 'z']])).toBe('A           BB\nx           y\nlong value  z\n');
+  });
+});
+
+describe('parseSecretLines', () => {
+  it('reads the client secret from line 1 and the refresh token from line 2', () => {
+    expect(parseSecretLines('s3cret\n', 'client_credentials')).toEqual({ clientSecret: 's3cret' });
+    expect(parseSecretLines('s3cret\r\nrt-1\r\n\n', 'refresh_token')).toEqual({ clientSecret: 's3cret', refreshToken: 'rt-1' });
+  });
+
+  it.each([
+    ['', 'client_credentials', /first line of stdin must hold the client secret/],
+    ['\nrt', 'refresh_token', /first line of stdin must hold the client secret/],
+    ['s3cret-value\nrt-1\n', 'client_credentials', /second line .* but --grant is client_credentials/],
+    ['s3cret-value\n', 'refresh_token', /needs the refresh token on the second line/],
+    ['secret-aaa\nrt-bbb\nextra-ccc\n', 'refresh_token', /at most 2 lines/],
+  ] as const)('rejects %j for %s without echoing it', (text, grant, message) => {
+    let error: unknown;
+    try {
+      parseSecretLines(text, grant);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(message);
+    if (text.trim()) expect((error as Error).message).not.toContain(text.trim().split('\n')[0]);
+  });
+});
+
+describe('parseCommand', () => {
+  const spec: CommandSpec = {
+    name: 'demo',
+    summary: 'demo',
+    usage: '',
+    target: true,
+    positionals: ['<orgId>'],
+    options: { org: { type: 'string', multiple: true, description: '' }, force: { type: 'boolean', description: '' }, 'client-secret-stdin': { type: 'boolean', description: '' } },
+  };
+  const usage = (argv: string[]): UsageError => {
+    try {
+      parseCommand(spec, argv);
+    } catch (err) {
+      if (err instanceof UsageError) return err;
+      throw err;
+    }
+    throw new Error('expected a UsageError');
+  };
+
+  it('collects repeated flags and positionals', () => {
+    const parsed = parseCommand(spec, ['x', '--org', 'a', '--org=b', '--force', '--local']);
+    expect(parsed.values).toMatchObject({ org: ['a', 'b'], force: true, local: true });
+    expect(parsed.positionals).toEqual(['x']);
+  });
+
+  it('names an unknown flag and suggests the close one', () => {
+    const err = usage(['x', '--forse']);
+    expect(err.message).toBe("unknown option --forse for 'demo'");
+    expect(err.hints).toContain('did you mean --force?');
+  });
+
+  it('refuses secret flags without echoing their value, in both spellings', () => {
+    for (const argv of [['x', '--client-secret', 'hunter22'], ['x', '--client-secret=hunter22'], ['x', '--refresh-token=hunter22']]) {
+      const err = usage(argv);
+      expect(err.message).toMatch(/^--(client-secret|refresh-token) is not accepted/);
+      expect(`${err.message}${err.hints.join('')}`).not.toContain('hunter22');
+      expect(err.hints[0]).toContain('--client-secret-stdin');
+    }
+  });
+
+  it('never echoes a stray positional, which may be a secret', () => {
+    const err = usage(['x', 'hunter22']);
+    expect(err.message).toContain('takes 1 positional argument');
+    expect(err.message).not.toContain('hunter22');
+  });
+
+  it('names a flag missing its value, a switch given one, and a missing positional', () => {
+    expect(usage(['x', '--org']).message).toBe('--org needs a value');
+    expect(usage(['x', '--force=yes']).message).toBe('--force is a switch and takes no value');
+    expect(usage(['x', '--org', '']).message).toBe('--org needs a non-empty value');
+    expect(usage([]).message).toBe("'demo' needs <orgId>");
+    expect(usage(['x', '-q']).message).toBe("unknown option -q for 'demo'");
+  });
+
+  it('suggests only close names', () => {
+    expect(suggest('stauts', ['status', 'refresh'])).toBe('status');
+    expect(suggest('frobnicate', ['status', 'refresh'])).toBeUndefined();
+  });
+});
+
+describe('resolveTarget', () => {
+  const files: Record<string, string> = {
+    'camel.json': JSON.stringify({ registryTable: 'reg-t', auditTable: 'aud-t', prefix: 'p/x' }),
+    'stack.json': JSON.stringify({ stack: 'from-file' }),
+    'typo.json': JSON.stringify({ stak: 'x' }),
+    'bad.json': '{nope',
+  };
+  const read = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw Object.assign(new Error('missing'), { code: 'ENOENT' });
+    return text;
+  };
+
+  it('resolves each kind of target, with defaults', () => {
+    expect(resolveTarget({ stack: 'my-broker' })).toEqual({ kind: 'stack', stackName: 'my-broker' });
+    expect(resolveTarget({ 'registry-table': 'reg', 'audit-table': 'aud' })).toEqual({ kind: 'tables', registryTable: 'reg', auditTable: 'aud', secretPrefix: 'genesys-token-broker' });
+    expect(resolveTarget({ local: true })).toEqual({ kind: 'local', dataDir: '.broker-data' });
+    expect(resolveTarget({ 'data-dir': '/tmp/x' })).toEqual({ kind: 'local', dataDir: '/tmp/x' });
+  });
+
+  it('reads a config file in either key spelling, and lets flags win', () => {
+    expect(resolveTarget({ config: 'camel.json' }, read)).toEqual({ kind: 'tables', registryTable: 'reg-t', auditTable: 'aud-t', secretPrefix: 'p/x' });
+    expect(resolveTarget({ config: 'stack.json' }, read)).toEqual({ kind: 'stack', stackName: 'from-file' });
+    expect(resolveTarget({ config: 'stack.json', stack: 'from-flag' }, read)).toEqual({ kind: 'stack', stackName: 'from-flag' });
+  });
+
+  it.each([
+    [{}, /^no target/],
+    [{ stack: 's', local: true }, /^choose one target, not --stack and --local/],
+    [{ 'registry-table': 'reg' }, /needs both --registry-table and --audit-table \(missing --audit-table\)/],
+    [{ 'registry-table': 'reg', 'audit-table': 'aud', prefix: 'ends/' }, /^--prefix must not end with a slash/],
+    [{ 'registry-table': 'r', 'audit-table': 'aud' }, /^--registry-table must be a DynamoDB table name/],
+    [{ stack: 'bad name' }, /^--stack must be a CloudFormation stack name/],
+    [{ config: 'typo.json' }, /unknown key "stak"/],
+    [{ config: 'bad.json' }, /is not valid JSON/],
+    [{ config: 'missing.json' }, /cannot be read \(ENOENT\)/],
+  ])('rejects %j', (values, message) => {
+    expect(() => resolveTarget(values as Record<string, string | boolean>, read)).toThrow(message);
+  });
+
+  it('maps Genesys hosts under --genesys-base-url and accepts only plain http(s) URLs', () => {
+    expect(genesysBaseUrl({})).toBeUndefined();
+    expect(genesysBaseUrl({ 'genesys-base-url': 'http://127.0.0.1:9/' })!('login.mypurecloud.ie')).toBe('http://127.0.0.1:9/login.mypurecloud.ie');
+    for (const bad of ['file:///etc', 'not a url', 'http://u:p@h/', 'http://h/?q=1']) {
+      expect(() => genesysBaseUrl({ 'genesys-base-url': bad })).toThrow(/--genesys-base-url/);
+    }
+  });
+});
+
+describe('statusRow', () => {
+  const org = (state: Partial<OrgRecord['state']>, extra: Partial<OrgRecord> = {}): OrgRecord => ({
+    orgId: ORG,
+    region: 'mypurecloud.ie',
+    grantType: 'client_credentials',
+    enabled: true,
+    credentialsVersion: 1,
+    version: 3,
+    state: { consecutiveFailures: 0, ...state },
+    ...extra,
+  });
+  const issued = NOW - (6 * H + 1000);
+  const token = { issuedAtMs: issued, expiresAtMs: issued + 24 * H, refreshAtMs: issued + 18 * H, lastOutcome: 'success' as const };
+
+  it.each([
+    ['healthy', org(token), ['healthy', '6h 0m', '17h 59m', 'in 11h 59m', '-']],
+    ['failing', org({ ...token, lastOutcome: 'failure', lastErrorCode: 'invalid_client', lastErrorClass: 'permanent', consecutiveFailures: 3, nextAttemptAtMs: NOW + 240_000 }), ['failing', '6h 0m', '17h 59m', 'retry in 4m 0s', 'invalid_client (3 in a row)']],
+    ['at_risk', org({ ...token, refreshAtMs: NOW - 1000, lastOutcome: 'failure', lastErrorCode: 'upstream_unavailable', lastErrorClass: 'transient', consecutiveFailures: 1, nextAttemptAtMs: NOW - 5 }), ['at_risk', '6h 0m', '17h 59m', 'retry due now', 'upstream_unavailable']],
+    ['expired', org({ issuedAtMs: NOW - 30 * H, expiresAtMs: NOW - 6 * H, refreshAtMs: NOW - 12 * H }), ['expired', '1d 6h', 'expired 6h 0m ago', 'due now', '-']],
+    ['never issued', org({}), ['refresh_due', '-', '-', 'due now', '-']],
+    ['disabled', org(token, { enabled: false, label: 'Off' }), ['disabled', '6h 0m', '17h 59m', '-', '-']],
+  ])('shows a %s org', (_name, record, cells) => {
+    const row = statusRow(record, NOW);
+    expect(statusCells(row, NOW).slice(3)).toEqual(cells);
+    expect(statusCells(row, NOW).slice(0, 3)).toEqual([ORG, record.label ?? '-', 'eu-west-1']);
+  });
+
+  it('puts machine-readable fields in the JSON row', () => {
+    expect(statusRow(org(token, { label: 'L' }), NOW)).toEqual({
+      orgId: ORG,
+      label: 'L',
+      region: 'eu-west-1',
+      enabled: true,
+      health: 'healthy',
+      issuedAt: new Date(issued).toISOString(),
+      expiresAt: new Date(issued + 24 * H).toISOString(),
+      tokenAgeSeconds: 6 * 3600 + 1,
+      expiresInSeconds: 18 * 3600 - 1,
+      nextRefreshAt: new Date(issued + 18 * H).toISOString(),
+      nextRefreshKind: 'scheduled',
+      lastOutcome: 'success',
+      consecutiveFailures: 0,
+    });
+  });
+});
+
+describe('sweep reporting', () => {
+  const summary = (over: Partial<SweepSummary>): SweepSummary => ({
+    startedAt: new Date(NOW).toISOString(),
+    durationMs: 1234,
+    examined: 3,
+    due: 2,
+    refreshed: 1,
+    failed: {},
+    skipped: { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0 },
+    deferred: 0,
+    orgsAtRisk: 0,
+    health: {},
+    auditWriteFailures: 0,
+    stateWriteFailures: 0,
+    critical: 0,
+    results: [],
+    ...over,
+  });
+
+  it('summarises a sweep on one line', () => {
+    expect(summaryLine(summary({ failed: { invalid_client: 1 } }))).toBe('examined 3, due 2, refreshed 1, failed 1 (invalid_client: 1), not due 1; took 1.2 s');
+  });
+
+  it('exits 1 on any failure, 4 on an unregistered org, 0 otherwise', () => {
+    expect(sweepExitCode(summary({}))).toBe(EXIT.ok);
+    expect(sweepExitCode(summary({ failed: { rate_limited: 2 } }))).toBe(EXIT.failed);
+    expect(sweepExitCode(summary({ registryError: 'registry_unavailable' }))).toBe(EXIT.failed);
+    expect(sweepExitCode(summary({ results: [{ orgId: ORG, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' }] }))).toBe(EXIT.notFound);
+  });
+});
+
+describe('exitCodeFor', () => {
+  it('maps each error kind to its documented exit code', () => {
+    expect(exitCodeFor(new UsageError('x'))).toBe(2);
+    expect(exitCodeFor(new ValidationError('x'))).toBe(2);
+    expect(exitCodeFor(new CliFailure(EXIT.verificationFailed, 'x'))).toBe(3);
+    expect(exitCodeFor(new NotFoundError('org_not_found', 'x'))).toBe(4);
+    expect(exitCodeFor(new BrokerError('registry_unavailable', 'x'))).toBe(1);
+    expect(exitCodeFor(new Error('x'))).toBe(1);
+  });
+});
+
+describe('verifyCredentials', () => {
+  let sim: GenesysSimulator;
+  const oauth = () => createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: systemClock, baseUrl: sim.resolver, maxRetries: 0 });
+
+  beforeAll(async () => {
+    sim = await GenesysSimulator.start();
+    sim.addOrg({ orgId: ORG, region: 'ap-southeast-2' });
+    sim.addClient({ clientId: 'cc', clientSecret: 'cc-secret', orgId: ORG });
+    sim.addClient({ clientId: 'rt-only', clientSecret: 'rt-secret', orgId: ORG, grantTypes: ['refresh_token'], refreshToken: 'rt-live' });
+  });
+  afterAll(() => sim.close());
+
+  const verify = (clientId: string, clientSecret: string, grantType: 'client_credentials' | 'refresh_token', region = 'ap-southeast-2', refreshToken?: string) =>
+    verifyCredentials({
+      orgId: ORG,
+      region: resolveRegion(region),
+      grantType,
+      credentials: { clientId, clientSecret, ...(refreshToken ? { refreshToken } : {}) },
+      oauth: oauth(),
+      clock: systemClock,
+    });
+
+  it('says when no region knows the client id', async () => {
+    const result = await verify('nobody', 'x', 'client_credentials');
+    expect(result).toMatchObject({ ok: false, reason: 'wrong_region', foundIn: [] });
+    expect(!result.ok && result.message).toMatch(/does not know client nobody .* and no other region knows it either$/);
+  });
+
+  it('finds a refresh_token-only client in its region without spending its refresh token', async () => {
+    const result = await verify('rt-only', 'rt-secret', 'refresh_token', 'eu-west-1', 'rt-live');
+    expect(result).toMatchObject({ ok: false, reason: 'wrong_region', foundIn: [{ key: 'ap-southeast-2' }] });
+    expect(sim.currentRefreshToken('rt-only')).toBe('rt-live');
+  });
+
+  it('refuses a grant the client may not use, and a spent refresh token', async () => {
+    expect(await verify('rt-only', 'rt-secret', 'client_credentials')).toMatchObject({ ok: false, reason: 'grant_not_allowed', code: 'unauthorized_client' });
+    expect(await verify('rt-only', 'rt-secret', 'refresh_token', 'ap-southeast-2', 'rt-spent')).toMatchObject({ ok: false, reason: 'invalid_refresh_token', code: 'invalid_grant' });
+  });
+
+  it('returns the rotated refresh token to store on success', async () => {
+    const result = await verify('rt-only', 'rt-secret', 'refresh_token', 'mypurecloud.com.au', 'rt-live');
+    expect(result.ok).toBe(true);
+    expect(result.ok && result.credentials.refreshToken).toBe(sim.currentRefreshToken('rt-only'));
+    expect(result.ok && result.refreshTokenRotated).toBe(true);
+  });
+
+  it('throws an outage rather than calling it a refusal', async () => {
+    sim.injectFault('cc', { kind: 'status', status: 503 });
+    await expect(verify('cc', 'cc-secret', 'client_credentials')).rejects.toMatchObject({ code: 'upstream_unavailable' });
+  });
+});
+
+describe('main in-process', () => {
+  let sim: GenesysSimulator;
+  let dataDir: string;
+  const local = () => ['--local', '--data-dir', dataDir, '--genesys-base-url', sim.baseUrl];
+
+  beforeAll(async () => {
+    sim = await GenesysSimulator.start();
+    sim.addOrg({ orgId: ORG, region: 'eu-west-2', name: 'Prompted' });
+    sim.addClient({ clientId: 'tty-client', clientSecret: 'typed-secret-123', orgId: ORG });
+    dataDir = mkdtempSync(join(tmpdir(), 'broker-cli-unit-'));
+  });
+  afterAll(async () => {
+    await sim.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints help with the exit codes, and fails usage without a command', async () => {
+    const help = await runInProcess(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('3  verification failed');
+    expect(help.stdout).toContain('--genesys-base-url <url>');
+    const commandHelp = await runInProcess(['orgs', 'add', '--help', '--bogus']);
+    expect(commandHelp.code).toBe(0);
+    expect(commandHelp.stdout).toContain('--client-secret-stdin');
+    expect(commandHelp.stdout).not.toContain('--genesys-base-url');
+    expect((await runInProcess([])).code).toBe(2);
+    expect((await runInProcess(['orgs'])).stderr).toContain("'orgs' needs a subcommand: add, list, enable, disable, remove");
+    expect((await runInProcess(['--local', 'status'])).stderr).toContain('options come after the command');
+  });
+
+  it('refuses to wait for a secret on a pipe without --client-secret-stdin', async () => {
+    const run = await runInProcess(['orgs', 'add', '--org-id', ORG, '--region', 'eu-west-2', '--client-id', 'tty-client', ...local()]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('error: stdin is not a terminal');
+  });
+
+  it('prompts for the secret on a terminal, then shows token metadata on a terminal and the token with --show', async () => {
+    const add = await runInProcess(['orgs', 'add', '--org-id', ORG, '--region', 'euw2.pure.cloud', '--client-id', 'tty-client', ...local()], { stdinIsTTY: true, prompts: ['typed-secret-123'] });
+    expect(add.code, add.stderr).toBe(0);
+    const token = (await new FileStore({ dataDir }).vault.read(ORG))!;
+
+    const onTerminal = await runInProcess(['token', '--org', ORG, ...local()], { stdoutIsTTY: true });
+    expect(onTerminal.code).toBe(0);
+    expect(onTerminal.stdout).toContain(`org        ${ORG}`);
+    expect(onTerminal.stdout).toContain('api        https://api.euw2.pure.cloud (region euw2.pure.cloud)');
+    expect(onTerminal.stdout).toContain('Pass --show to print it');
+    expect(onTerminal.stdout).not.toContain(token.accessToken);
+
+    const shown = await runInProcess(['token', '--org', ORG, '--show', ...local()], { stdoutIsTTY: true });
+    expect(shown.stdout).toBe(`${token.accessToken}\n`);
+  });
+
+  it('asks before removing on a terminal and removes nothing unless the org id is typed', async () => {
+    const run = await runInProcess(['orgs', 'remove', ORG, ...local()], { stdinIsTTY: true, prompts: ['yes'] });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('Not confirmed; nothing was removed.');
+    expect(await new FileStore({ dataDir }).registry.get(ORG)).toBeDefined();
+    const piped = await runInProcess(['orgs', 'remove', ORG, ...local()]);
+    expect(piped.code).toBe(2);
+    expect(piped.stderr).toContain('needs --yes when stdin is not a terminal');
+  });
+
+  it('never prints an expired token', async () => {
+    const store = new FileStore({ dataDir });
+    const current = (await store.vault.read(ORG))!;
+    await store.vault.write({ ...current, accessToken: 'expired-token-value', issuedAt: new Date(Date.now() - 25 * H).toISOString(), expiresAt: new Date(Date.now() - H).toISOString() }, { attemptId: 'expired-attempt' });
+    const run = await runInProcess(['token', '--org', ORG, ...local()]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/the stored token for org .* expired 1h 0m ago/);
+  });
+
+  it('disables and enables an org, and says when it is already so', async () => {
+    expect((await runInProcess(['orgs', 'disable', ORG, ...local()])).stdout).toBe(`Org ${ORG} disabled.\n`);
+    expect((await runInProcess(['orgs', 'disable', ORG, ...local()])).stdout).toBe(`Org ${ORG} was already disabled.\n`);
+    const list = await runInProcess(['orgs', 'list', ...local()]);
+    expect(list.stdout).toMatch(new RegExp(`${ORG}\\s+-\\s+eu-west-2\\s+client_credentials\\s+no\\s+1\\s+disabled`));
+    expect((await runInProcess(['orgs', 'enable', ORG, ...local()])).stdout).toBe(`Org ${ORG} enabled.\n`);
+    const missing = await runInProcess(['orgs', 'enable', 'd1000000-0000-4000-8000-0000000000ff', ...local()]);
+    expect(missing.code).toBe(4);
+  });
+});
