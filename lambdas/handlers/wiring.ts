@@ -52,7 +52,13 @@ export function wireAws(config: BrokerConfig, telemetry: Telemetry, overrides: W
       limiter,
       ...(config.kmsKeyId ? { kmsKeyId: config.kmsKeyId } : {}),
     }),
-    credentials: new SecretsManagerCredentialStore({ client: secretsManager, secretPrefix: config.secretPrefix, limiter }),
+    // Credentials secrets the broker creates (CLI onboarding) use the same customer-managed key as tokens.
+    credentials: new SecretsManagerCredentialStore({
+      client: secretsManager,
+      secretPrefix: config.secretPrefix,
+      limiter,
+      ...(config.kmsKeyId ? { kmsKeyId: config.kmsKeyId } : {}),
+    }),
     oauth: createOAuthClient({
       fetch: overrides.fetch ?? (globalThis.fetch as unknown as FetchLike),
       clock,

@@ -18,6 +18,8 @@ export interface StackTarget {
   refresherFunction: string;
   getterFunction?: string;
   alarmTopicArn?: string;
+  /** The broker's customer-managed key: credentials and token secrets the CLI creates use it too. */
+  encryptionKeyArn?: string;
 }
 
 /** Reads the broker stack's outputs. Missing stack: exit 4; missing outputs: exit 1 naming them. */
@@ -47,6 +49,7 @@ export async function describeStackTarget(stackName: string): Promise<StackTarge
     }
     const getterFunction = outputs.get(STACK_OUTPUT_KEYS.getterFunctionName);
     const alarmTopicArn = outputs.get(STACK_OUTPUT_KEYS.alarmTopicArn);
+    const encryptionKeyArn = outputs.get(STACK_OUTPUT_KEYS.encryptionKeyArn);
     return {
       stackName,
       registryTable: outputs.get(STACK_OUTPUT_KEYS.registryTableName)!,
@@ -55,6 +58,7 @@ export async function describeStackTarget(stackName: string): Promise<StackTarge
       refresherFunction: outputs.get(STACK_OUTPUT_KEYS.refresherFunctionName)!,
       ...(getterFunction ? { getterFunction } : {}),
       ...(alarmTopicArn ? { alarmTopicArn } : {}),
+      ...(encryptionKeyArn ? { encryptionKeyArn } : {}),
     };
   } finally {
     client.destroy();

@@ -106,6 +106,7 @@ interface AwsResources {
   auditTable: string;
   secretPrefix: string;
   refresherFunction?: string;
+  kmsKeyId?: string;
 }
 
 async function openAws(resources: AwsResources, options: BackendOptions): Promise<Backend> {
@@ -122,6 +123,7 @@ async function openAws(resources: AwsResources, options: BackendOptions): Promis
     [ENV.registryTable]: resources.registryTable,
     [ENV.auditTable]: resources.auditTable,
     [ENV.secretPrefix]: resources.secretPrefix,
+    [ENV.kmsKeyId]: resources.kmsKeyId,
   });
   const { deps, engine } = wireAws(config, options.telemetry, {
     dynamoDb,
@@ -190,6 +192,7 @@ export async function openBackend(target: TargetSpec, options: BackendOptions): 
           auditTable: stack.auditTable,
           secretPrefix: stack.secretPrefix,
           refresherFunction: stack.refresherFunction,
+          ...(stack.encryptionKeyArn ? { kmsKeyId: stack.encryptionKeyArn } : {}),
         },
         options,
       );

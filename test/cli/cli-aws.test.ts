@@ -21,6 +21,7 @@ import { CloudFormationStub } from './cloudformation-stub.js';
 import { type CliRun, cleanEnv, runCli, runInProcess } from './run-cli.js';
 
 const PREFIX = 'cli-test';
+const KEY_ARN = 'arn:aws:kms:us-east-1:123456789012:key/0f0e0d0c-0b0a-4909-8807-060504030201';
 const TABLES = { registry: 'cli-registry', audit: 'cli-audit' };
 const STACK = 'broker-stack';
 const REFRESHER = 'broker-refresher';
@@ -127,6 +128,7 @@ beforeAll(async () => {
     [STACK_OUTPUT_KEYS.secretPrefix]: PREFIX,
     [STACK_OUTPUT_KEYS.refresherFunctionName]: REFRESHER,
     [STACK_OUTPUT_KEYS.getterFunctionName]: 'broker-getter',
+    [STACK_OUTPUT_KEYS.encryptionKeyArn]: KEY_ARN,
   });
 
   const aws = {
@@ -162,6 +164,8 @@ describe('genesys-token-broker against AWS stand-ins', () => {
     const item = await registry.get(ORG_GOOD);
     expect(item).toMatchObject({ region: 'mypurecloud.ie', grantType: 'client_credentials', enabled: true, label: 'Good EU', credentialsVersion: 1, state: { lastOutcome: 'success', consecutiveFailures: 0 } });
     expect(storedSecret(credentialsSecretName(PREFIX, ORG_GOOD))).toEqual({ clientId: 'good-client', clientSecret: SECRETS.good });
+    // Credentials are encrypted with the stack's customer-managed key, like the tokens.
+    expect(sm.secret(credentialsSecretName(PREFIX, ORG_GOOD))?.kmsKeyId).toBe(KEY_ARN);
     const token = storedSecret(tokenSecretName(PREFIX, ORG_GOOD)) as { accessToken: string; region: string; scopes: string[] };
     expect(token).toMatchObject({ region: 'mypurecloud.ie', scopes: ['users:readonly'] });
     expect(sim.issuedAccessTokens('good-client')).toContain(token.accessToken);
