@@ -75,6 +75,8 @@ export interface UpstreamErrorOptions extends BrokerErrorOptions {
   retryAfterMs?: number;
   /** How many HTTP requests were made before giving up. */
   attempts?: number;
+  /** org_mismatch only: the organization the token really belongs to. */
+  actualOrgId?: string;
 }
 
 /** A failure talking to Genesys Cloud (login or API host). */
@@ -82,6 +84,7 @@ export class UpstreamError extends BrokerError {
   readonly #failureClass: FailureClass;
   readonly httpStatus?: number;
   readonly retryAfterMs?: number;
+  readonly actualOrgId?: string;
   attempts: number;
 
   constructor(code: ErrorCode, message: string, options: UpstreamErrorOptions) {
@@ -89,6 +92,7 @@ export class UpstreamError extends BrokerError {
     this.#failureClass = options.failureClass;
     if (options.httpStatus !== undefined) this.httpStatus = options.httpStatus;
     if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    if (options.actualOrgId !== undefined) this.actualOrgId = options.actualOrgId;
     this.attempts = options.attempts ?? 1;
   }
 

@@ -445,6 +445,7 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
           orgId,
           httpStatus: result.httpStatus,
           attempts: result.attempts,
+          actualOrgId: result.value.organizationId,
         });
       }
       return result;

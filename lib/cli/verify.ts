@@ -67,11 +67,6 @@ export function invalidClientKind(err: UpstreamError): 'not_found' | 'bad_secret
   return err.httpStatus === 401 ? 'bad_secret' : 'not_found';
 }
 
-/** The organization id Genesys reported in an org_mismatch error. */
-export function mismatchedOrgId(err: UpstreamError): string | undefined {
-  return /belongs to organization ([0-9A-Za-z-]{1,64})/.exec(err.message)?.[1];
-}
-
 function regionLabel(region: GenesysRegion): string {
   return `${region.key} (${region.domain})`;
 }
@@ -185,7 +180,7 @@ export async function verifyCredentials(input: VerifyInput): Promise<VerifyResul
     return { ok: true, info, credentials: toStore, expiresInSeconds: grant.expiresInSeconds, refreshTokenRotated: rotated };
   } catch (err) {
     if (err instanceof UpstreamError && err.code === 'org_mismatch') {
-      const actualOrgId = mismatchedOrgId(err);
+      const actualOrgId = err.actualOrgId;
       return {
         ok: false,
         reason: 'org_mismatch',

@@ -144,7 +144,7 @@ describe('OAuth client against the simulator', () => {
     sim.injectFault(credentials.clientId, { kind: 'foreign_org', orgId: OTHER });
     const foreign = await request();
     const err = await failure(client.verifyToken({ orgId: ORG, region, accessToken: foreign.value.accessToken, deadlineMs: Date.now() + 5_000 }));
-    expect(err).toMatchObject({ code: 'org_mismatch', failureClass: 'permanent' });
+    expect(err).toMatchObject({ code: 'org_mismatch', failureClass: 'permanent', actualOrgId: OTHER });
     expect(err.message).toContain(OTHER);
     expect(err.message).not.toContain(foreign.value.accessToken);
   });
