@@ -123,6 +123,9 @@ interface Attempt {
   info?: TokenInfo;
 }
 
+/** Time kept after a refresh_token grant's answer to make the rotated refresh token durable. */
+const PERSIST_RESERVE_MS = 5_000;
+
 /** Thrown inside an attempt when the rotated refresh token could not be made durable. */
 class RefreshTokenPersistError extends StoreError {
   constructor(orgId: string, cause: unknown) {
@@ -148,7 +151,8 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
 
   async function* orgsToExamine(orgIds?: string[]): AsyncGenerator<OrgRecord | string> {
     if (orgIds) {
-      for (const orgId of orgIds) yield (await registry.get(orgId)) ?? orgId;
+      // The same org twice would race itself under one lease owner and spend a refresh token twice.
+      for (const orgId of new Set(orgIds.map((id) => id.toLowerCase()))) yield (await registry.get(orgId)) ?? orgId;
       return;
     }
     let cursor: string | undefined;
@@ -184,6 +188,9 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
         if (!(err instanceof ConflictError) || i >= 3) throw err;
         const fresh = await registry.get(current.orgId);
         if (!fresh) throw err;
+        // A later attempt (another worker, after our lease lapsed) already recorded its outcome:
+        // ours is stale and must not overwrite it.
+        if ((fresh.state.lastAttemptAtMs ?? -Infinity) > (state.lastAttemptAtMs ?? -Infinity)) return fresh;
         current = fresh;
       }
     }
@@ -214,7 +221,10 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     try {
       const region = resolveRegion(org.region);
       const creds = await credentials.read(org);
-      const granted = await oauth.requestToken({ orgId: org.orgId, region, grantType: org.grantType, credentials: creds, deadlineMs: orgDeadline });
+      // A refresh_token grant spends the stored refresh token: keep time after the answer to persist
+      // the rotated one before the caller's deadline (a Lambda timeout would lose it).
+      const tokenDeadline = org.grantType === 'refresh_token' ? orgDeadline - PERSIST_RESERVE_MS : orgDeadline;
+      const granted = await oauth.requestToken({ orgId: org.orgId, region, grantType: org.grantType, credentials: creds, deadlineMs: tokenDeadline });
       a.httpAttempts += granted.attempts;
       a.httpStatus = granted.httpStatus;
       const grant = granted.value;
@@ -277,7 +287,9 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
         credentialsVersionUsed: org.credentialsVersion,
         ...(record.oauthClientId ? { oauthClientId: record.oauthClientId } : {}),
       };
-      if (persistError) state.nextAttemptAtMs = nextAttemptAfterFailure(state, clock.now(), { failureClass: 'permanent' }, policy);
+      // The stored refresh token is spent, so any retry would only earn invalid_grant (and may trip
+      // Genesys' reuse detection): wait for an operator to re-authorize (credentials_changed).
+      if (persistError) state.nextAttemptAtMs = Number.MAX_SAFE_INTEGER;
       try {
         await recordState(org, state);
       } catch (err) {
@@ -320,7 +332,8 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
         credentialsVersionUsed: org.credentialsVersion,
       };
       state.nextAttemptAtMs = nextAttemptAfterFailure(state, clock.now(), { failureClass: error.failureClass, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, policy);
-      if (!tokenWritten) {
+      // A lost lease means another worker owns this org now: its outcome, not ours, belongs in the registry.
+      if (!tokenWritten && error.code !== 'lease_held') {
         try {
           await recordState(org, state);
         } catch (writeErr) {
@@ -488,7 +501,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     sweep,
     async refreshOrg(orgId, options) {
       // One org on a caller's clock (a getter invocation): use the time there is, within the org budget.
-      const summary = await sweep({ minTimeToStartMs: 1_000, ...options, orgIds: [orgId] });
+      const summary = await sweep({ minTimeToStartMs: PERSIST_RESERVE_MS + 2_000, ...options, orgIds: [orgId] });
       const result = summary.results[0];
       if (result) return result;
       return { orgId, outcome: 'skipped', reason: summary.skipped.disabled ? 'disabled' : summary.skipped.backingOff ? 'backing_off' : 'not_due' };

@@ -135,10 +135,10 @@ export function fullJitterBackoffMs(retry: number, baseMs: number, capMs: number
 /** Characters allowed in an excerpt quoted in an error message: short, printable, no token-like runs. */
 function safeExcerpt(text: string | undefined, max = 120): string | undefined {
   if (!text) return undefined;
-  const oneLine = text.replace(/\s+/g, ' ').trim();
+  // Strip non-printables first, so a token split by invisible characters cannot survive redaction.
+  const printable = text.replace(/\s+/g, ' ').replace(/[^\x20-\x7e]/g, '').trim();
   // Long unbroken runs of token alphabet could be credentials echoed back; drop them.
-  const scrubbed = oneLine.replace(/[A-Za-z0-9._~+/=-]{24,}/g, '[redacted]');
-  const cleaned = scrubbed.replace(/[^\x20-\x7e]/g, '');
+  const cleaned = printable.replace(/[A-Za-z0-9._~+/=%-]{24,}/g, '[redacted]');
   if (cleaned === '') return undefined;
   return cleaned.length > max ? `${cleaned.slice(0, max)}...` : cleaned;
 }

@@ -226,8 +226,35 @@ describe('RefreshEngine.sweep', () => {
     const summary = await f.engine({ persistAttempts: 3 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ critical: 1, failed: { refresh_token_persist_failed: 1 }, refreshed: 0 });
     expect(f.audit.records[0]).toMatchObject({ outcome: 'failure', errorCode: 'refresh_token_persist_failed', severity: 'critical' });
+    // No automatic retry: the stored refresh token is spent; only new credentials (credentials_changed) retry.
+    expect((await f.registry.get(ORG_AC))!.state.nextAttemptAtMs).toBe(Number.MAX_SAFE_INTEGER);
     expect(await f.vault.read(ORG_AC)).toBeDefined();
     expect(f.logs.some((l) => l.includes('"level":"critical"'))).toBe(true);
+  });
+
+  it('refreshes an org named twice in one request once, spending its refresh token once', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'d'.repeat(40)}` });
+    sim.injectFault(ac.clientId, { kind: 'latency', ms: 100 });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'manual', force: true, orgIds: [ORG_AC, ORG_AC.toUpperCase()] });
+    expect(summary).toMatchObject({ examined: 1, refreshed: 1, failed: {} });
+    expect(sim.counts(ac.clientId)).toMatchObject({ token: 1, refreshTokenReuse: 0 });
+  });
+
+  it('writes no state when it lost its lease before the token write', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.lease.renew = async () => undefined; // another worker took the org over
+    const read = f.credentials.read.bind(f.credentials);
+    f.credentials.read = async (o) => {
+      clock.advance(40_000); // a slow attempt: past half of the 60 s lease at the token write
+      return read(o);
+    };
+    const before = (await f.registry.get(ORG_US))!;
+    const summary = await f.engine({ leaseTtlMs: 60_000, orgTimeBudgetMs: 120_000 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary.failed).toEqual({ lease_held: 1 });
+    expect(await f.registry.get(ORG_US)).toEqual(before);
+    expect(f.vault.writes).toBe(0);
   });
 
   it('refuses a token that belongs to another org and stores nothing', async () => {

@@ -124,6 +124,12 @@ describe('parseErrorBody', () => {
     expect(parseErrorBody(body)).toEqual(expected);
   });
 
+  it('scrubs a token split by invisible characters', () => {
+    const split = `${'a'.repeat(20)}\u200b\u0007${'b'.repeat(20)}`;
+    const parsed = parseErrorBody(JSON.stringify({ error: 'invalid_grant', error_description: `bad ${split}` }));
+    expect(parsed.description).toBe('bad [redacted]');
+  });
+
   it('shortens and scrubs token-like runs from excerpts', () => {
     const parsed = parseErrorBody(`{"error":"invalid_grant","error_description":"bad token ${'x'.repeat(40)} ${'y'.repeat(300)}"}`);
     expect(parsed.description).not.toContain('x'.repeat(24));
