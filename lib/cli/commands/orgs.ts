@@ -311,9 +311,11 @@ async function runRemove(ctx: CommandContext): Promise<number> {
   }
   // Secrets first: deleting them is idempotent, so a re-run after a failure still finds the registry item.
   await backend.vault.remove?.(orgId);
-  await backend.credentials.remove?.(org);
+  // A credentials secret the operator named (credentialsSecretId) is theirs, not the broker's: keep it.
+  if (org.credentialsSecretId === undefined) await backend.credentials.remove?.(org);
   await backend.registry.remove(orgId);
   ctx.io.stdout.write(`Removed org ${orgId}: ${backend.removalNote(orgId)}.\n`);
+  if (org.credentialsSecretId !== undefined) ctx.io.stdout.write(`Kept its credentials secret ${org.credentialsSecretId}: the broker did not create it.\n`);
   return EXIT.ok;
 }
 
