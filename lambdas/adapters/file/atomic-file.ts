@@ -163,3 +163,25 @@ export function errnoCode(err: unknown): string {
   }
   return err instanceof Error ? err.name : typeof err;
 }
+
+/**
+ * Creates `path` holding `text` only if it does not exist yet (`O_EXCL`): the primitive behind both
+ * lock files. With `durable`, the file and its directory entry are fsynced before returning true.
+ */
+export async function createExclusive(path: string, text: string, options: { durable?: boolean } = {}): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, 'wx', FILE_MODE);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await handle.writeFile(text, 'utf8');
+    if (options.durable) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  if (options.durable) await fsyncDir(dirname(path));
+  return true;
+}

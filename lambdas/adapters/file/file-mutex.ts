@@ -18,9 +18,9 @@
  * plus three processes racing inside that window; local mode runs at most a broker and a CLI.
  */
 import { randomUUID } from 'node:crypto';
-import { link, open, rename, stat } from 'node:fs/promises';
+import { link, rename, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { FILE_MODE, errnoCode, readTextIfExists, tempPathFor, unlinkIfExists } from './atomic-file.js';
+import { createExclusive, errnoCode, readTextIfExists, tempPathFor, unlinkIfExists } from './atomic-file.js';
 
 /** An unreadable mutex file younger than this is a holder still writing its owner line. */
 export const EMPTY_GRACE_MS = 2_000;
@@ -90,7 +90,7 @@ export class FileMutex {
       const owner: MutexOwner = { pid: process.pid, host: HOST, nonce: randomUUID(), acquiredAtMs: Date.now() };
       const text = JSON.stringify(owner);
       heldNonces.add(owner.nonce);
-      if (await tryCreate(path, text)) return { ...owner, text };
+      if (await createExclusive(path, text)) return { ...owner, text };
       heldNonces.delete(owner.nonce);
       const judged = await this.#staleSnapshot(path);
       if (judged) {
@@ -130,22 +130,6 @@ export class FileMutex {
     if (Date.now() - owner.acquiredAtMs > this.#maxHoldMs) return { text, ino: info.ino };
     return undefined;
   }
-}
-
-async function tryCreate(path: string, text: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(path, 'wx', FILE_MODE);
-  } catch (err) {
-    if (errnoCode(err) === 'EEXIST') return false;
-    throw err;
-  }
-  try {
-    await handle.writeFile(text, 'utf8');
-  } finally {
-    await handle.close();
-  }
-  return true;
 }
 
 async function removeStale(path: string, judged: { text: string; ino: number }): Promise<void> {

@@ -47,6 +47,7 @@ import {
   FILE_MODE,
   PrivateDirError,
   appendLineDurable,
+  createExclusive,
   ensurePrivateDir,
   errnoCode,
   fsyncDir,
@@ -816,7 +817,7 @@ export class FileLease implements Lease {
       await writeFileAtomic(fencePath, JSON.stringify({ fencingToken }));
       const handle: LeaseHandle = { orgId, owner, fencingToken, expiresAtMs: nowMs + ttlMs };
       const text = JSON.stringify(handle);
-      const won = currentText === undefined ? await createExclusive(lockPath, text) : await takeOver(lockPath, currentText, text);
+      const won = currentText === undefined ? await createExclusive(lockPath, text, { durable: true }) : await takeOver(lockPath, currentText, text);
       return won ? handle : undefined;
     });
   }
@@ -856,26 +857,6 @@ function validateLeaseArgs(owner: string, ttlMs: number, nowMs: number): void {
 function parseLock(text: string): LeaseHandle | undefined {
   const parsed = lockSchema.safeParse(parseJson(text));
   return parsed.success ? parsed.data : undefined;
-}
-
-/** Creates the lock file only if none exists; durable before returning true. */
-async function createExclusive(path: string, text: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(path, 'wx', FILE_MODE);
-  } catch (err) {
-    // Someone created it outside our mutex (should not happen): they hold it.
-    if (errnoCode(err) === 'EEXIST') return false;
-    throw err;
-  }
-  try {
-    await handle.writeFile(text, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fsyncDir(dirname(path));
-  return true;
 }
 
 /** Replaces the expired lock `expectedText` with `text`; false when the lock changed under us. */
