@@ -28,7 +28,7 @@ import {
   resolveApiKey,
   resolveOrgSecrets,
 } from './config.js';
-import { assertDataDirMode, DEMO_BANNER, DEMO_DATA_DIR, DEMO_SCHEDULE_SECONDS, type DemoEnvironment, startDemo } from './demo.js';
+import { assertDataDirMode, DEMO_BANNER, DEMO_DATA_DIR, DEMO_SCHEDULE_SECONDS, type DemoEnvironment, startDemo } from '../demo/demo.js';
 import { describeEvent, formatJsonLine, renderStatusView, StatusView } from './output.js';
 import { type DesiredOrg, syncOrgs } from './org-sync.js';
 

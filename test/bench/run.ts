@@ -17,7 +17,7 @@ import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type OrgRecord, systemClock, type TokenRecord } from '../../lambdas/core/ports.js';
 import { REGIONS } from '../../lambdas/core/regions.js';
 import { createTokenGetter } from '../../lambdas/core/token-getter.js';
-import { GenesysSimulator } from '../../lib/local/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
 interface Result {
   name: string;

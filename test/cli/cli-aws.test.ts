@@ -14,7 +14,7 @@ import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
 import { STACK_OUTPUT_KEYS } from '../../lib/cli/stack-outputs.js';
 import type { StatusRow } from '../../lib/cli/commands/status.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, EMULATOR_CREDENTIALS, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 import { CloudFormationStub } from './cloudformation-stub.js';

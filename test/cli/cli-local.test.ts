@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { type CliRun, cleanEnv, runCli, runInProcess } from './run-cli.js';
 
 const ORG = 'a1b2c3d4-0000-4000-8000-000000000001';

@@ -23,7 +23,7 @@ import { exitCodeFor } from '../../lib/cli/main.js';
 import { parseSecretLines } from '../../lib/cli/secret-input.js';
 import { genesysBaseUrl, resolveTarget } from '../../lib/cli/target.js';
 import { verifyCredentials } from '../../lib/cli/verify.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { runInProcess } from './run-cli.js';
 
 const NOW = Date.parse('2025-06-01T12:00:00.000Z');

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenSecretName } from '../../lambdas/adapters/aws/secret-names.js';
 import { genesysToken, withTokenRetry, type GenesysToken, type GenesysTokenContext } from '../../lambdas/client/index.js';
 import type { TokenRecord } from '../../lambdas/core/ports.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createLambdaEmulatorClient, type EmulatedHandler, LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 import { ORG_A } from './fixtures.js';

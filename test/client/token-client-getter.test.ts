@@ -13,7 +13,7 @@ import type { OrgRecord } from '../../lambdas/core/ports.js';
 import type { GetTokenError, GetTokenResponse } from '../../lambdas/core/token-getter.js';
 import { createGetterHandler } from '../../lambdas/handlers/getter.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createLambdaEmulatorClient, LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 import { DAY, MINUTE, ORG_A, ORG_B, ORG_C, rejectionOf } from './fixtures.js';

@@ -4,7 +4,7 @@ import { createRefreshEngine, type EngineOptions } from '../../lambdas/core/engi
 import { StoreError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import type { AuditRecord, ClientCredentials, OrgRecord, Telemetry } from '../../lambdas/core/ports.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
 const H = 3_600_000;
 const ORG_US = '0a000000-0000-4000-8000-000000000001';

@@ -8,7 +8,7 @@ import { UpstreamError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike, type OAuthClientOptions } from '../../lambdas/core/oauth.js';
 import { systemClock } from '../../lambdas/core/ports.js';
 import { resolveRegion } from '../../lambdas/core/regions.js';
-import { GenesysSimulator, type SimFault } from '../support/genesys-simulator.js';
+import { GenesysSimulator, type SimFault } from '../../lib/demo/genesys-simulator.js';
 
 const ORG = '0d000000-0000-4000-8000-000000000001';
 const OTHER = '0d000000-0000-4000-8000-000000000002';

@@ -4,7 +4,7 @@ import { createRefreshEngine } from '../../lambdas/core/engine.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type Clock, systemClock } from '../../lambdas/core/ports.js';
 import { createTokenGetter, parseGetTokenRequest } from '../../lambdas/core/token-getter.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
 const ORG = '0b000000-0000-4000-8000-000000000001';
 const ORG_OFF = '0b000000-0000-4000-8000-000000000002';

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
-import { DEMO_BANNER, DEMO_LEDGER_FILE, DEMO_ORGS } from '../../lib/local/demo.js';
+import { DEMO_BANNER, DEMO_LEDGER_FILE, DEMO_ORGS } from '../../lib/demo/demo.js';
 
 const MAIN = fileURLToPath(new URL('../../lib/local/main.ts', import.meta.url));
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;

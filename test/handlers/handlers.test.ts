@@ -14,7 +14,7 @@ import type { OrgRecord } from '../../lambdas/core/ports.js';
 import { createGetterHandler } from '../../lambdas/handlers/getter.js';
 import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
-import { GenesysSimulator } from '../support/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 
 const PREFIX = 'gtb-test';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import { type BrokerEvent, createLocalOAuthClient, type LocalBroker, startLocalBroker } from '../../lib/local/broker.js';
-import { GenesysSimulator } from '../../lib/local/genesys-simulator.js';
+import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { keysMatch } from '../../lib/local/http-api.js';
 import { type DesiredOrg, syncOrgs } from '../../lib/local/org-sync.js';
 

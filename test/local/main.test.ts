@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import type { LocalBroker } from '../../lib/local/broker.js';
-import { DEMO_BANNER } from '../../lib/local/demo.js';
+import { DEMO_BANNER } from '../../lib/demo/demo.js';
 import { EXIT_OK, EXIT_USAGE, main, USAGE } from '../../lib/local/main.js';
 
 const root = mkdtempSync(join(tmpdir(), 'local-main-'));

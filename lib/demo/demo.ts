@@ -19,8 +19,8 @@ import { ValidationError } from '../../lambdas/core/errors.js';
 import type { GrantType } from '../../lambdas/core/ports.js';
 import { resolveRegion } from '../../lambdas/core/regions.js';
 import { GenesysSimulator } from './genesys-simulator.js';
-import { listAllOrgs } from './org-status.js';
-import type { DesiredOrg } from './org-sync.js';
+import { listAllOrgs } from '../local/org-status.js';
+import type { DesiredOrg } from '../local/org-sync.js';
 
 /** Printed first in demo mode, in every output format. */
 export const DEMO_BANNER = 'DEMO MODE: simulated Genesys Cloud, no real orgs are contacted';

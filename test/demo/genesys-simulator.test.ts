@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.js';
-import { GenesysSimulator, type SimClientSpec } from './genesys-simulator.js';
+import { GenesysSimulator, type SimClientSpec } from '../../lib/demo/genesys-simulator.js';
 
 const ORG_IE = '11111111-0000-4000-8000-000000000001';
 const ORG_US = '11111111-0000-4000-8000-000000000002';

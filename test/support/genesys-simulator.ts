@@ -1,1 +1,0 @@
-export * from '../../lib/local/genesys-simulator.js';
