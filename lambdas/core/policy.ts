@@ -4,10 +4,11 @@
  */
 import { BrokerError, type ErrorCode, type FailureClass } from './errors.js';
 import type { OrgRecord, TokenState } from './ports.js';
+import { BROKER_SETTINGS } from './settings.js';
 
-export const DEFAULT_REFRESH_AT_FRACTION = 0.75;
-export const MIN_REFRESH_AT_FRACTION = 0.5;
-export const MAX_REFRESH_AT_FRACTION = 0.9;
+export const DEFAULT_REFRESH_AT_FRACTION = BROKER_SETTINGS.refreshAtFraction.default;
+export const MIN_REFRESH_AT_FRACTION = BROKER_SETTINGS.refreshAtFraction.min;
+export const MAX_REFRESH_AT_FRACTION = BROKER_SETTINGS.refreshAtFraction.max;
 
 export interface PolicyOptions {
   /** Fraction of the lifetime after which a token is refreshed. @default 0.75 (18 h of 24 h) */

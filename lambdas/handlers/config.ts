@@ -1,29 +1,34 @@
 /**
  * Handler configuration, read once at cold start from the environment and validated. Errors name the
  * variable and what is allowed; values are echoed only for non-secret settings (all of these are).
+ * Ranges and defaults come from core/settings.ts, the module the construct validates its props with.
  */
 import { z } from 'zod';
 import { secretPrefixProblem } from '../adapters/aws/secret-names.js';
 import { BrokerError } from '../core/errors.js';
 import { ENV } from '../core/env-names.js';
-import { MAX_REFRESH_AT_FRACTION, MIN_REFRESH_AT_FRACTION } from '../core/policy.js';
+import { BROKER_SETTINGS, type BrokerSettingName, DEFAULT_SECRET_PREFIX } from '../core/settings.js';
 
-const intIn = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+/** A number from an environment variable, within the setting's range, or the setting's default. */
+function setting(name: BrokerSettingName) {
+  const range = BROKER_SETTINGS[name];
+  const number = z.coerce.number().min(range.min).max(range.max);
+  return (range.integer ? number.int() : number).default(range.default);
+}
 
 const schema = z.object({
   [ENV.secretPrefix]: z.string().superRefine((s, ctx) => {
     const problem = secretPrefixProblem(s);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }).default('genesys-token-broker'),
+  }).default(DEFAULT_SECRET_PREFIX),
   [ENV.registryTable]: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/),
   [ENV.auditTable]: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/),
   [ENV.kmsKeyId]: z.string().min(1).max(2048).optional(),
-  [ENV.refreshAtFraction]: z.coerce.number().min(MIN_REFRESH_AT_FRACTION).max(MAX_REFRESH_AT_FRACTION).default(0.75),
-  [ENV.sweepConcurrency]: intIn(1, 256, 16),
-  [ENV.secretWriteRatePerSecond]: intIn(1, 50, 20),
-  [ENV.auditRetentionDays]: intIn(1, 3650, 90),
-  [ENV.getterCacheMaxAgeSeconds]: intIn(0, 3600, 300),
+  [ENV.refreshAtFraction]: setting('refreshAtFraction'),
+  [ENV.sweepConcurrency]: setting('sweepConcurrency'),
+  [ENV.secretWriteRatePerSecond]: setting('secretWriteRatePerSecond'),
+  [ENV.auditRetentionDays]: setting('auditRetentionDays'),
+  [ENV.getterCacheMaxAgeSeconds]: setting('getterCacheMaxAgeSeconds'),
 });
 
 export interface BrokerConfig {

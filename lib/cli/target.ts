@@ -7,11 +7,10 @@ import { readFileSync } from 'node:fs';
 import { secretPrefixProblem } from '../../lambdas/adapters/aws/secret-names.js';
 import { DEFAULT_DATA_DIR } from '../../lambdas/adapters/file/file-store.js';
 import type { BaseUrlResolver } from '../../lambdas/core/regions.js';
+import { DEFAULT_SECRET_PREFIX } from '../../lambdas/core/settings.js';
 import { type ParsedValues, flag, stringValue } from './args.js';
 import { UsageError } from './exit-codes.js';
 
-/** Secret prefix when an explicit target names none: the handlers' default. */
-export const DEFAULT_SECRET_PREFIX = 'genesys-token-broker';
 
 export type TargetSpec =
   | { kind: 'stack'; stackName: string }

@@ -13,6 +13,7 @@
  * bucketed by day.
  */
 import type { CreateTableInput } from '@aws-sdk/client-dynamodb';
+import { BROKER_SETTINGS } from '../../core/settings.js';
 
 /** DynamoDB scalar key types the designs use. */
 export type KeyAttributeType = 'S' | 'N';
@@ -90,8 +91,8 @@ export const AUDIT_TABLE = Object.freeze({
   ],
 } as const satisfies TableDesign);
 
-/** Default audit retention before DynamoDB TTL removes an item. */
-export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+/** Days an audit item lives before TTL removes it, unless configured (the broker-wide default). */
+export const DEFAULT_AUDIT_RETENTION_DAYS = BROKER_SETTINGS.auditRetentionDays.default;
 
 /** Builds the CreateTable request for one design (on-demand billing). */
 export function createTableInput(tableName: string, design: TableDesign): CreateTableInput {

@@ -19,6 +19,7 @@
  * The ports share method names (`read`, `remove`), so one object cannot implement them all; `FileStore`
  * exposes one adapter per port, all sharing the same directory and mutex.
  */
+import { BROKER_SETTINGS } from '../../core/settings.js';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -64,8 +65,8 @@ import { FileMutex, MutexTimeoutError } from './file-mutex.js';
 export const DEFAULT_DATA_DIR = '.broker-data';
 /** Default wait for a held org lock. */
 export const DEFAULT_LOCK_WAIT_TIMEOUT_MS = 10_000;
-/** Default audit retention, matching the AWS audit table's TTL default. */
-export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
+/** Days an audit item lives before TTL removes it, unless configured (the broker-wide default). */
+export const DEFAULT_AUDIT_RETENTION_DAYS = BROKER_SETTINGS.auditRetentionDays.default;
 /** Default and largest page size of `registry.listPage` (as the DynamoDB registry). */
 export const DEFAULT_PAGE_LIMIT = 100;
 export const MAX_PAGE_LIMIT = 1_000;

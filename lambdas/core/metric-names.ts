@@ -1,0 +1,38 @@
+/**
+ * CloudWatch metric names: a contract between the handlers (which publish them as EMF) and the CDK
+ * construct (whose alarms and dashboard read them). Both sides import this module, so a renamed
+ * metric can never leave an alarm watching nothing.
+ */
+
+/** Namespace every broker metric is published in. */
+export const METRICS_NAMESPACE = 'GenesysTokenBroker';
+
+/** Powertools `serviceName` of each handler; Powertools adds it as the `service` dimension. */
+export const METRICS_SERVICE = Object.freeze({ refresher: 'refresher', getter: 'getter' } as const);
+
+export type MetricsService = keyof typeof METRICS_SERVICE;
+
+/** Metric names. */
+export const METRIC = Object.freeze({
+  // The refresher, once per sweep.
+  refreshSucceeded: 'RefreshSucceeded',
+  /** Also published per `errorCode` dimension. */
+  refreshFailed: 'RefreshFailed',
+  orgsDue: 'OrgsDue',
+  orgsDeferred: 'OrgsDeferred',
+  orgsAtRisk: 'OrgsAtRisk',
+  sweepDurationMs: 'SweepDurationMs',
+  auditWriteFailures: 'AuditWriteFailures',
+  criticalEvents: 'CriticalEvents',
+  minTokenSecondsRemaining: 'MinTokenSecondsRemaining',
+  // The getter, once per request.
+  getterLatencyMs: 'GetterLatencyMs',
+  getterCacheHit: 'GetterCacheHit',
+  getterCacheMiss: 'GetterCacheMiss',
+  getterError: 'GetterError',
+} as const);
+
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+
+/** Dimension carrying the error code on the per-code `RefreshFailed` metric. */
+export const ERROR_CODE_DIMENSION = 'errorCode';
