@@ -182,6 +182,20 @@ export interface Telemetry {
   metric(name: string, value: number, unit: 'Count' | 'Seconds' | 'Milliseconds', dimensions?: Record<string, string>): void;
 }
 
+/**
+ * The stores one broker runs on. Each world has one composition root that builds them: AWS
+ * (`adapters/aws/aws-ports.ts`), files for local mode (`adapters/file/file-ports.ts`) and memory for
+ * tests; the engine, the getter, the CLI and local mode take them from there.
+ */
+export interface BrokerPorts {
+  registry: OrgRegistry;
+  credentials: CredentialStore;
+  vault: TokenVault;
+  audit: AuditLog;
+  lease: Lease;
+  clock: Clock;
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
