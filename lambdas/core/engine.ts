@@ -1,28 +1,24 @@
 /**
- * The refresh engine: one sweep examines every org (or the ones named), refreshes those that are
- * due under a per-org lease, and reports what happened. The same engine runs in the refresher
- * Lambda, the getter's on-demand path, the operator CLI and local mode; only the ports differ.
+ * The refresh engine. `refreshOne` refreshes one org the caller holds, if it is due (or forced), under
+ * a per-org lease, and returns a typed outcome; `sweep` examines every org (or the ones named), calls
+ * `refreshOne` for each and counts the outcomes. The same engine runs in the refresher Lambda, the
+ * getter's on-demand path, the operator CLI and local mode; only the ports differ.
+ *
+ * This file is the I/O half: it talks to the ports in a fixed order. What an attempt's results mean
+ * (new state, audit record) is decided by the pure `settleAttempt` (attempt.ts), and the sweep summary
+ * is built from outcomes by `addOutcome` (sweep-summary.ts).
  */
-import { BrokerError, ConflictError, type ErrorCode, StoreError, toBrokerError } from './errors.js';
-import type { GenesysOAuthClient, TokenInfo } from './oauth.js';
-import { computeRefreshAt, type Health, nextAttemptAfterFailure, orgHealth, type PolicyOptions, policyOptions, type RefreshReason, shouldRefresh } from './policy.js';
-import type {
-  AuditLog,
-  AuditRecord,
-  AuditTrigger,
-  Clock,
-  CredentialStore,
-  Lease,
-  LeaseHandle,
-  OrgRecord,
-  OrgRegistry,
-  Telemetry,
-  TokenRecord,
-  TokenState,
-  TokenVault,
-} from './ports.js';
+import { type AttemptFacts, buildTokenRecord, settleAttempt } from './attempt.js';
+import { BrokerError, ConflictError, StoreError, toBrokerError } from './errors.js';
+import type { GenesysOAuthClient } from './oauth.js';
+import { type PolicyOptions, policyOptions, type RefreshReason, shouldRefresh } from './policy.js';
+import type { AuditLog, AuditRecord, AuditTrigger, Clock, CredentialStore, Lease, LeaseHandle, OrgRecord, OrgRegistry, Telemetry, TokenState, TokenVault } from './ports.js';
 import { silentTelemetry } from './ports.js';
-import { apiBaseUrlFor, resolveRegion } from './regions.js';
+import { resolveRegion } from './regions.js';
+import { allOrgs, REGISTRY_PAGE_SIZE } from './registry-pages.js';
+import { addOutcome, emptySummary, type RefreshOutcome, type SweepSummary } from './sweep-summary.js';
+
+export type { OrgOutcome, OrgResult, RefreshOutcome, SweepSummary } from './sweep-summary.js';
 
 export interface EngineDependencies {
   registry: OrgRegistry;
@@ -45,7 +41,7 @@ export interface EngineOptions {
   leaseTtlMs?: number;
   /** Identifies this engine instance as lease owner. @default a random id */
   owner?: string;
-  /** No new org starts unless this much time is left before the sweep deadline. @default 30_000 */
+  /** No new org starts in a sweep unless this much time is left before its deadline. @default 30_000 */
   orgTimeBudgetMs?: number;
   /** Attempts to persist a rotated refresh token before declaring it critical. @default 5 */
   persistAttempts?: number;
@@ -55,76 +51,41 @@ export interface EngineOptions {
   brokerVersion?: string;
 }
 
-export interface SweepRequest {
-  /** Absolute clock time by which the sweep must have finished. */
+/** A refresh of one org. */
+export interface RefreshRequest {
+  /** Absolute clock time by which the work must have finished. */
   deadlineMs: number;
-  /** Only these orgs; otherwise every org in the registry. */
-  orgIds?: string[];
   /** Refresh even when not due (still under the lease, still skipping disabled orgs). */
   force?: boolean;
   trigger: AuditTrigger;
   /** Lambda request id or similar, copied into audit records. */
   requestId?: string;
-  /** An org is started only with at least this much time left. @default the engine's orgTimeBudgetMs */
+  /**
+   * The org is started only with at least this much time left before `deadlineMs`.
+   * @default for `refreshOne`, the least one attempt needs (a caller on its own clock, such as a
+   *   getter invocation, uses the time there is); for `sweep`, the engine's `orgTimeBudgetMs`
+   */
   minTimeToStartMs?: number;
 }
 
-export type OrgOutcome = 'refreshed' | 'failed' | 'skipped' | 'deferred';
-
-export interface OrgResult {
-  orgId: string;
-  outcome: OrgOutcome;
-  /** Why it was refreshed, skipped or deferred. */
-  reason: RefreshReason | 'disabled' | 'not_due' | 'backing_off' | 'lease_held' | 'not_found' | 'deadline';
-  errorCode?: ErrorCode;
-  expiresAt?: string;
-  /** Final health after this sweep. */
-  health?: Health;
-}
-
-export interface SweepSummary {
-  startedAt: string;
-  durationMs: number;
-  examined: number;
-  due: number;
-  refreshed: number;
-  /** Failed attempts by error code. */
-  failed: Partial<Record<ErrorCode, number>>;
-  skipped: { leaseHeld: number; notDue: number; disabled: number; backingOff: number; notFound: number };
-  deferred: number;
-  /** Orgs whose health is at_risk or expired after the sweep. */
-  orgsAtRisk: number;
-  health: Partial<Record<Health, number>>;
-  /** Least remaining token life among enabled orgs with a token. */
-  minTokenSecondsRemaining?: number;
-  /** Audit appends that failed (the refresh itself stood). */
-  auditWriteFailures: number;
-  /** Registry state writes that failed after a successful token write. */
-  stateWriteFailures: number;
-  /** Critical events, such as a rotated refresh token that could not be persisted. */
-  critical: number;
-  /** Set when the registry could not be listed to the end: orgs after that point were not examined. */
-  registryError?: ErrorCode;
-  /** Every org that was due, refreshed, failed or deferred (skips that were not due are counted only). */
-  results: OrgResult[];
+export interface SweepRequest extends RefreshRequest {
+  /** Only these orgs; otherwise every org in the registry. */
+  orgIds?: string[];
 }
 
 export interface RefreshEngine {
   sweep(request: SweepRequest): Promise<SweepSummary>;
-  /** Refreshes one org now if it is due (or forced); used by the getter and the CLI. */
-  refreshOrg(orgId: string, options: Omit<SweepRequest, 'orgIds'>): Promise<OrgResult>;
-}
-
-interface Attempt {
-  attemptId: string;
-  startedMs: number;
-  httpAttempts: number;
-  httpStatus?: number;
-  info?: TokenInfo;
+  /**
+   * Refreshes `org` now if it is due (or forced). `org` is the record the caller already holds; the
+   * engine re-reads it once, under the lease, before it acts. Never throws: every failure is an outcome.
+   */
+  refreshOne(org: OrgRecord, request: RefreshRequest): Promise<RefreshOutcome>;
 }
 
 /** Time kept after a refresh_token grant's answer to make the rotated refresh token durable. */
 const PERSIST_RESERVE_MS = 5_000;
+/** The least time one attempt is started with: the persist reserve and a couple of seconds of HTTP. */
+export const MIN_TIME_FOR_ONE_REFRESH_MS = PERSIST_RESERVE_MS + 2_000;
 
 /** Thrown inside an attempt when the rotated refresh token could not be made durable. */
 class RefreshTokenPersistError extends StoreError {
@@ -132,6 +93,8 @@ class RefreshTokenPersistError extends StoreError {
     super('refresh_token_persist_failed', `rotated refresh token for org ${orgId} could not be persisted`, { orgId, cause, transient: false });
   }
 }
+
+const NO_EFFECTS = Object.freeze({ auditWriteFailed: false, stateWriteFailed: false });
 
 export function createRefreshEngine(deps: EngineDependencies, options: EngineOptions = {}): RefreshEngine {
   const { registry, credentials, vault, audit, lease, oauth, clock } = deps;
@@ -143,24 +106,28 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
   const owner = options.owner ?? `engine-${newId()}`;
   const orgTimeBudgetMs = options.orgTimeBudgetMs ?? 30_000;
   const persistAttempts = options.persistAttempts ?? 5;
-  const pageSize = options.pageSize ?? 100;
+  const pageSize = options.pageSize ?? REGISTRY_PAGE_SIZE;
   const brokerVersion = options.brokerVersion ?? '0.0.0';
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
     throw new BrokerError('invalid_config', `concurrency must be an integer from 1 to 256, got ${String(concurrency)}`);
   }
 
-  async function* orgsToExamine(orgIds?: string[]): AsyncGenerator<OrgRecord | string> {
+  /** An org to examine, an org id the registry does not know, or one it could not be asked about. */
+  type Item = OrgRecord | { orgId: string; missing: true } | { orgId: string; error: unknown };
+
+  async function* orgsToExamine(orgIds?: string[]): AsyncGenerator<Item> {
     if (orgIds) {
       // The same org twice would race itself under one lease owner and spend a refresh token twice.
-      for (const orgId of new Set(orgIds.map((id) => id.toLowerCase()))) yield (await registry.get(orgId)) ?? orgId;
+      for (const orgId of new Set(orgIds.map((id) => id.toLowerCase()))) {
+        try {
+          yield (await registry.get(orgId)) ?? { orgId, missing: true };
+        } catch (error) {
+          yield { orgId, error };
+        }
+      }
       return;
     }
-    let cursor: string | undefined;
-    do {
-      const page = await registry.listPage({ ...(cursor ? { cursor } : {}), limit: pageSize });
-      yield* page.items;
-      cursor = page.cursor;
-    } while (cursor);
+    yield* allOrgs(registry, pageSize);
   }
 
   async function persistRefreshToken(org: OrgRecord, refreshToken: string): Promise<void> {
@@ -196,28 +163,32 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     }
   }
 
-  async function appendAudit(record: AuditRecord, summary: SweepSummary): Promise<void> {
+  /** Appends an audit record; false when it could not be written (the refresh itself stands). */
+  async function appendAudit(record: AuditRecord): Promise<boolean> {
     try {
       await audit.append(record);
+      return true;
     } catch (err) {
-      summary.auditWriteFailures++;
       telemetry.log('error', 'audit write failed', { orgId: record.orgId, attemptId: record.attemptId, errorCode: toBrokerError(err, 'audit_write_failed').code });
+      return false;
     }
   }
 
-  async function attempt(org: OrgRecord, reason: RefreshReason, handle: LeaseHandle, request: SweepRequest, summary: SweepSummary): Promise<{ result: OrgResult; state: TokenState }> {
-    const a: Attempt = { attemptId: newId(), startedMs: clock.now(), httpAttempts: 0 };
-    const orgDeadline = Math.min(request.deadlineMs, a.startedMs + orgTimeBudgetMs);
-    const baseAudit = {
-      orgId: org.orgId,
-      attemptId: a.attemptId,
-      at: new Date(a.startedMs).toISOString(),
-      trigger: request.trigger,
+  /** Runs one attempt on `org` (read under `handle`) and gathers its facts; never throws. */
+  async function runAttempt(org: OrgRecord, reason: RefreshReason, handle: LeaseHandle, request: RefreshRequest): Promise<AttemptFacts> {
+    const startedMs = clock.now();
+    const facts: AttemptFacts = {
+      org,
       reason,
+      attemptId: newId(),
+      startedMs,
+      finishedMs: startedMs,
+      trigger: request.trigger,
       brokerVersion,
+      httpAttempts: 0,
       ...(request.requestId ? { requestId: request.requestId } : {}),
     };
-    let tokenWritten: TokenRecord | undefined;
+    const orgDeadline = Math.min(request.deadlineMs, startedMs + orgTimeBudgetMs);
     try {
       const region = resolveRegion(org.region);
       const creds = await credentials.read(org);
@@ -225,43 +196,32 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       // the rotated one before the caller's deadline (a Lambda timeout would lose it).
       const tokenDeadline = org.grantType === 'refresh_token' ? orgDeadline - PERSIST_RESERVE_MS : orgDeadline;
       const granted = await oauth.requestToken({ orgId: org.orgId, region, grantType: org.grantType, credentials: creds, deadlineMs: tokenDeadline });
-      a.httpAttempts += granted.attempts;
-      a.httpStatus = granted.httpStatus;
+      facts.httpAttempts += granted.attempts;
+      facts.httpStatus = granted.httpStatus;
       const grant = granted.value;
       // A rotated refresh token is single-use: the old one is already spent. Make the new one durable
       // before anything else can fail, including verification.
-      let persistError: RefreshTokenPersistError | undefined;
       if (grant.refreshToken) {
         try {
           await persistRefreshToken(org, grant.refreshToken);
         } catch (err) {
           if (!(err instanceof RefreshTokenPersistError)) throw err;
-          persistError = err;
-          summary.critical++;
-          telemetry.log('critical', 'rotated refresh token could not be persisted; re-authorize this org', { orgId: org.orgId, attemptId: a.attemptId });
+          facts.persistError = err;
+          telemetry.log('critical', 'rotated refresh token could not be persisted; re-authorize this org', { orgId: org.orgId, attemptId: facts.attemptId });
         }
       }
       const verified = await oauth.verifyToken({ orgId: org.orgId, region, accessToken: grant.accessToken, deadlineMs: orgDeadline });
-      a.httpAttempts += verified.attempts;
-      a.info = verified.value;
-
-      const issuedAtMs = a.startedMs; // the request time: expiry estimates err early, never late
-      const expiresAtMs = issuedAtMs + grant.expiresInSeconds * 1000;
-      const idlesAtMs = a.info.idlesAtMs;
-      const refreshAtMs = computeRefreshAt(issuedAtMs, expiresAtMs, policy, idlesAtMs);
-      const record: TokenRecord = {
-        schemaVersion: 1,
+      facts.httpAttempts += verified.attempts;
+      const record = buildTokenRecord({
         orgId: org.orgId,
+        region,
         accessToken: grant.accessToken,
-        tokenType: 'bearer',
-        issuedAt: new Date(issuedAtMs).toISOString(),
-        expiresAt: new Date(expiresAtMs).toISOString(),
-        refreshAt: new Date(refreshAtMs).toISOString(),
-        region: region.domain,
-        apiBaseUrl: apiBaseUrlFor(region),
-        oauthClientId: a.info.oauthClientId ?? creds.clientId,
-        scopes: a.info.authorizedScope,
-      };
+        expiresInSeconds: grant.expiresInSeconds,
+        issuedAtMs: startedMs,
+        info: verified.value,
+        clientId: creds.clientId,
+        policy,
+      });
       // The lease guards the write: if it lapsed (a very slow attempt), another worker may be writing.
       if (clock.now() > handle.expiresAtMs - leaseTtlMs / 2) {
         const renewed = await lease.renew(handle, leaseTtlMs, clock.now());
@@ -269,156 +229,90 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
         handle.expiresAtMs = renewed.expiresAtMs;
       }
       try {
-        await vault.write(record, { attemptId: a.attemptId });
+        await vault.write(record, { attemptId: facts.attemptId });
       } catch (err) {
         throw toBrokerError(err, 'vault_write_failed', org.orgId);
       }
-      tokenWritten = record;
-
-      const state: TokenState = {
-        issuedAtMs,
-        expiresAtMs,
-        refreshAtMs,
-        ...(idlesAtMs !== undefined ? { idlesAtMs } : {}),
-        lastAttemptAtMs: a.startedMs,
-        lastOutcome: persistError ? 'failure' : 'success',
-        ...(persistError ? { lastErrorCode: persistError.code, lastErrorClass: persistError.failureClass } : {}),
-        consecutiveFailures: persistError ? org.state.consecutiveFailures + 1 : 0,
-        credentialsVersionUsed: org.credentialsVersion,
-        ...(record.oauthClientId ? { oauthClientId: record.oauthClientId } : {}),
-      };
-      // The stored refresh token is spent, so any retry would only earn invalid_grant (and may trip
-      // Genesys' reuse detection): wait for an operator to re-authorize (credentials_changed).
-      if (persistError) state.nextAttemptAtMs = Number.MAX_SAFE_INTEGER;
-      try {
-        await recordState(org, state);
-      } catch (err) {
-        summary.stateWriteFailures++;
-        telemetry.log('error', 'registry state write failed after the token was stored', { orgId: org.orgId, errorCode: toBrokerError(err, 'registry_write_failed').code });
-      }
-      await appendAudit({
-        ...baseAudit,
-        outcome: persistError ? 'failure' : 'success',
-        durationMs: clock.now() - a.startedMs,
-        attempts: a.httpAttempts,
-        ...(a.httpStatus !== undefined ? { httpStatus: a.httpStatus } : {}),
-        expiresAt: record.expiresAt,
-        oauthClientId: record.oauthClientId,
-        ...(a.info.oauthClientName ? { oauthClientName: a.info.oauthClientName } : {}),
-        scopes: record.scopes,
-        ...(persistError ? { errorCode: persistError.code, errorClass: persistError.failureClass, severity: 'critical' as const, message: persistError.message } : {}),
-      }, summary);
-      if (persistError) {
-        bump(summary.failed, persistError.code);
-        return { result: { orgId: org.orgId, outcome: 'failed', reason, errorCode: persistError.code, expiresAt: record.expiresAt }, state };
-      }
-      summary.refreshed++;
-      telemetry.log('info', 'token refreshed', { orgId: org.orgId, region: region.domain, reason, attempt: a.httpAttempts, expiresInSeconds: grant.expiresInSeconds });
-      return { result: { orgId: org.orgId, outcome: 'refreshed', reason, expiresAt: record.expiresAt }, state };
+      facts.written = { record, info: verified.value, expiresInSeconds: grant.expiresInSeconds };
     } catch (err) {
       const error = toBrokerError(err, 'internal_error', org.orgId);
-      const httpStatus = (error as { httpStatus?: number }).httpStatus;
-      const retryAfterMs = (error as { retryAfterMs?: number }).retryAfterMs;
-      a.httpAttempts += (error as { attempts?: number }).attempts ?? 0;
-      const failures = org.state.consecutiveFailures + 1;
-      // The old token (if any) stays in the vault and in the state: a failure never overwrites it.
-      const state: TokenState = {
-        ...org.state,
-        lastAttemptAtMs: a.startedMs,
-        lastOutcome: 'failure',
-        lastErrorCode: error.code,
-        lastErrorClass: error.failureClass,
-        consecutiveFailures: failures,
-        credentialsVersionUsed: org.credentialsVersion,
-      };
-      state.nextAttemptAtMs = nextAttemptAfterFailure(state, clock.now(), { failureClass: error.failureClass, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, policy);
-      // A lost lease means another worker owns this org now: its outcome, not ours, belongs in the registry.
-      if (!tokenWritten && error.code !== 'lease_held') {
-        try {
-          await recordState(org, state);
-        } catch (writeErr) {
-          summary.stateWriteFailures++;
-          telemetry.log('error', 'registry state write failed after a failed attempt', { orgId: org.orgId, errorCode: toBrokerError(writeErr, 'registry_write_failed').code });
-        }
-      }
-      bump(summary.failed, error.code);
-      telemetry.log(error.failureClass === 'permanent' ? 'error' : 'warn', 'token refresh failed', {
-        orgId: org.orgId,
-        region: org.region,
-        reason,
-        errorCode: error.code,
-        errorClass: error.failureClass,
-        attempt: a.httpAttempts,
-        consecutiveFailures: failures,
-      });
-      await appendAudit({
-        ...baseAudit,
-        outcome: 'failure',
-        durationMs: clock.now() - a.startedMs,
-        attempts: a.httpAttempts,
-        errorCode: error.code,
-        errorClass: error.failureClass,
-        ...(httpStatus !== undefined ? { httpStatus } : {}),
-        message: error.message,
-        ...(org.state.expiresAtMs !== undefined ? { expiresAt: new Date(org.state.expiresAtMs).toISOString() } : {}),
-      }, summary);
-      return { result: { orgId: org.orgId, outcome: 'failed', reason, errorCode: error.code }, state };
+      facts.httpAttempts += (error as { attempts?: number }).attempts ?? 0;
+      facts.error = error;
     }
+    facts.finishedMs = clock.now();
+    return facts;
   }
 
-  async function examine(item: OrgRecord | string, request: SweepRequest, summary: SweepSummary): Promise<{ result?: OrgResult; org?: OrgRecord; state?: TokenState }> {
-    summary.examined++;
-    if (typeof item === 'string') {
-      summary.skipped.notFound++;
-      return { result: { orgId: item, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' } };
+  /** Runs an attempt, then records its state, logs it and audits it. */
+  async function attempt(org: OrgRecord, reason: RefreshReason, handle: LeaseHandle, request: RefreshRequest): Promise<RefreshOutcome> {
+    const facts = await runAttempt(org, reason, handle, request);
+    const settled = settleAttempt(facts, policy);
+    let after: OrgRecord = { ...org, state: settled.state };
+    let stateWriteFailed = false;
+    if (settled.recordState) {
+      try {
+        after = await recordState(org, settled.state);
+      } catch (err) {
+        stateWriteFailed = true;
+        const when = facts.written ? 'after the token was stored' : 'after a failed attempt';
+        telemetry.log('error', `registry state write failed ${when}`, { orgId: org.orgId, errorCode: toBrokerError(err, 'registry_write_failed').code });
+      }
     }
-    const org = item;
+    if (settled.log) telemetry.log(settled.log.level, settled.log.message, settled.log.fields);
+    const effects = { auditWriteFailed: !(await appendAudit(settled.audit)), stateWriteFailed };
+    if (settled.outcome === 'refreshed' && facts.written) {
+      return { kind: 'refreshed', orgId: org.orgId, reason, token: facts.written.record, org: after, effects };
+    }
+    const error = facts.persistError ?? facts.error!;
+    return {
+      kind: 'failed',
+      orgId: org.orgId,
+      reason,
+      errorCode: error.code,
+      error,
+      critical: settled.critical,
+      org: after,
+      ...(facts.written ? { token: facts.written.record } : {}),
+      effects,
+    };
+  }
+
+  /** A failure outside an attempt (the lease store or the registry read failed): it touches only this org. */
+  function failedBeforeAttempt(org: OrgRecord, reason: RefreshReason, err: unknown): RefreshOutcome {
+    const error = toBrokerError(err, 'internal_error', org.orgId);
+    telemetry.log('error', 'org could not be examined', { orgId: org.orgId, errorCode: error.code });
+    return { kind: 'failed', orgId: org.orgId, reason, errorCode: error.code, error, critical: false, effects: NO_EFFECTS };
+  }
+
+  async function refreshOne(org: OrgRecord, request: RefreshRequest): Promise<RefreshOutcome> {
+    const force = request.force ?? false;
     const nowMs = clock.now();
-    const decision = shouldRefresh(org, nowMs, { force: request.force ?? false });
-    if (!decision.due) {
-      if (decision.reason === 'disabled') summary.skipped.disabled++;
-      else if (decision.reason === 'backing_off') summary.skipped.backingOff++;
-      else summary.skipped.notDue++;
-      return { org };
-    }
-    summary.due++;
-    if (nowMs + (request.minTimeToStartMs ?? orgTimeBudgetMs) > request.deadlineMs) {
-      summary.deferred++;
-      return { org, result: { orgId: org.orgId, outcome: 'deferred', reason: 'deadline' } };
+    const decision = shouldRefresh(org, nowMs, policy, { force });
+    if (!decision.due) return { kind: 'skipped', orgId: org.orgId, reason: decision.reason, org };
+    if (nowMs + (request.minTimeToStartMs ?? MIN_TIME_FOR_ONE_REFRESH_MS) > request.deadlineMs) {
+      return { kind: 'deferred', orgId: org.orgId, reason: 'deadline', org };
     }
     let handle: LeaseHandle | undefined;
     try {
       handle = await lease.acquire(org.orgId, owner, leaseTtlMs, nowMs);
     } catch (err) {
       // Removed between listing and now (a store that keeps the lease on the org item says so).
-      if (err instanceof BrokerError && err.code === 'org_not_found') {
-        summary.due--;
-        summary.skipped.notFound++;
-        return { result: { orgId: org.orgId, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' } };
-      }
-      throw err;
+      if (err instanceof BrokerError && err.code === 'org_not_found') return { kind: 'skipped', orgId: org.orgId, reason: 'not_found' };
+      return failedBeforeAttempt(org, decision.reason, err);
     }
-    if (!handle) {
-      summary.skipped.leaseHeld++;
-      return { org, result: { orgId: org.orgId, outcome: 'skipped', reason: 'lease_held' } };
-    }
+    if (!handle) return { kind: 'skipped', orgId: org.orgId, reason: 'lease_held', org };
     try {
       // Re-read under the lease: another worker may have refreshed this org since it was listed.
-      const fresh = await registry.get(org.orgId);
-      if (!fresh) {
-        summary.skipped.notFound++;
-        return { result: { orgId: org.orgId, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' } };
+      let fresh: OrgRecord | undefined;
+      try {
+        fresh = await registry.get(org.orgId);
+      } catch (err) {
+        return failedBeforeAttempt(org, decision.reason, err);
       }
-      const recheck = shouldRefresh(fresh, clock.now(), { force: request.force ?? false });
-      if (!recheck.due) {
-        summary.due--;
-        if (recheck.reason === 'disabled') summary.skipped.disabled++;
-        else if (recheck.reason === 'backing_off') summary.skipped.backingOff++;
-        else summary.skipped.notDue++;
-        return { org: fresh };
-      }
-      const { result, state } = await attempt(fresh, recheck.reason, handle, request, summary);
-      return { org: fresh, state, result };
+      if (!fresh) return { kind: 'skipped', orgId: org.orgId, reason: 'not_found' };
+      const recheck = shouldRefresh(fresh, clock.now(), policy, { force });
+      if (!recheck.due) return { kind: 'skipped', orgId: org.orgId, reason: recheck.reason, org: fresh };
+      return await attempt(fresh, recheck.reason, handle, request);
     } finally {
       try {
         await lease.release(handle);
@@ -431,28 +325,24 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
 
   async function sweep(request: SweepRequest): Promise<SweepSummary> {
     const startedMs = clock.now();
-    const summary: SweepSummary = {
-      startedAt: new Date(startedMs).toISOString(),
-      durationMs: 0,
-      examined: 0,
-      due: 0,
-      refreshed: 0,
-      failed: {},
-      skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0 },
-      deferred: 0,
-      orgsAtRisk: 0,
-      health: {},
-      auditWriteFailures: 0,
-      stateWriteFailures: 0,
-      critical: 0,
-      results: [],
-    };
+    const summary = emptySummary(startedMs);
+    const perOrg: RefreshRequest = { ...request, minTimeToStartMs: request.minTimeToStartMs ?? orgTimeBudgetMs };
     const source = orgsToExamine(request.orgIds);
     let listingError: unknown;
 
+    const examine = async (item: Item): Promise<RefreshOutcome> => {
+      if ('missing' in item) return { kind: 'skipped', orgId: item.orgId, reason: 'not_found' };
+      if ('error' in item) {
+        const error = toBrokerError(item.error, 'registry_unavailable', item.orgId);
+        telemetry.log('error', 'org could not be examined', { orgId: item.orgId, errorCode: error.code });
+        return { kind: 'failed', orgId: item.orgId, reason: 'unexamined', errorCode: error.code, error, critical: false, effects: NO_EFFECTS };
+      }
+      return refreshOne(item, perOrg);
+    };
+
     const worker = async (): Promise<void> => {
       for (;;) {
-        let next: IteratorResult<OrgRecord | string>;
+        let next: IteratorResult<Item>;
         try {
           next = await source.next(); // async generators queue concurrent next() calls
         } catch (err) {
@@ -460,31 +350,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
           return;
         }
         if (next.done) return;
-        let outcome: Awaited<ReturnType<typeof examine>>;
-        try {
-          outcome = await examine(next.value, request, summary);
-        } catch (err) {
-          // A failure outside an attempt (lease store down, registry read failed) still touches only this org.
-          const orgId = typeof next.value === 'string' ? next.value : next.value.orgId;
-          const error = toBrokerError(err, 'internal_error', orgId);
-          bump(summary.failed, error.code);
-          telemetry.log('error', 'org could not be examined', { orgId, errorCode: error.code });
-          summary.results.push({ orgId, outcome: 'failed', reason: 'not_due', errorCode: error.code });
-          continue;
-        }
-        const { org, state, result } = outcome;
-        let health: Health | undefined;
-        if (org) {
-          const finalOrg = state ? { ...org, state } : org;
-          const report = orgHealth(finalOrg, clock.now());
-          health = report.health;
-          bump(summary.health, health);
-          if (health === 'at_risk' || health === 'expired') summary.orgsAtRisk++;
-          if (finalOrg.enabled && report.expiresInSeconds !== undefined) {
-            summary.minTokenSecondsRemaining = Math.min(summary.minTokenSecondsRemaining ?? Infinity, report.expiresInSeconds);
-          }
-        }
-        if (result) summary.results.push(health ? { ...result, health } : result);
+        addOutcome(summary, await examine(next.value), clock.now());
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
@@ -497,18 +363,5 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     return summary;
   }
 
-  return {
-    sweep,
-    async refreshOrg(orgId, options) {
-      // One org on a caller's clock (a getter invocation): use the time there is, within the org budget.
-      const summary = await sweep({ minTimeToStartMs: PERSIST_RESERVE_MS + 2_000, ...options, orgIds: [orgId] });
-      const result = summary.results[0];
-      if (result) return result;
-      return { orgId, outcome: 'skipped', reason: summary.skipped.disabled ? 'disabled' : summary.skipped.backingOff ? 'backing_off' : 'not_due' };
-    },
-  };
-}
-
-function bump<K extends string>(counts: Partial<Record<K, number>>, key: K): void {
-  counts[key] = (counts[key] ?? 0) + 1;
+  return { sweep, refreshOne };
 }

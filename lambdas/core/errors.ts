@@ -7,45 +7,59 @@
 /** How a failure should be treated by retry and policy logic. */
 export type FailureClass = 'permanent' | 'rate_limited' | 'transient';
 
-/** Stable error codes. Adding one is fine; renaming one breaks alarms and consumers. */
-export type ErrorCode =
+/**
+ * Every stable error code, with the failure classes an error carrying it can have. Adding a code is
+ * fine; renaming one breaks alarms and consumers. README.md's error table is checked against this list
+ * (test/core/errors.test.ts), in both directions.
+ *
+ * Storage codes are `transient` or `permanent` by their cause: throttling, 5xx and network failures
+ * are transient, access denied, a missing resource or a refused key are permanent.
+ */
+export const ERROR_CODE_CLASSES = Object.freeze({
   // OAuth errors reported by the Genesys login host
-  | 'invalid_client'
-  | 'unauthorized_client'
-  | 'invalid_grant'
-  | 'unsupported_grant_type'
-  | 'invalid_scope'
-  | 'access_denied'
-  | 'auth_rejected'
+  invalid_client: ['permanent'],
+  unauthorized_client: ['permanent'],
+  invalid_grant: ['permanent'],
+  unsupported_grant_type: ['permanent'],
+  invalid_scope: ['permanent'],
+  access_denied: ['permanent'],
+  auth_rejected: ['permanent'],
   // Token verification
-  | 'org_mismatch'
-  | 'token_rejected'
+  org_mismatch: ['permanent'],
+  token_rejected: ['permanent'],
   // Transport and upstream health
-  | 'rate_limited'
-  | 'upstream_unavailable'
-  | 'timeout'
-  | 'network_error'
-  | 'malformed_response'
-  | 'invalid_token_response'
-  | 'deadline_exceeded'
+  rate_limited: ['rate_limited'],
+  upstream_unavailable: ['transient'],
+  timeout: ['transient'],
+  network_error: ['transient'],
+  malformed_response: ['transient'],
+  invalid_token_response: ['transient'],
+  deadline_exceeded: ['transient'],
   // Broker state and storage
-  | 'missing_refresh_token'
-  | 'credentials_unavailable'
-  | 'refresh_token_persist_failed'
-  | 'vault_write_failed'
-  | 'registry_write_failed'
-  | 'registry_unavailable'
-  | 'audit_write_failed'
-  | 'version_conflict'
-  | 'lease_held'
+  missing_refresh_token: ['permanent'],
+  credentials_unavailable: ['transient', 'permanent'],
+  refresh_token_persist_failed: ['permanent'],
+  vault_write_failed: ['transient', 'permanent'],
+  registry_write_failed: ['transient', 'permanent'],
+  registry_unavailable: ['transient', 'permanent'],
+  audit_write_failed: ['transient', 'permanent'],
+  version_conflict: ['transient'],
+  lease_held: ['transient'],
   // Input and configuration
-  | 'invalid_request'
-  | 'invalid_config'
-  | 'unknown_region'
-  | 'org_not_found'
-  | 'org_disabled'
-  | 'token_unavailable'
-  | 'internal_error';
+  invalid_request: ['permanent'],
+  invalid_config: ['permanent'],
+  unknown_region: ['permanent'],
+  org_not_found: ['permanent'],
+  org_disabled: ['permanent'],
+  token_unavailable: ['transient', 'permanent'],
+  internal_error: ['permanent'],
+} as const satisfies Record<string, readonly FailureClass[]>);
+
+/** Stable error codes: see {@link ERROR_CODE_CLASSES}. */
+export type ErrorCode = keyof typeof ERROR_CODE_CLASSES;
+
+/** Every error code, in catalog order. */
+export const ERROR_CODES = Object.freeze(Object.keys(ERROR_CODE_CLASSES) as ErrorCode[]);
 
 export interface BrokerErrorOptions extends ErrorOptions {
   orgId?: string;

@@ -74,26 +74,48 @@ export type SkipReason = 'disabled' | 'not_due' | 'backing_off';
 export type RefreshDecision = { due: true; reason: RefreshReason } | { due: false; reason: SkipReason };
 
 /**
- * Decides whether an org's token must be refreshed now. A forced refresh overrides backoff;
- * otherwise a failing org waits for its `nextAttemptAtMs`.
+ * When the policy next considers an org due, and why:
+ * - `none`: disabled, never refreshed;
+ * - `due`: now (`credentials_changed`, `never_issued`);
+ * - `retry`: after a failure, at `nextAttemptAtMs` (`retry_due`);
+ * - `scheduled`: at the token's refresh mark, or its expiry if that comes first (`at_refresh_mark`, or
+ *   `expired` once the token has run out).
+ * `atMs` may lie in the past: the org is then due now. The engine, the CLI's `status` and local mode's
+ * status all read this one answer.
  */
-export function shouldRefresh(org: Pick<OrgRecord, 'enabled' | 'credentialsVersion' | 'state'>, nowMs: number, options: { force?: boolean } = {}): RefreshDecision {
-  if (!org.enabled) return { due: false, reason: 'disabled' };
-  if (options.force) return { due: true, reason: 'forced' };
+export type NextRefresh =
+  | { kind: 'none'; reason: 'disabled' }
+  | { kind: 'due' | 'retry' | 'scheduled'; atMs: number; reason: Exclude<RefreshReason, 'forced'> };
+
+export function nextRefreshAt(org: Pick<OrgRecord, 'enabled' | 'credentialsVersion' | 'state'>, nowMs: number, policy: PolicyOptions): NextRefresh {
+  if (!org.enabled) return { kind: 'none', reason: 'disabled' };
   const s = org.state;
   // New credentials override any backoff: the operator just fixed what was failing.
   if (s.credentialsVersionUsed !== undefined && s.credentialsVersionUsed !== org.credentialsVersion) {
-    return { due: true, reason: 'credentials_changed' };
+    return { kind: 'due', atMs: nowMs, reason: 'credentials_changed' };
   }
-  if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) {
-    if (nowMs < s.nextAttemptAtMs) return { due: false, reason: 'backing_off' };
-    return { due: true, reason: 'retry_due' };
-  }
-  if (s.issuedAtMs === undefined || s.expiresAtMs === undefined) return { due: true, reason: 'never_issued' };
-  if (nowMs >= s.expiresAtMs) return { due: true, reason: 'expired' };
-  const refreshAtMs = s.refreshAtMs ?? computeRefreshAt(s.issuedAtMs, s.expiresAtMs, DEFAULT_POLICY, s.idlesAtMs);
-  if (nowMs >= refreshAtMs) return { due: true, reason: 'at_refresh_mark' };
-  return { due: false, reason: 'not_due' };
+  if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) return { kind: 'retry', atMs: s.nextAttemptAtMs, reason: 'retry_due' };
+  if (s.issuedAtMs === undefined || s.expiresAtMs === undefined) return { kind: 'due', atMs: nowMs, reason: 'never_issued' };
+  const markMs = s.refreshAtMs ?? computeRefreshAt(s.issuedAtMs, s.expiresAtMs, policy, s.idlesAtMs);
+  return { kind: 'scheduled', atMs: Math.min(markMs, s.expiresAtMs), reason: nowMs >= s.expiresAtMs ? 'expired' : 'at_refresh_mark' };
+}
+
+/**
+ * Decides whether an org's token must be refreshed now, from {@link nextRefreshAt}. A forced refresh
+ * overrides backoff (never a disabled org); otherwise a failing org waits for its `nextAttemptAtMs`.
+ */
+export function shouldRefresh(
+  org: Pick<OrgRecord, 'enabled' | 'credentialsVersion' | 'state'>,
+  nowMs: number,
+  policy: PolicyOptions,
+  options: { force?: boolean } = {},
+): RefreshDecision {
+  if (!org.enabled) return { due: false, reason: 'disabled' };
+  if (options.force) return { due: true, reason: 'forced' };
+  const next = nextRefreshAt(org, nowMs, policy);
+  if (next.kind === 'none') return { due: false, reason: 'disabled' };
+  if (nowMs >= next.atMs) return { due: true, reason: next.reason };
+  return { due: false, reason: next.kind === 'retry' ? 'backing_off' : 'not_due' };
 }
 
 /**
@@ -153,4 +175,42 @@ export function orgHealth(org: Pick<OrgRecord, 'enabled' | 'state'>, nowMs: numb
   if (failed && pastMark) return { health: 'at_risk', ...base };
   if (pastMark) return { health: 'refresh_due', ...base };
   return { health: 'healthy', ...base };
+}
+
+/**
+ * A token fetched when it is already inside its margin (the broker is late refreshing it) is still
+ * served, since it is valid, but re-read after at most this long rather than on every call: the newer
+ * token shows up within seconds and a busy reader does not hammer the store meanwhile.
+ */
+export const NEAR_EXPIRY_RECHECK_MS = 5_000;
+
+/** Why a cached token stops being served when it does. */
+export type CacheExpiryReason = 'max_age' | 'refresh_margin' | 'near_expiry';
+
+/**
+ * Until when a token counts as fresh: `expiresAtMs` minus a margin of min(`marginMs`, 10% of its
+ * lifetime), so short-lived tokens keep most of their life.
+ */
+export function tokenFreshUntil(input: { expiresAtMs: number; lifetimeMs: number; marginMs: number }): number {
+  return input.expiresAtMs - Math.min(input.marginMs, Math.max(0, Math.floor(input.lifetimeMs / 10)));
+}
+
+/**
+ * How long a reader (the getter's container cache, the consumer library's cache) may serve a token
+ * fetched at `fetchedAtMs` without fetching it again: until the earlier of `fetchedAtMs + maxAgeMs`
+ * and {@link tokenFreshUntil}. A token already past its fresh time when fetched gets a short recheck
+ * window instead ({@link NEAR_EXPIRY_RECHECK_MS}, never beyond its expiry or the max age). An `untilMs`
+ * at or before `fetchedAtMs` means "do not cache".
+ */
+export function tokenCacheUntil(input: { fetchedAtMs: number; expiresAtMs: number; lifetimeMs: number; maxAgeMs: number; marginMs: number }): {
+  untilMs: number;
+  reason: CacheExpiryReason;
+} {
+  const { fetchedAtMs, expiresAtMs, maxAgeMs } = input;
+  const freshUntilMs = tokenFreshUntil(input);
+  const maxAgeUntilMs = fetchedAtMs + maxAgeMs;
+  if (freshUntilMs > fetchedAtMs) {
+    return maxAgeUntilMs <= freshUntilMs ? { untilMs: maxAgeUntilMs, reason: 'max_age' } : { untilMs: freshUntilMs, reason: 'refresh_margin' };
+  }
+  return { untilMs: Math.min(maxAgeUntilMs, fetchedAtMs + NEAR_EXPIRY_RECHECK_MS, expiresAtMs), reason: 'near_expiry' };
 }

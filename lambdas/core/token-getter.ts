@@ -4,7 +4,8 @@
  * it refresh that one org on demand, under the same lease the scheduled sweep uses.
  */
 import { BrokerError, toBrokerError, TokenUnavailableError, ValidationError } from './errors.js';
-import type { RefreshEngine } from './engine.js';
+import { MIN_TIME_FOR_ONE_REFRESH_MS, type RefreshEngine } from './engine.js';
+import { tokenCacheUntil, tokenFreshUntil } from './policy.js';
 import type { Clock, OrgRegistry, TokenRecord, TokenVault } from './ports.js';
 import { isOrgId } from './token-record.js';
 
@@ -24,7 +25,7 @@ export interface GetTokenError {
 }
 
 export interface TokenGetterOptions {
-  /** Longest a cached token is served without re-reading the vault. @default 300_000 (5 minutes) */
+  /** Longest a cached token is served without re-reading the vault (see `tokenCacheUntil`). @default 300_000 (5 minutes) */
   cacheMaxAgeMs?: number;
   /** A token is served only while it has more than min(this, 10% of its lifetime) left. @default 300_000 */
   minRemainingMs?: number;
@@ -37,6 +38,8 @@ export interface TokenGetterOptions {
 export interface TokenGetter {
   /** Validates `input` ({ orgId }) and returns a token or a typed error; never throws for expected failures. */
   handle(input: unknown, context: { deadlineMs: number; requestId?: string }): Promise<GetTokenResponse | GetTokenError>;
+  /** As {@link TokenGetter.handle}, and says where a served token came from. */
+  serve(input: unknown, context: { deadlineMs: number; requestId?: string }): Promise<Served>;
   /** Cache statistics since the container started, for metrics. */
   readonly stats: { hits: number; misses: number; onDemandRefreshes: number };
 }
@@ -89,6 +92,15 @@ interface CacheEntry {
   validUntilMs: number;
 }
 
+/** Where a served token came from: the container cache, the store, or an on-demand refresh. */
+export type ServedFrom = 'cache' | 'store' | 'refresh';
+
+/** A getter answer and, when a token was served, where it came from (for metrics). */
+export interface Served {
+  response: GetTokenResponse | GetTokenError;
+  from?: ServedFrom;
+}
+
 export function createTokenGetter(
   deps: { registry: OrgRegistry; vault: TokenVault; engine: RefreshEngine; clock: Clock },
   options: TokenGetterOptions = {},
@@ -99,84 +111,107 @@ export function createTokenGetter(
   const peerWaitMs = options.peerWaitMs ?? 8_000;
   const peerPollMs = options.peerPollMs ?? 200;
   const cache = new Map<string, CacheEntry>();
-  const inFlight = new Map<string, Promise<TokenRecord>>();
+  const inFlight = new Map<string, Promise<{ record: TokenRecord; from: ServedFrom }>>();
   const stats = { hits: 0, misses: 0, onDemandRefreshes: 0 };
 
-  /** Margin before expiry under which a token is no longer handed out: 5 min, or 10% of a short lifetime. */
-  const marginFor = (r: TokenRecord): number => Math.min(minRemainingMs, Math.floor((Date.parse(r.expiresAt) - Date.parse(r.issuedAt)) / 10));
-  const servable = (r: TokenRecord, nowMs: number): boolean => Date.parse(r.expiresAt) - marginFor(r) > nowMs;
+  const lifetimeOf = (r: TokenRecord): number => Date.parse(r.expiresAt) - Date.parse(r.issuedAt);
+  /** Served only while fresh: more than min(minRemainingMs, 10% of its lifetime) before expiry. */
+  const servable = (r: TokenRecord, nowMs: number): boolean =>
+    tokenFreshUntil({ expiresAtMs: Date.parse(r.expiresAt), lifetimeMs: lifetimeOf(r), marginMs: minRemainingMs }) > nowMs;
 
-  async function load(orgId: string, deadlineMs: number, requestId: string | undefined): Promise<TokenRecord> {
+  /** Reads the vault until a fresh token shows up or `untilMs` passes (at least once). */
+  async function awaitStored(orgId: string, untilMs: number): Promise<TokenRecord | undefined> {
+    for (;;) {
+      const fresh = await vault.read(orgId);
+      if (fresh && servable(fresh, clock.now())) return fresh;
+      if (clock.now() + peerPollMs > untilMs) return undefined;
+      await clock.sleep(peerPollMs);
+    }
+  }
+
+  async function load(orgId: string, deadlineMs: number, requestId: string | undefined): Promise<{ record: TokenRecord; from: ServedFrom }> {
     const org = await registry.get(orgId);
     if (!org) throw new BrokerError('org_not_found', `org ${orgId} is not registered`, { orgId });
     if (!org.enabled) throw new BrokerError('org_disabled', `org ${orgId} is disabled`, { orgId });
     const stored = await vault.read(orgId);
-    if (stored && servable(stored, clock.now())) return stored;
+    if (stored && servable(stored, clock.now())) return { record: stored, from: 'store' };
 
     // Missing or about to expire: refresh this org now. The lease makes concurrent getters in other
     // containers wait for one refresh instead of each asking Genesys.
     stats.onDemandRefreshes++;
-    const result = await engine.refreshOrg(orgId, { trigger: 'getter', deadlineMs, ...(requestId ? { requestId } : {}) });
-    if (result.outcome === 'refreshed' || result.outcome === 'skipped') {
-      const waitUntil = Math.min(deadlineMs - 500, clock.now() + (result.reason === 'lease_held' ? peerWaitMs : 0));
-      for (;;) {
-        const fresh = await vault.read(orgId);
-        if (fresh && servable(fresh, clock.now())) return fresh;
-        if (clock.now() + peerPollMs > waitUntil) break;
-        await clock.sleep(peerPollMs);
-      }
+    const outcome = await engine.refreshOne(org, { trigger: 'getter', deadlineMs, minTimeToStartMs: MIN_TIME_FOR_ONE_REFRESH_MS, ...(requestId ? { requestId } : {}) });
+    // A token written by this refresh is served as it is, even one whose rotated refresh token could
+    // not be persisted: it is valid, and the critical event is audited and alarmed elsewhere.
+    const written = outcome.kind === 'refreshed' ? outcome.token : outcome.kind === 'failed' ? outcome.token : undefined;
+    if (written) return { record: written, from: 'refresh' };
+    if (outcome.kind === 'skipped') {
+      // Another worker holds the lease (wait for its token), or refreshed the org since we looked.
+      const waitUntil = Math.min(deadlineMs - 500, clock.now() + (outcome.reason === 'lease_held' ? peerWaitMs : 0));
+      const fresh = await awaitStored(orgId, waitUntil);
+      if (fresh) return { record: fresh, from: 'refresh' };
     }
     // Better a token with a little life left than none at all.
-    if (stored && Date.parse(stored.expiresAt) > clock.now()) return stored;
-    const latest = await registry.get(orgId);
-    const nextAttemptAtMs = latest?.state.nextAttemptAtMs;
+    if (stored && Date.parse(stored.expiresAt) > clock.now()) return { record: stored, from: 'store' };
+    const state = ('org' in outcome && outcome.org ? outcome.org : org).state;
+    const nextAttemptAtMs = state.nextAttemptAtMs;
     const retryAfterSeconds = nextAttemptAtMs !== undefined && nextAttemptAtMs > clock.now() ? Math.ceil((nextAttemptAtMs - clock.now()) / 1000) : undefined;
-    const why = result.errorCode ?? latest?.state.lastErrorCode;
+    const why = (outcome.kind === 'failed' ? outcome.errorCode : undefined) ?? state.lastErrorCode;
     throw new TokenUnavailableError(`no valid token for org ${orgId}${why ? `: last refresh failed (${why})` : ''}`, {
       orgId,
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
     });
   }
 
-  return {
-    stats,
-    async handle(input, context) {
-      let orgId: string;
+  async function serve(input: unknown, context: { deadlineMs: number; requestId?: string }): Promise<Served> {
+    let orgId: string;
+    try {
+      ({ orgId } = parseGetTokenRequest(input));
+    } catch (err) {
+      return { response: toGetterError(err) };
+    }
+    const nowMs = clock.now();
+    const cached = cache.get(orgId);
+    let record: TokenRecord;
+    let from: ServedFrom;
+    if (cached && nowMs < cached.validUntilMs) {
+      stats.hits++;
+      record = cached.record;
+      from = 'cache';
+    } else {
+      stats.misses++;
+      let pending = inFlight.get(orgId);
+      if (!pending) {
+        pending = load(orgId, context.deadlineMs, context.requestId).finally(() => inFlight.delete(orgId));
+        inFlight.set(orgId, pending);
+      }
       try {
-        ({ orgId } = parseGetTokenRequest(input));
+        ({ record, from } = await pending);
       } catch (err) {
-        return toGetterError(err);
+        cache.delete(orgId);
+        return { response: toGetterError(err) };
       }
-      const nowMs = clock.now();
-      const cached = cache.get(orgId);
-      let record: TokenRecord;
-      if (cached && nowMs < cached.validUntilMs) {
-        stats.hits++;
-        record = cached.record;
-      } else {
-        stats.misses++;
-        let pending = inFlight.get(orgId);
-        if (!pending) {
-          pending = load(orgId, context.deadlineMs, context.requestId).finally(() => inFlight.delete(orgId));
-          inFlight.set(orgId, pending);
-        }
-        try {
-          record = await pending;
-        } catch (err) {
-          cache.delete(orgId);
-          return toGetterError(err);
-        }
-        const validUntilMs = Math.min(clock.now() + cacheMaxAgeMs, Date.parse(record.expiresAt) - marginFor(record));
-        if (validUntilMs > clock.now()) cache.set(orgId, { record, validUntilMs });
-      }
-      return {
+      const fetchedAtMs = clock.now();
+      const { untilMs } = tokenCacheUntil({ fetchedAtMs, expiresAtMs: Date.parse(record.expiresAt), lifetimeMs: lifetimeOf(record), maxAgeMs: cacheMaxAgeMs, marginMs: minRemainingMs });
+      if (untilMs > fetchedAtMs) cache.set(orgId, { record, validUntilMs: untilMs });
+    }
+    return {
+      from,
+      response: {
         orgId: record.orgId,
         accessToken: record.accessToken,
         tokenType: record.tokenType,
         expiresAt: record.expiresAt,
         apiBaseUrl: record.apiBaseUrl,
         region: record.region,
-      };
+      },
+    };
+  }
+
+  return {
+    stats,
+    serve,
+    async handle(input, context) {
+      return (await serve(input, context)).response;
     },
   };
 }

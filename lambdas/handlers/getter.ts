@@ -5,37 +5,35 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createPowertoolsTelemetry } from '../adapters/powertools/powertools-telemetry.js';
+import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
 import { createTokenGetter, type GetTokenError, type GetTokenResponse } from '../core/token-getter.js';
-import { loadConfig } from './config.js';
-import { wireAws, type WiringOverrides } from './wiring.js';
+import { type HandlerOptions, setUpBroker } from './setup.js';
 
-export function createGetterHandler(options: { env?: Record<string, string | undefined>; overrides?: WiringOverrides } = {}) {
-  const config = loadConfig(options.env ?? process.env);
+export function createGetterHandler(options: HandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-getter' });
-  const metrics = new Metrics({ namespace: 'GenesysTokenBroker', serviceName: 'getter' });
-  const { engine, deps } = wireAws(config, createPowertoolsTelemetry(logger, metrics), options.overrides);
-  const getter = createTokenGetter({ registry: deps.registry, vault: deps.vault, engine, clock: deps.clock }, { cacheMaxAgeMs: config.getterCacheMaxAgeSeconds * 1000 });
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE.getter });
+  const { config, ports, engine } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
+  const getter = createTokenGetter({ registry: ports.registry, vault: ports.vault, engine, clock: ports.clock }, { cacheMaxAgeMs: config.getterCacheMaxAgeSeconds * 1000 });
 
   async function get(event: unknown, context: Context): Promise<GetTokenResponse | GetTokenError> {
-    const startedMs = deps.clock.now();
-    const before = { ...getter.stats };
-    const response = await getter.handle(event, {
+    const startedMs = ports.clock.now();
+    const { response, from } = await getter.serve(event, {
       deadlineMs: startedMs + Math.max(0, context.getRemainingTimeInMillis() - 1_000),
       requestId: context.awsRequestId,
     });
-    const cacheHit = getter.stats.hits > before.hits;
-    metrics.addMetric('GetterLatencyMs', 'Milliseconds', deps.clock.now() - startedMs);
-    metrics.addMetric(cacheHit ? 'GetterCacheHit' : 'GetterCacheMiss', 'Count', 1);
+    const cacheHit = from === 'cache';
+    metrics.addMetric(METRIC.getterLatencyMs, MetricUnit.Milliseconds, ports.clock.now() - startedMs);
+    metrics.addMetric(cacheHit ? METRIC.getterCacheHit : METRIC.getterCacheMiss, MetricUnit.Count, 1);
     if ('error' in response) {
-      metrics.addMetric('GetterError', 'Count', 1);
+      metrics.addMetric(METRIC.getterError, MetricUnit.Count, 1);
       logger.warn('token not served', { errorCode: response.error.code, retryAfterSeconds: response.error.retryAfterSeconds });
     } else {
-      logger.info('token served', { orgId: response.orgId, cacheHit, expiresAt: response.expiresAt });
+      logger.info('token served', { orgId: response.orgId, cacheHit, servedFrom: from, expiresAt: response.expiresAt });
     }
     return response;
   }

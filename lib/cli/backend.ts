@@ -1,19 +1,19 @@
 /**
  * Opens the stores of a target behind the core ports, plus the way refreshes run there: the deployed
  * refresher Lambda when the target has one, otherwise the same engine in this process. AWS targets
- * reuse the handlers' wiring (`wireAws`), so the CLI writes exactly what the Lambdas write; local
- * targets open the embedded file store local mode uses.
+ * use the AWS world's composition root (`createAwsPorts`) with the target's typed resources, so the
+ * CLI writes exactly what the Lambdas write; local targets use the file world's (`createFilePorts`).
+ * Both build their engine with `createBrokerEngine`, as the Lambdas and local mode do.
  */
-import { createRefreshEngine, type RefreshEngine, type SweepSummary } from '../../lambdas/core/engine.js';
-import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
-import type { AuditLog, CredentialStore, OrgRecord, OrgRegistry, Telemetry, TokenVault } from '../../lambdas/core/ports.js';
-import { systemClock } from '../../lambdas/core/ports.js';
+import { type BrokerEngineDependencies, createBrokerEngine } from '../../lambdas/core/broker-engine.js';
+import type { OrgResult, RefreshEngine, SweepSummary } from '../../lambdas/core/engine.js';
+import type { AuditLog, BrokerPorts, CredentialStore, OrgRecord, OrgRegistry, Telemetry, TokenVault } from '../../lambdas/core/ports.js';
 import type { BaseUrlResolver } from '../../lambdas/core/regions.js';
-import { ENV } from '../../lambdas/core/env-names.js';
+import { resultOf } from '../../lambdas/core/sweep-summary.js';
 import { describeStackTarget, invokeRefresher } from './aws.js';
 import type { TargetSpec } from './target.js';
 
-/** How long an in-process sweep may run before it stops starting new orgs. */
+/** How long an in-process refresh may run before it stops starting new orgs. */
 export const IN_PROCESS_SWEEP_BUDGET_MS = 10 * 60_000;
 
 /** A refresh the CLI asks for. */
@@ -39,7 +39,10 @@ export interface Backend {
   prepareNewOrg(orgId: string): Promise<void>;
   /** What `orgs remove` did to the org's secrets, for the operator. */
   removalNote(orgId: string): string;
+  /** A sweep of every org, or of the named ones. */
   refresh(request: RefreshRequest): Promise<SweepSummary>;
+  /** Refreshes one org the CLI holds (its first refresh after `orgs add`); undefined when nothing was reported for it. */
+  refreshOrg(org: OrgRecord, force: boolean): Promise<OrgResult | undefined>;
   close(): void;
 }
 
@@ -50,52 +53,38 @@ export interface BackendOptions {
   telemetry: Telemetry;
 }
 
-function sweepWith(engine: RefreshEngine, request: RefreshRequest): Promise<SweepSummary> {
-  return engine.sweep({
-    deadlineMs: systemClock.now() + IN_PROCESS_SWEEP_BUDGET_MS,
-    trigger: 'cli',
-    force: request.force,
-    ...(request.orgIds ? { orgIds: request.orgIds } : {}),
-  });
+/** The in-process engine over a target's ports. */
+function engineFor(ports: BrokerPorts, options: BackendOptions): RefreshEngine {
+  const deps: BrokerEngineDependencies = { ...ports, telemetry: options.telemetry, ...(options.genesysBaseUrl ? { genesysBaseUrl: options.genesysBaseUrl } : {}) };
+  return createBrokerEngine(deps, { runtime: 'cli' });
+}
+
+/** Refreshes in this process: a sweep, or one org straight through `refreshOne`. */
+function inProcess(engine: RefreshEngine, ports: BrokerPorts): Pick<Backend, 'refresh' | 'refreshOrg'> {
+  const deadlineMs = () => ports.clock.now() + IN_PROCESS_SWEEP_BUDGET_MS;
+  return {
+    refresh: (request) => engine.sweep({ deadlineMs: deadlineMs(), trigger: 'cli', force: request.force, ...(request.orgIds ? { orgIds: request.orgIds } : {}) }),
+    async refreshOrg(org, force) {
+      return resultOf(await engine.refreshOne(org, { deadlineMs: deadlineMs(), trigger: 'cli', force }));
+    },
+  };
 }
 
 async function openLocal(dataDir: string, options: BackendOptions): Promise<Backend> {
-  const [{ FileStore }, { BROKER_VERSION }] = await Promise.all([
-    import('../../lambdas/adapters/file/file-store.js'),
-    // The version constant lives with the Lambda wiring (and its SDK imports); local mode pays that load once.
-    import('../../lambdas/handlers/wiring.js'),
-  ]);
-  const store = new FileStore({ dataDir });
-  const engine = createRefreshEngine(
-    {
-      registry: store.registry,
-      credentials: store.credentials,
-      vault: store.vault,
-      audit: store.audit,
-      lease: store.lease,
-      oauth: createOAuthClient({
-        fetch: globalThis.fetch as unknown as FetchLike,
-        clock: systemClock,
-        userAgent: `genesys-token-broker-cli/${BROKER_VERSION}`,
-        ...(options.genesysBaseUrl ? { baseUrl: options.genesysBaseUrl } : {}),
-      }),
-      clock: systemClock,
-      telemetry: options.telemetry,
-    },
-    { brokerVersion: BROKER_VERSION },
-  );
+  const { createFilePorts } = await import('../../lambdas/adapters/file/file-ports.js');
+  const ports = createFilePorts(dataDir);
   return {
     kind: 'local',
-    description: `local data dir ${store.dataDir}`,
-    registry: store.registry,
-    credentials: store.credentials,
-    vault: store.vault,
-    audit: store.audit,
+    description: `local data dir ${ports.dataDir}`,
+    registry: ports.registry,
+    credentials: ports.credentials,
+    vault: ports.vault,
+    audit: ports.audit,
     refreshVia: 'in-process engine',
-    credentialsLocation: (org) => `${store.dataDir}/credentials/${org.orgId.toLowerCase()}.json`,
+    credentialsLocation: (org) => `${ports.dataDir}/credentials/${org.orgId.toLowerCase()}.json`,
     prepareNewOrg: async () => undefined,
     removalNote: () => 'its token and credentials files were deleted; the audit trail is kept',
-    refresh: (request) => sweepWith(engine, request),
+    ...inProcess(engineFor(ports, options), ports),
     close: () => undefined,
   };
 }
@@ -110,48 +99,33 @@ interface AwsResources {
 }
 
 async function openAws(resources: AwsResources, options: BackendOptions): Promise<Backend> {
-  const [{ DynamoDBClient }, { SecretsManagerClient, RestoreSecretCommand }, { loadConfig }, { wireAws }, names] = await Promise.all([
-    import('@aws-sdk/client-dynamodb'),
-    import('@aws-sdk/client-secrets-manager'),
-    import('../../lambdas/handlers/config.js'),
-    import('../../lambdas/handlers/wiring.js'),
-    import('../../lambdas/adapters/aws/secret-names.js'),
-  ]);
-  const dynamoDb = new DynamoDBClient({ maxAttempts: 3 });
-  const secretsManager = new SecretsManagerClient({ maxAttempts: 3 });
-  const config = loadConfig({
-    [ENV.registryTable]: resources.registryTable,
-    [ENV.auditTable]: resources.auditTable,
-    [ENV.secretPrefix]: resources.secretPrefix,
-    [ENV.kmsKeyId]: resources.kmsKeyId,
-  });
-  const { deps, engine } = wireAws(config, options.telemetry, {
-    dynamoDb,
-    secretsManager,
-    ...(options.genesysBaseUrl ? { genesysBaseUrl: options.genesysBaseUrl } : {}),
-  });
+  // Loaded on demand: --help and local targets never load the AWS SDK.
+  const [{ createAwsPorts }, names] = await Promise.all([import('../../lambdas/adapters/aws/aws-ports.js'), import('../../lambdas/adapters/aws/secret-names.js')]);
+  const ports = createAwsPorts(
+    {
+      registryTable: resources.registryTable,
+      auditTable: resources.auditTable,
+      secretPrefix: resources.secretPrefix,
+      ...(resources.kmsKeyId ? { kmsKeyId: resources.kmsKeyId } : {}),
+    },
+    { maxAttempts: 3 },
+  );
   const prefix = resources.secretPrefix;
-  const restore = async (secretId: string) => {
-    try {
-      await secretsManager.send(new RestoreSecretCommand({ SecretId: secretId }));
-    } catch (err) {
-      // Nothing to restore is the common case: a brand-new org.
-      if (!(err instanceof Error && err.name === 'ResourceNotFoundException')) throw err;
-    }
-  };
   const refresher = resources.refresherFunction;
+  const local = inProcess(engineFor(ports, options), ports);
   return {
     kind: 'aws',
     description: resources.description,
-    registry: deps.registry,
-    credentials: deps.credentials,
-    vault: deps.vault,
-    audit: deps.audit,
+    registry: ports.registry,
+    credentials: ports.credentials,
+    vault: ports.vault,
+    audit: ports.audit,
     refreshVia: refresher ? `refresher Lambda ${refresher}` : 'in-process engine',
-    credentialsLocation: (org) => `secret ${org.credentialsSecretId ?? names.credentialsSecretName(prefix, org.orgId)}`,
+    credentialsLocation: (org) => `secret ${ports.credentials.secretId(org)}`,
     async prepareNewOrg(orgId) {
-      await restore(names.tokenSecretName(prefix, orgId));
-      await restore(names.credentialsSecretName(prefix, orgId));
+      // Nothing to restore is the common case: a brand-new org.
+      await ports.vault.restore(orgId);
+      await ports.credentials.restore({ orgId });
     },
     removalNote: (orgId) =>
       `secrets ${names.tokenSecretName(prefix, orgId)} and ${names.credentialsSecretName(prefix, orgId)} are scheduled for deletion after a 7-day recovery window ` +
@@ -159,11 +133,14 @@ async function openAws(resources: AwsResources, options: BackendOptions): Promis
     refresh: (request) =>
       refresher
         ? invokeRefresher(refresher, { ...(request.orgIds ? { orgIds: request.orgIds } : {}), ...(request.force ? { force: true } : {}) })
-        : sweepWith(engine, request),
-    close() {
-      dynamoDb.destroy();
-      secretsManager.destroy();
+        : local.refresh(request),
+    async refreshOrg(org, force) {
+      // Through the deployed refresher when there is one, so it runs with the Lambda's role and code.
+      if (!refresher) return local.refreshOrg(org, force);
+      const summary = await invokeRefresher(refresher, { orgIds: [org.orgId], ...(force ? { force: true } : {}) });
+      return summary.results.find((r) => r.orgId === org.orgId);
     },
+    close: () => ports.close(),
   };
 }
 

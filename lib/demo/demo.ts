@@ -19,7 +19,7 @@ import { ValidationError } from '../../lambdas/core/errors.js';
 import type { GrantType } from '../../lambdas/core/ports.js';
 import { resolveRegion } from '../../lambdas/core/regions.js';
 import { GenesysSimulator } from './genesys-simulator.js';
-import { listAllOrgs } from '../local/org-status.js';
+import { listAllOrgs } from '../../lambdas/core/registry-pages.js';
 import type { DesiredOrg } from '../local/org-sync.js';
 
 /** Printed first in demo mode, in every output format. */

@@ -3,26 +3,23 @@
  * store, on a timer with the Lambda schedule's semantics, behind a small HTTP API on 127.0.0.1.
  * Importable by tests and by the CLI (main.ts); it prints nothing itself and reports through `onEvent`.
  */
-import { BROKER_VERSION } from '../../lambdas/core/version.js';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { FileStore } from '../../lambdas/adapters/file/file-store.js';
-import { createRefreshEngine, type OrgResult, type RefreshEngine, type SweepSummary } from '../../lambdas/core/engine.js';
+import type { FilePorts } from '../../lambdas/adapters/file/file-ports.js';
+import { createBrokerEngine, type GenesysNetwork } from '../../lambdas/core/broker-engine.js';
+import type { RefreshEngine, RefreshOutcome, SweepSummary } from '../../lambdas/core/engine.js';
 import { toBrokerError } from '../../lambdas/core/errors.js';
-import { createOAuthClient, type FetchLike, type GenesysOAuthClient } from '../../lambdas/core/oauth.js';
-import { type Clock, type LogFields, type LogLevel, systemClock, type Telemetry } from '../../lambdas/core/ports.js';
-import type { BaseUrlResolver } from '../../lambdas/core/regions.js';
+import { policyOptions } from '../../lambdas/core/policy.js';
+import type { LogFields, LogLevel, Telemetry } from '../../lambdas/core/ports.js';
+import { listAllOrgs } from '../../lambdas/core/registry-pages.js';
 import { createTokenGetter, type TokenGetter } from '../../lambdas/core/token-getter.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SCHEDULE_SECONDS, isLoopbackHost } from './config.js';
 import { createApiListener, type HealthState } from './http-api.js';
 import { LocalMetrics } from './metrics.js';
-import { listAllOrgs, type OrgStatus, orgStatus } from './org-status.js';
+import { type OrgStatus, orgStatus } from './org-status.js';
 import { localLeaseOwner, releaseLeasesOfDeadBrokers } from './stale-leases.js';
 import { SweepScheduler } from './sweep-scheduler.js';
-
-/** The package version, stamped on audit records and the User-Agent. */
-export { BROKER_VERSION };
 
 /** Longest a token request waits (including an on-demand refresh) before answering. */
 export const GETTER_REQUEST_BUDGET_MS = 12_000;
@@ -40,9 +37,10 @@ export interface BrokerEvent {
 }
 
 export interface LocalBrokerOptions {
-  store: FileStore;
-  /** Built with {@link createLocalOAuthClient}; the demo passes one pointed at the simulator. */
-  oauth: GenesysOAuthClient;
+  /** The file world's ports (`createFilePorts`); their clock is the broker's. */
+  ports: FilePorts;
+  /** How Genesys is reached: unset for real orgs; the demo (and tests) point it at the simulator. */
+  network?: GenesysNetwork;
   /** Seconds between sweeps; also each sweep's deadline. @default 300 */
   scheduleSeconds?: number;
   /** @default 0.75 */
@@ -57,7 +55,6 @@ export interface LocalBrokerOptions {
   apiKey?: string;
   /** Run the first sweep now and then on schedule. False for `--once` and tests that sweep by hand. @default true */
   schedule?: boolean;
-  clock?: Clock;
   onEvent?: (event: BrokerEvent) => void;
   /** Orgs refreshed at once in a sweep. @default 16 */
   concurrency?: number;
@@ -90,16 +87,6 @@ export interface LocalBroker {
   stop(options?: { graceMs?: number }): Promise<{ drained: boolean }>;
 }
 
-/** The OAuth client local mode uses. `baseUrl` is set only by the demo (and tests), to reach the simulator. */
-export function createLocalOAuthClient(options: { clock?: Clock; baseUrl?: BaseUrlResolver; fetch?: FetchLike } = {}): GenesysOAuthClient {
-  return createOAuthClient({
-    fetch: options.fetch ?? (globalThis.fetch as unknown as FetchLike),
-    clock: options.clock ?? systemClock,
-    userAgent: `genesys-token-broker/${BROKER_VERSION} (local)`,
-    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
-  });
-}
-
 /** Maps the engine's telemetry to events: refresh outcomes get their own event names. */
 function eventTelemetry(emit: (event: BrokerEvent) => void, trigger: 'schedule' | 'getter'): Telemetry {
   return {
@@ -125,8 +112,8 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 
 /** Starts the broker. With `serve`, the HTTP API is listening when this resolves; with `schedule`, the first sweep has started. */
 export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBroker> {
-  const { store, oauth } = options;
-  const clock = options.clock ?? systemClock;
+  const { ports } = options;
+  const { store, clock } = ports;
   const emit = (event: BrokerEvent) => {
     try {
       options.onEvent?.(event);
@@ -144,42 +131,42 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   // Before anything can refresh; reported after `listening`, which is always the first event.
   const released = await releaseLeasesOfDeadBrokers(store, { ownOwners: [sweepOwner, getterOwner] });
 
-  const ports = { registry: store.registry, credentials: store.credentials, vault: store.vault, audit: store.audit, lease: store.lease, oauth, clock };
-  const policy = options.refreshAtFraction !== undefined ? { refreshAtFraction: options.refreshAtFraction } : {};
+  const refreshAtFraction = options.refreshAtFraction;
+  const policy = policyOptions(refreshAtFraction !== undefined ? { refreshAtFraction } : {});
   // No org starts with less than this left before the deadline; half an interval, at most the engine's 30 s default.
   const orgTimeBudgetMs = Math.min(30_000, Math.floor(intervalMs / 2));
-  const sweepEngine = createRefreshEngine({ ...ports, telemetry: eventTelemetry(emit, 'schedule') }, {
+  const sweepEngine = createBrokerEngine({ ...ports, ...options.network, telemetry: eventTelemetry(emit, 'schedule') }, {
+    runtime: 'local',
     owner: sweepOwner,
-    policy,
-    concurrency: options.concurrency ?? 16,
+    ...(refreshAtFraction !== undefined ? { refreshAtFraction } : {}),
+    ...(options.concurrency !== undefined ? { sweepConcurrency: options.concurrency } : {}),
     orgTimeBudgetMs,
     // Longer than one org's worst case, so a live attempt never loses its lease.
     leaseTtlMs: Math.max(60_000, 2 * orgTimeBudgetMs),
-    brokerVersion: BROKER_VERSION,
   });
   // A separate engine (and lease owner) for on-demand refreshes: a lease's owner may re-acquire it, so
   // sharing one owner would let the getter refresh an org the sweep is refreshing right now.
-  const getterEngine = createRefreshEngine({ ...ports, telemetry: eventTelemetry(emit, 'getter') }, {
+  const getterEngine = createBrokerEngine({ ...ports, ...options.network, telemetry: eventTelemetry(emit, 'getter') }, {
+    runtime: 'local',
     owner: getterOwner,
-    policy,
+    ...(refreshAtFraction !== undefined ? { refreshAtFraction } : {}),
     orgTimeBudgetMs: GETTER_REQUEST_BUDGET_MS - 2_000,
     leaseTtlMs: 60_000,
-    brokerVersion: BROKER_VERSION,
   });
-  const recordResult = (result: OrgResult) => {
-    if (result.outcome === 'refreshed') metrics.recordRefresh('success');
-    else if (result.outcome === 'failed') metrics.recordRefresh('failure', result.errorCode);
+  const recordOutcome = (outcome: RefreshOutcome) => {
+    if (outcome.kind === 'refreshed') metrics.recordRefresh('success');
+    else if (outcome.kind === 'failed') metrics.recordRefresh('failure', outcome.errorCode);
   };
   const countingGetterEngine: RefreshEngine = {
     sweep: (request) => getterEngine.sweep(request),
-    async refreshOrg(orgId, request) {
-      const result = await getterEngine.refreshOrg(orgId, request);
-      recordResult(result);
-      return result;
+    async refreshOne(org, request) {
+      const outcome = await getterEngine.refreshOne(org, request);
+      recordOutcome(outcome);
+      return outcome;
     },
   };
   const getter: TokenGetter = createTokenGetter(
-    { registry: store.registry, vault: store.vault, engine: countingGetterEngine, clock },
+    { registry: ports.registry, vault: ports.vault, engine: countingGetterEngine, clock },
     // Reading a local file is cheap: a short cache keeps the getter close to the store.
     { cacheMaxAgeMs: 10_000, peerPollMs: 100 },
   );
@@ -194,7 +181,10 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     try {
       const summary = await sweepEngine.sweep({ deadlineMs, trigger: 'local' });
       lastSummary = summary;
-      for (const result of summary.results) recordResult(result);
+      for (const result of summary.results) {
+        if (result.outcome === 'refreshed') metrics.recordRefresh('success');
+        else if (result.outcome === 'failed') metrics.recordRefresh('failure', result.errorCode);
+      }
       const ok = summary.registryError === undefined;
       const doneMs = clock.now();
       metrics.recordSweep(summary.durationMs, ok, doneMs);
@@ -227,7 +217,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const orgs = async (): Promise<OrgStatus[]> => {
     const nowMs = clock.now();
     const schedule = scheduleInfo();
-    return (await listAllOrgs(store.registry)).map((org) => orgStatus(org, nowMs, schedule));
+    return (await listAllOrgs(ports.registry)).map((org) => orgStatus(org, nowMs, policy, schedule));
   };
   const health = (): HealthState => {
     const nowMs = clock.now();
@@ -267,7 +257,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     }));
     boundPort = await listen(server, options.port ?? DEFAULT_PORT, host);
     url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
-    emit({ event: 'listening', level: 'info', url, port: boundPort, host, auth: options.apiKey !== undefined, scheduleSeconds, dataDir: store.dataDir });
+    emit({ event: 'listening', level: 'info', url, port: boundPort, host, auth: options.apiKey !== undefined, scheduleSeconds, dataDir: ports.dataDir });
   }
   if (released.length > 0) emit({ event: 'leases_released', level: 'warn', message: 'released leases left by a broker that is no longer running', orgIds: released });
   if (options.schedule ?? true) scheduler.start();

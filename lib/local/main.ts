@@ -14,9 +14,11 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_DATA_DIR, FileStore } from '../../lambdas/adapters/file/file-store.js';
+import { createFilePorts } from '../../lambdas/adapters/file/file-ports.js';
+import { DEFAULT_DATA_DIR } from '../../lambdas/adapters/file/file-store.js';
+import type { GenesysNetwork } from '../../lambdas/core/broker-engine.js';
 import { BrokerError } from '../../lambdas/core/errors.js';
-import { type BrokerEvent, createLocalOAuthClient, DEFAULT_STOP_GRACE_MS, type LocalBroker, startLocalBroker } from './broker.js';
+import { type BrokerEvent, DEFAULT_STOP_GRACE_MS, type LocalBroker, startLocalBroker } from './broker.js';
 import {
   CONFIG_FILE_NAME,
   ConfigError,
@@ -176,11 +178,12 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
   const apiKeyEnv = config?.apiKeyEnv ?? DEFAULT_API_KEY_ENV;
   const apiKey = resolveApiKey({ source: config?.source ?? 'environment', host, ...(config?.apiKeyEnv ? { apiKeyEnv: config.apiKeyEnv } : {}) }, io.env);
   const dataDir = args.dataDir !== undefined ? resolve(io.cwd, args.dataDir) : config ? config.dataDir ?? resolve(io.cwd, DEFAULT_DATA_DIR) : resolve(io.cwd, DEMO_DATA_DIR);
-  const store = new FileStore({ dataDir });
+  const ports = createFilePorts(dataDir);
+  const store = ports.store;
   await assertDataDirMode(store, config ? 'config' : 'demo');
 
   let desired: DesiredOrg[];
-  let oauth;
+  let network: GenesysNetwork = {};
   let demo: DemoEnvironment | undefined;
   if (config) {
     desired = resolvedOrgs.map(({ org, path, credentials }) => ({
@@ -192,13 +195,12 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
       credentials,
       path,
     }));
-    oauth = createLocalOAuthClient();
   } else {
     demo = await startDemo({ store });
     setDemo(demo);
     desired = demo.orgs;
     // The simulator is reachable only through this resolver; no org record can name a host.
-    oauth = createLocalOAuthClient({ baseUrl: demo.simulator.resolver, fetch: demo.fetch });
+    network = { genesysBaseUrl: demo.simulator.resolver, fetch: demo.fetch };
   }
   const synced = await syncOrgs(store, desired, { source: config?.source ?? 'demo' });
 
@@ -226,8 +228,8 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
 
   if (isTty && demo) io.stdout.write(`${DEMO_BANNER}\n`);
   const broker = await startLocalBroker({
-    store,
-    oauth,
+    ports,
+    network,
     scheduleSeconds: config?.scheduleSeconds ?? DEMO_SCHEDULE_SECONDS,
     ...(config?.refreshAtFraction !== undefined ? { refreshAtFraction: config.refreshAtFraction } : {}),
     serve: !args.once,

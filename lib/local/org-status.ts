@@ -3,8 +3,8 @@
  * when the next refresh will run. Built from the registry record alone, so it never holds a token.
  */
 import type { ErrorCode } from '../../lambdas/core/errors.js';
-import { computeRefreshAt, DEFAULT_POLICY, type Health, orgHealth } from '../../lambdas/core/policy.js';
-import type { GrantType, OrgRecord, OrgRegistry } from '../../lambdas/core/ports.js';
+import { type Health, nextRefreshAt, orgHealth, type PolicyOptions } from '../../lambdas/core/policy.js';
+import type { GrantType, OrgRecord } from '../../lambdas/core/ports.js';
 
 export interface OrgStatus {
   orgId: string;
@@ -33,15 +33,10 @@ export interface ScheduleInfo {
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
 
-/** When the refresh policy will first consider the org due (now, if it already is). */
-export function refreshDueAtMs(org: OrgRecord, nowMs: number): number | undefined {
-  if (!org.enabled) return undefined;
-  const s = org.state;
-  if (s.credentialsVersionUsed !== undefined && s.credentialsVersionUsed !== org.credentialsVersion) return nowMs;
-  if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) return Math.max(nowMs, s.nextAttemptAtMs);
-  if (s.issuedAtMs === undefined || s.expiresAtMs === undefined) return nowMs;
-  const mark = s.refreshAtMs ?? computeRefreshAt(s.issuedAtMs, s.expiresAtMs, DEFAULT_POLICY, s.idlesAtMs);
-  return Math.max(nowMs, Math.min(mark, s.expiresAtMs));
+/** When the refresh policy will first consider the org due (now, if it already is); undefined when disabled. */
+export function refreshDueAtMs(org: OrgRecord, nowMs: number, policy: PolicyOptions): number | undefined {
+  const next = nextRefreshAt(org, nowMs, policy);
+  return next.kind === 'none' ? undefined : Math.max(nowMs, next.atMs);
 }
 
 /** The first scheduled sweep at or after `atMs`. */
@@ -50,9 +45,9 @@ export function nextSweepAtOrAfter(atMs: number, schedule: ScheduleInfo): number
   return schedule.firstRunAtMs + Math.ceil((atMs - schedule.firstRunAtMs) / schedule.intervalMs) * schedule.intervalMs;
 }
 
-export function orgStatus(org: OrgRecord, nowMs: number, schedule?: ScheduleInfo): OrgStatus {
+export function orgStatus(org: OrgRecord, nowMs: number, policy: PolicyOptions, schedule?: ScheduleInfo): OrgStatus {
   const report = orgHealth(org, nowMs);
-  const due = refreshDueAtMs(org, nowMs);
+  const due = refreshDueAtMs(org, nowMs, policy);
   const next = due === undefined ? undefined : schedule ? nextSweepAtOrAfter(due, schedule) : due;
   const s = org.state;
   return {
@@ -70,16 +65,4 @@ export function orgStatus(org: OrgRecord, nowMs: number, schedule?: ScheduleInfo
     lastAttemptAt: iso(s.lastAttemptAtMs),
     consecutiveFailures: s.consecutiveFailures,
   };
-}
-
-/** Every org in the registry, in registry order. */
-export async function listAllOrgs(registry: OrgRegistry): Promise<OrgRecord[]> {
-  const orgs: OrgRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await registry.listPage(cursor ? { cursor } : {});
-    orgs.push(...page.items);
-    cursor = page.cursor;
-  } while (cursor);
-  return orgs;
 }

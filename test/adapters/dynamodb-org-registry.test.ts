@@ -193,7 +193,8 @@ describe('DynamoDbOrgRegistry', () => {
     harness.failNext('GetItem', 1, 'ProvisionedThroughputExceededException');
     const throttled = await strict.get(orgId).catch((e: unknown) => e);
     expect(throttled).toBeInstanceOf(StoreError);
-    expect(throttled).toMatchObject({ code: 'registry_write_failed', failureClass: 'transient', orgId });
+    // A read failure is the registry being unavailable, not a failed write.
+    expect(throttled).toMatchObject({ code: 'registry_unavailable', failureClass: 'transient', orgId });
     expect((throttled as Error).message).toContain('ProvisionedThroughputExceededException');
     expect((throttled as Error).message).not.toContain('injected');
 
@@ -202,7 +203,7 @@ describe('DynamoDbOrgRegistry', () => {
     expect(invalid).toMatchObject({ name: 'StoreError', code: 'registry_write_failed', failureClass: 'permanent' });
 
     harness.failNext('Scan', 1, 'InternalServerError');
-    await expect(strict.listPage()).rejects.toMatchObject({ name: 'StoreError', failureClass: 'transient' });
+    await expect(strict.listPage()).rejects.toMatchObject({ name: 'StoreError', code: 'registry_unavailable', failureClass: 'transient' });
   });
 
   it('lets the SDK retry a single transient failure before it reaches the adapter', async () => {

@@ -16,6 +16,7 @@ import { resolveRegion } from '../../lambdas/core/regions.js';
 import { type CommandSpec, parseCommand, suggest } from '../../lib/cli/args.js';
 import { sweepExitCode, summaryLine } from '../../lib/cli/commands/refresh.js';
 import { statusCells, statusRow } from '../../lib/cli/commands/status.js';
+import { DEFAULT_POLICY } from '../../lambdas/core/policy.js';
 import { tokenOutputMode } from '../../lib/cli/commands/token.js';
 import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';
 import { formatDuration, formatRelative, parseSince, renderTable } from '../../lib/cli/format.js';
@@ -248,14 +249,16 @@ describe('statusRow', () => {
     ['expired', org({ issuedAtMs: NOW - 30 * H, expiresAtMs: NOW - 6 * H, refreshAtMs: NOW - 12 * H }), ['expired', '1d 6h', 'expired 6h 0m ago', 'due now', '-']],
     ['never issued', org({}), ['refresh_due', '-', '-', 'due now', '-']],
     ['disabled', org(token, { enabled: false, label: 'Off' }), ['disabled', '6h 0m', '17h 59m', '-', '-']],
+    // An operator re-ran `orgs add`: the engine refreshes it at the next sweep, even mid-backoff.
+    ['re-credentialed', org({ ...token, credentialsVersionUsed: 1, consecutiveFailures: 2, nextAttemptAtMs: NOW + H }, { credentialsVersion: 2 }), ['healthy', '6h 0m', '17h 59m', 'due now', '-']],
   ])('shows a %s org', (_name, record, cells) => {
-    const row = statusRow(record, NOW);
+    const row = statusRow(record, NOW, DEFAULT_POLICY);
     expect(statusCells(row, NOW).slice(3)).toEqual(cells);
     expect(statusCells(row, NOW).slice(0, 3)).toEqual([ORG, record.label ?? '-', 'eu-west-1']);
   });
 
   it('puts machine-readable fields in the JSON row', () => {
-    expect(statusRow(org(token, { label: 'L' }), NOW)).toEqual({
+    expect(statusRow(org(token, { label: 'L' }), NOW, DEFAULT_POLICY)).toEqual({
       orgId: ORG,
       label: 'L',
       region: 'eu-west-1',

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
-import { createRefreshEngine, type EngineOptions } from '../../lambdas/core/engine.js';
+import { createRefreshEngine, type EngineOptions, MIN_TIME_FOR_ONE_REFRESH_MS } from '../../lambdas/core/engine.js';
 import { StoreError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import type { AuditRecord, ClientCredentials, OrgRecord, Telemetry } from '../../lambdas/core/ports.js';
@@ -339,12 +339,139 @@ describe('RefreshEngine.sweep', () => {
   });
 });
 
-describe('RefreshEngine.refreshOrg', () => {
-  it('refreshes one org and returns its result', async () => {
+describe('RefreshEngine.refreshOne', () => {
+  /** Counts the registry reads an engine makes. */
+  function countGets(f: Fixture): () => number {
+    let gets = 0;
+    const get = f.registry.get.bind(f.registry);
+    f.registry.get = async (orgId) => {
+      gets++;
+      return get(orgId);
+    };
+    return () => gets;
+  }
+
+  it('refreshes the org it is handed, re-reading it once under the lease, and returns the token and the new state', async () => {
     const us = client(ORG_US);
     const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
-    const result = await f.engine().refreshOrg(ORG_US, { deadlineMs: deadline(), trigger: 'getter' });
-    expect(result).toMatchObject({ orgId: ORG_US, outcome: 'refreshed', reason: 'never_issued' });
-    expect(f.audit.records[0]).toMatchObject({ trigger: 'getter' });
+    const held = (await f.registry.get(ORG_US))!;
+    const gets = countGets(f);
+    const outcome = await f.engine().refreshOne(held, { deadlineMs: deadline(), trigger: 'getter' });
+    expect(outcome).toMatchObject({ kind: 'refreshed', orgId: ORG_US, reason: 'never_issued', effects: { auditWriteFailed: false, stateWriteFailed: false } });
+    if (outcome.kind !== 'refreshed') throw new Error('unreachable');
+    expect(outcome.token).toEqual(await f.vault.read(ORG_US));
+    expect(outcome.org).toEqual(await f.registry.get(ORG_US));
+    expect(outcome.org.state).toMatchObject({ lastOutcome: 'success', expiresAtMs: Date.parse(outcome.token.expiresAt) });
+    expect(gets()).toBe(2); // the re-read under the lease, and the one just above
+    expect(f.audit.records[0]).toMatchObject({ trigger: 'getter', outcome: 'success' });
+  });
+
+  it('skips an org that is not due without taking its lease or calling Genesys', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    const refreshed = (await f.registry.get(ORG_US))!;
+    let acquired = 0;
+    const acquire = f.lease.acquire.bind(f.lease);
+    f.lease.acquire = async (...args) => {
+      acquired++;
+      return acquire(...args);
+    };
+    const outcome = await f.engine().refreshOne(refreshed, { deadlineMs: deadline(), trigger: 'schedule' });
+    expect(outcome).toEqual({ kind: 'skipped', orgId: ORG_US, reason: 'not_due', org: refreshed });
+    expect(acquired).toBe(0);
+    expect(sim.counts(us.clientId).token).toBe(1);
+  });
+
+  it('skips a disabled org even when forced', async () => {
+    const us = client(ORG_US);
+    const f = fixture([{ ...org(ORG_US, 'mypurecloud.com'), enabled: false }], { [ORG_US]: us });
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli', force: true });
+    expect(outcome).toMatchObject({ kind: 'skipped', reason: 'disabled' });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('skips an org whose lease another worker holds', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    await f.lease.acquire(ORG_US, 'someone-else', 60_000, clock.now());
+    const held = (await f.registry.get(ORG_US))!;
+    expect(await f.engine().refreshOne(held, { deadlineMs: deadline(), trigger: 'getter' })).toEqual({ kind: 'skipped', orgId: ORG_US, reason: 'lease_held', org: held });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('finds under the lease that another worker refreshed the org meanwhile, and skips it', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const stale = (await f.registry.get(ORG_US))!;
+    await f.engine().refreshOne(stale, { deadlineMs: deadline(), trigger: 'schedule' });
+    const outcome = await f.engine().refreshOne(stale, { deadlineMs: deadline(), trigger: 'getter' });
+    expect(outcome).toMatchObject({ kind: 'skipped', reason: 'not_due', org: { state: { lastOutcome: 'success' } } });
+    expect(sim.counts(us.clientId).token).toBe(1);
+  });
+
+  it('reports an org removed since the caller read it as not found', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const held = (await f.registry.get(ORG_US))!;
+    await f.registry.remove(ORG_US);
+    expect(await f.engine().refreshOne(held, { deadlineMs: deadline(), trigger: 'getter' })).toEqual({ kind: 'skipped', orgId: ORG_US, reason: 'not_found' });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('defers when the caller has less time left than one attempt needs', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const held = (await f.registry.get(ORG_US))!;
+    expect(await f.engine().refreshOne(held, { deadlineMs: clock.now() + MIN_TIME_FOR_ONE_REFRESH_MS - 1, trigger: 'getter' })).toEqual({ kind: 'deferred', orgId: ORG_US, reason: 'deadline', org: held });
+    const refreshed = await f.engine().refreshOne(held, { deadlineMs: clock.now() + MIN_TIME_FOR_ONE_REFRESH_MS, trigger: 'getter' });
+    expect(refreshed.kind).toBe('refreshed');
+  });
+
+  it('returns a failed attempt with its code and the org in its backoff state, and no token', async () => {
+    const bad = client(ORG_BAD);
+    const f = fixture([org(ORG_BAD, 'euw2.pure.cloud')], { [ORG_BAD]: { ...bad, clientSecret: 'wrong-secret' } });
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_BAD))!, { deadlineMs: deadline(), trigger: 'cli' });
+    expect(outcome).toMatchObject({ kind: 'failed', reason: 'never_issued', errorCode: 'invalid_client', critical: false });
+    if (outcome.kind !== 'failed') throw new Error('unreachable');
+    expect(outcome.token).toBeUndefined();
+    expect(outcome.error.failureClass).toBe('permanent');
+    expect(outcome.org).toEqual(await f.registry.get(ORG_BAD));
+    expect(outcome.org?.state).toMatchObject({ lastOutcome: 'failure', consecutiveFailures: 1, nextAttemptAtMs: clock.now() + 60_000 });
+  });
+
+  it('returns a lost rotated refresh token as a critical failure that still carries the written token', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'o'.repeat(40)}` });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    f.credentials.replaceRefreshToken = async () => {
+      throw new StoreError('credentials_unavailable', 'store down');
+    };
+    const outcome = await f.engine({ persistAttempts: 1 }).refreshOne((await f.registry.get(ORG_AC))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'refresh_token_persist_failed', critical: true });
+    if (outcome.kind !== 'failed') throw new Error('unreachable');
+    expect(outcome.token).toEqual(await f.vault.read(ORG_AC));
+  });
+
+  it('turns a lease store failure into a failed outcome for that org, without an attempt', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.lease.acquire = async () => {
+      throw new StoreError('registry_write_failed', 'lease table down');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'registry_write_failed', reason: 'never_issued', critical: false, effects: { auditWriteFailed: false, stateWriteFailed: false } });
+    expect('org' in outcome && outcome.org).toBeFalsy();
+    expect(f.audit.records).toHaveLength(0);
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('reports an audit append that failed in the outcome, and keeps the refresh', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.audit.append = async () => {
+      throw new Error('audit table unavailable');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    expect(outcome).toMatchObject({ kind: 'refreshed', effects: { auditWriteFailed: true, stateWriteFailed: false } });
   });
 });

@@ -72,7 +72,7 @@ describe('shouldRefresh', () => {
     ['refreshes when credentials changed, even during a backoff', org({ ...issued, consecutiveFailures: 3, nextAttemptAtMs: T0 + 20 * H }, { credentialsVersion: 2 }), T0 + H, undefined, { due: true, reason: 'credentials_changed' }],
   ];
   it.each(cases)('%s', (_name, record, now, force, expected) => {
-    expect(shouldRefresh(record, now, { force: force ?? false })).toEqual(expected);
+    expect(shouldRefresh(record, now, DEFAULT_POLICY, { force: force ?? false })).toEqual(expected);
   });
 });
 

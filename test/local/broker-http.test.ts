@@ -10,7 +10,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
-import { type BrokerEvent, createLocalOAuthClient, type LocalBroker, startLocalBroker } from '../../lib/local/broker.js';
+import { type BrokerEvent, type LocalBroker, startLocalBroker } from '../../lib/local/broker.js';
+import { createFilePorts } from '../../lambdas/adapters/file/file-ports.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { keysMatch } from '../../lib/local/http-api.js';
 import { type DesiredOrg, syncOrgs } from '../../lib/local/org-sync.js';
@@ -68,11 +69,12 @@ function desiredOrgs(): DesiredOrg[] {
 }
 
 async function newBroker(options: { apiKey?: string; dataDir?: string; onEvent?: (e: BrokerEvent) => void } = {}) {
-  const store = new FileStore({ dataDir: options.dataDir ?? join(root, randomUUID()) });
+  const ports = createFilePorts(options.dataDir ?? join(root, randomUUID()));
+  const store = ports.store;
   await syncOrgs(store, desiredOrgs());
   const broker = await startLocalBroker({
-    store,
-    oauth: createLocalOAuthClient({ baseUrl: sim.resolver }),
+    ports,
+    network: { genesysBaseUrl: sim.resolver },
     port: 0,
     schedule: false,
     scheduleSeconds: 60,

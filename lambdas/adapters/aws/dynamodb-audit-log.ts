@@ -14,7 +14,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ValidationError } from '../../core/errors.js';
 import { systemClock, type AuditLog, type AuditQuery, type AuditRecord, type Clock } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
-import { isConditionalCheckFailed, toStoreError } from './dynamodb-errors.js';
+import { isConditionalCheckFailed, toStoreError } from './aws-errors.js';
 import { AUDIT_TABLE, DEFAULT_AUDIT_RETENTION_DAYS, FAILURES_INDEX_NAME } from './tables.js';
 
 /** Options for {@link DynamoDbAuditLog}. */
@@ -136,7 +136,7 @@ export class DynamoDbAuditLog implements AuditLog {
       );
     } catch (err) {
       if (isConditionalCheckFailed(err)) return;
-      throw toStoreError(err, 'audit_write_failed', 'PutItem on the audit log', record.orgId);
+      throw toStoreError(err, 'audit_write_failed', 'DynamoDB PutItem on the audit log', record.orgId);
     }
   }
 
@@ -170,7 +170,7 @@ export class DynamoDbAuditLog implements AuditLog {
         ScanIndexForward: false,
       }));
     } catch (err) {
-      throw toStoreError(err, 'audit_write_failed', 'Query of the audit log', orgId);
+      throw toStoreError(err, 'audit_write_failed', 'DynamoDB Query of the audit log', orgId);
     }
   }
 
@@ -207,7 +207,7 @@ export class DynamoDbAuditLog implements AuditLog {
         found.push(...page);
       }
     } catch (err) {
-      throw toStoreError(err, 'audit_write_failed', 'Query of the audit failures index');
+      throw toStoreError(err, 'audit_write_failed', 'DynamoDB Query of the audit failures index');
     }
     return found;
   }

@@ -23,7 +23,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import type { Lease, LeaseHandle } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
-import { isConditionalCheckFailed, toStoreError } from './dynamodb-errors.js';
+import { isConditionalCheckFailed, toStoreError } from './aws-errors.js';
 import { LEASE_ATTRIBUTES, REGISTRY_TABLE } from './tables.js';
 
 /** Options for {@link DynamoDbLease}. */
@@ -91,7 +91,7 @@ export class DynamoDbLease implements Lease {
         }
         return undefined;
       }
-      throw toStoreError(err, 'registry_write_failed', 'UpdateItem (lease acquire) on the registry', orgId);
+      throw toStoreError(err, 'registry_write_failed', 'DynamoDB UpdateItem (lease acquire) on the registry', orgId);
     }
   }
 
@@ -117,7 +117,7 @@ export class DynamoDbLease implements Lease {
       return { ...handle, expiresAtMs };
     } catch (err) {
       if (isConditionalCheckFailed(err)) return undefined;
-      throw toStoreError(err, 'registry_write_failed', 'UpdateItem (lease renew) on the registry', handle.orgId);
+      throw toStoreError(err, 'registry_write_failed', 'DynamoDB UpdateItem (lease renew) on the registry', handle.orgId);
     }
   }
 
@@ -138,7 +138,7 @@ export class DynamoDbLease implements Lease {
       );
     } catch (err) {
       if (isConditionalCheckFailed(err)) return;
-      throw toStoreError(err, 'registry_write_failed', 'UpdateItem (lease release) on the registry', handle.orgId);
+      throw toStoreError(err, 'registry_write_failed', 'DynamoDB UpdateItem (lease release) on the registry', handle.orgId);
     }
   }
 
@@ -155,7 +155,7 @@ export class DynamoDbLease implements Lease {
       );
       return out.Item !== undefined;
     } catch (err) {
-      throw toStoreError(err, 'registry_write_failed', 'GetItem (lease check) on the registry', orgId);
+      throw toStoreError(err, 'registry_unavailable', 'DynamoDB GetItem (lease check) on the registry', orgId);
     }
   }
 }

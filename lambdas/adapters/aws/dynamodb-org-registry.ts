@@ -31,7 +31,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors.js';
 import type { GrantType, OrgPage, OrgRecord, OrgRegistry, TokenState } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
-import { isConditionalCheckFailed, toStoreError } from './dynamodb-errors.js';
+import { isConditionalCheckFailed, toStoreError } from './aws-errors.js';
 import { REGISTRY_TABLE } from './tables.js';
 
 /** Options for {@link DynamoDbOrgRegistry}. */
@@ -98,7 +98,7 @@ export class DynamoDbOrgRegistry implements OrgRegistry {
       );
       return out.Item ? toOrgRecord(out.Item) : undefined;
     } catch (err) {
-      throw toStoreError(err, 'registry_write_failed', 'GetItem on the registry', orgId);
+      throw toStoreError(err, 'registry_unavailable', 'DynamoDB GetItem on the registry', orgId);
     }
   }
 
@@ -124,7 +124,7 @@ export class DynamoDbOrgRegistry implements OrgRegistry {
       const items = (out.Items ?? []).map(toOrgRecord);
       return out.LastEvaluatedKey ? { items, cursor: encodeCursor(out.LastEvaluatedKey) } : { items };
     } catch (err) {
-      throw toStoreError(err, 'registry_write_failed', 'Scan of the registry');
+      throw toStoreError(err, 'registry_unavailable', 'DynamoDB Scan of the registry');
     }
   }
 
@@ -188,7 +188,7 @@ export class DynamoDbOrgRegistry implements OrgRegistry {
         const message = expected === null ? `org ${org.orgId} already exists` : `org ${org.orgId} changed since version ${expected}`;
         throw new ConflictError('version_conflict', message, { orgId: org.orgId, cause: err });
       }
-      throw toStoreError(err, 'registry_write_failed', 'UpdateItem (put) on the registry', org.orgId);
+      throw toStoreError(err, 'registry_write_failed', 'DynamoDB UpdateItem (put) on the registry', org.orgId);
     }
   }
 
@@ -217,7 +217,7 @@ export class DynamoDbOrgRegistry implements OrgRegistry {
         if (!current) throw new NotFoundError('org_not_found', `org ${orgId} is not registered`, { orgId, cause: err });
         throw new ConflictError('version_conflict', `org ${orgId} changed since version ${expectedVersion}`, { orgId, cause: err });
       }
-      throw toStoreError(err, 'registry_write_failed', 'UpdateItem (recordState) on the registry', orgId);
+      throw toStoreError(err, 'registry_write_failed', 'DynamoDB UpdateItem (recordState) on the registry', orgId);
     }
   }
 
@@ -227,7 +227,7 @@ export class DynamoDbOrgRegistry implements OrgRegistry {
     try {
       await this.#client.send(new DeleteItemCommand({ TableName: this.#tableName, Key: keyOf(orgId) }));
     } catch (err) {
-      throw toStoreError(err, 'registry_write_failed', 'DeleteItem on the registry', orgId);
+      throw toStoreError(err, 'registry_write_failed', 'DynamoDB DeleteItem on the registry', orgId);
     }
   }
 }

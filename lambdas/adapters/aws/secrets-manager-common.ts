@@ -1,68 +1,22 @@
 /**
- * What the Secrets Manager token vault and credential store share: exception classification, the
- * mapping onto StoreError, and the "put a new version, or create the secret" write. Messages carry
- * the operation, the org and the exception name, never the SDK's message text and never a value.
+ * What the Secrets Manager token vault and credential store share: option validation, the
+ * ClientRequestToken rules, and the "put a new version, or create the secret" write. Exceptions are
+ * classified by aws-errors.ts, like every other AWS adapter's.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import {
   CreateSecretCommand,
   DeleteSecretCommand,
   PutSecretValueCommand,
+  RestoreSecretCommand,
   type PutSecretValueCommandOutput,
   type SecretsManagerClient,
   type Tag,
 } from '@aws-sdk/client-secrets-manager';
-import { BrokerError, StoreError, ValidationError, type ErrorCode } from '../../core/errors.js';
+import { ValidationError } from '../../core/errors.js';
+import { sdkErrorName } from './aws-errors.js';
 import { assertSecretPrefix, SECRET_TAG_KEYS } from './secret-names.js';
 import type { WriteLimiter } from './write-limiter.js';
-
-/** Exceptions a later attempt can get past. */
-const TRANSIENT_NAMES = new Set([
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'RequestLimitExceeded',
-  'InternalServiceError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
-interface SdkErrorShape {
-  name?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-}
-
-/** The SDK exception name (`ResourceNotFoundException`, ...), or undefined for anything else. */
-export function sdkErrorName(err: unknown): string | undefined {
-  return err instanceof Error ? err.name : undefined;
-}
-
-/**
- * Whether a Secrets Manager failure is worth retrying later: throttling, 5xx and failures with no HTTP
- * status at all (connection refused or reset, timeouts) are; other 4xx (missing secret, access denied,
- * KMS key disabled, bad parameter) are not.
- */
-export function isTransientSecretsManagerError(err: unknown): boolean {
-  const shape = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
-  if (typeof shape.name === 'string' && TRANSIENT_NAMES.has(shape.name)) return true;
-  const status = shape.$metadata?.httpStatusCode;
-  if (typeof status === 'number') return status >= 500 || status === 429;
-  return true;
-}
-
-/** Wraps an SDK failure in a StoreError with a stable code; BrokerErrors pass through unchanged. */
-export function toSecretsStoreError(err: unknown, code: ErrorCode, what: string, orgId: string): BrokerError {
-  if (err instanceof BrokerError) return err;
-  const name = err instanceof Error ? err.name : typeof err;
-  return new StoreError(code, `Secrets Manager ${what} failed for org ${orgId} (${name})`, {
-    cause: err,
-    transient: isTransientSecretsManagerError(err),
-    orgId,
-  });
-}
 
 /** Length rule of ClientRequestToken (it becomes the new version's VersionId). */
 const CLIENT_REQUEST_TOKEN = /^[A-Za-z0-9-]{32,64}$/;
@@ -164,6 +118,21 @@ export async function putOrCreateSecretValue(request: UpsertRequest): Promise<Up
   // Someone created the secret between our PutSecretValue and CreateSecret.
   await put();
   return 'put';
+}
+
+/**
+ * Cancels a secret's scheduled deletion (an org re-added within its recovery window): writes to a
+ * secret scheduled for deletion fail until then. False when there is no such secret; restoring a
+ * secret that is not scheduled for deletion is a no-op that succeeds.
+ */
+export async function restoreSecret(client: SecretsManagerClient, secretId: string): Promise<boolean> {
+  try {
+    await client.send(new RestoreSecretCommand({ SecretId: secretId }));
+    return true;
+  } catch (err) {
+    if (sdkErrorName(err) === 'ResourceNotFoundException') return false;
+    throw err;
+  }
 }
 
 /** Schedules a secret for deletion; a secret that is already gone or already scheduled is fine. */

@@ -27,12 +27,12 @@ import { credentialsSecretName, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS } from './
 import {
   putOrCreateSecretValue,
   randomClientRequestToken,
+  restoreSecret,
   scheduleSecretDeletion,
-  sdkErrorName,
-  toSecretsStoreError,
   type SecretStoreSettings,
   secretStoreSettings,
 } from './secrets-manager-common.js';
+import { sdkErrorName, toStoreError } from './aws-errors.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 /** Default recovery window when an org's credentials secret is removed. */
@@ -134,7 +134,7 @@ export class SecretsManagerCredentialStore implements CredentialStore {
           transient: false,
         });
       }
-      throw toSecretsStoreError(err, 'refresh_token_persist_failed', 'PutSecretValue of the rotated refresh token', org.orgId);
+      throw toStoreError(err, 'refresh_token_persist_failed', 'Secrets Manager PutSecretValue of the rotated refresh token', org.orgId);
     }
   }
 
@@ -169,7 +169,19 @@ export class SecretsManagerCredentialStore implements CredentialStore {
           transient: false,
         });
       }
-      throw toSecretsStoreError(err, 'credentials_unavailable', 'saving the credentials secret', org.orgId);
+      throw toStoreError(err, 'credentials_unavailable', 'Secrets Manager saving the credentials secret', org.orgId);
+    }
+  }
+
+  /**
+   * Cancels a scheduled deletion of the org's credentials secret (an org re-added within the recovery
+   * window). False when there is no such secret.
+   */
+  async restore(org: OrgRef): Promise<boolean> {
+    try {
+      return await restoreSecret(this.#s.client, this.secretId(org));
+    } catch (err) {
+      throw toStoreError(err, 'credentials_unavailable', 'Secrets Manager RestoreSecret of the credentials secret', org.orgId);
     }
   }
 
@@ -179,7 +191,7 @@ export class SecretsManagerCredentialStore implements CredentialStore {
     try {
       await scheduleSecretDeletion(this.#s.client, secretId, this.#s.recoveryWindowInDays);
     } catch (err) {
-      throw toSecretsStoreError(err, 'credentials_unavailable', 'DeleteSecret of the credentials secret', org.orgId);
+      throw toStoreError(err, 'credentials_unavailable', 'Secrets Manager DeleteSecret of the credentials secret', org.orgId);
     }
   }
 
@@ -214,7 +226,7 @@ export class SecretsManagerCredentialStore implements CredentialStore {
       case 'InvalidRequestException':
         return permanent(`credentials secret ${secretId} for org ${orgId} is scheduled for deletion`, orgId, err);
       default:
-        return toSecretsStoreError(err, 'credentials_unavailable', `GetSecretValue of credentials secret ${secretId}`, orgId);
+        return toStoreError(err, 'credentials_unavailable', `Secrets Manager GetSecretValue of credentials secret ${secretId}`, orgId);
     }
   }
 }

@@ -17,7 +17,7 @@
  * Costs: one PutSecretValue per refresh and one GetSecretValue per uncached read; Secrets Manager
  * bills per secret per month plus per 10,000 API calls.
  */
-import { GetSecretValueCommand, RestoreSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
 import type { TokenRecord, TokenVault } from '../../core/ports.js';
 import { isOrgId, parseTokenRecord, serializeTokenRecord, tokenRecordSchema } from '../../core/token-record.js';
@@ -25,12 +25,12 @@ import { MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS, tokenSecretName } from './secret
 import {
   clientRequestTokenFor,
   putOrCreateSecretValue,
+  restoreSecret,
   scheduleSecretDeletion,
-  sdkErrorName,
-  toSecretsStoreError,
   type SecretStoreSettings,
   secretStoreSettings,
 } from './secrets-manager-common.js';
+import { sdkErrorName, toStoreError } from './aws-errors.js';
 import type { WriteLimiter } from './write-limiter.js';
 
 /** Default recovery window when an org's token secret is removed. */
@@ -63,6 +63,12 @@ export interface SecretsManagerTokenVaultOptions {
    */
   recoveryWindowInDays?: number;
 }
+
+/** What a read of an org's token secret found (see {@link SecretsManagerTokenVault.lookup}). */
+export type TokenLookup = { status: 'found'; record: TokenRecord } | { status: 'absent'; why: 'no_secret' | 'deleted'; cause: unknown };
+
+/** The Secrets Manager client type, for callers that pass their own without importing the SDK. */
+export type { SecretsManagerClient };
 
 /** The token vault on Secrets Manager. */
 export class SecretsManagerTokenVault implements TokenVault {
@@ -115,6 +121,16 @@ export class SecretsManagerTokenVault implements TokenVault {
     return this.#readStage(orgId, 'AWSCURRENT');
   }
 
+  /**
+   * The org's AWSCURRENT token, or why there is none: `no_secret` (never written, or no current
+   * version) or `deleted` (scheduled for deletion: the org was removed), with the SDK exception as
+   * `cause`. Other failures throw a StoreError `token_unavailable` whose `cause` is the SDK exception,
+   * so a caller can tell access denied from throttling without reading a message.
+   */
+  async lookup(orgId: string): Promise<TokenLookup> {
+    return this.#lookupStage(orgId, 'AWSCURRENT');
+  }
+
   /** The token before the current one (AWSPREVIOUS), or undefined. */
   async readPrevious(orgId: string): Promise<TokenRecord | undefined> {
     return this.#readStage(orgId, 'AWSPREVIOUS');
@@ -129,7 +145,7 @@ export class SecretsManagerTokenVault implements TokenVault {
     try {
       await scheduleSecretDeletion(this.#s.client, secretId, this.#s.recoveryWindowInDays);
     } catch (err) {
-      throw toSecretsStoreError(err, 'vault_write_failed', 'DeleteSecret of the token secret', orgId);
+      throw toStoreError(err, 'vault_write_failed', 'Secrets Manager DeleteSecret of the token secret', orgId);
     }
   }
 
@@ -138,28 +154,35 @@ export class SecretsManagerTokenVault implements TokenVault {
    * scheduled for deletion fail until then. Returns false when there is no such secret.
    */
   async restore(orgId: string): Promise<boolean> {
-    const secretId = this.secretName(orgId);
     try {
-      await this.#s.client.send(new RestoreSecretCommand({ SecretId: secretId }));
-      return true;
+      return await restoreSecret(this.#s.client, this.secretName(orgId));
     } catch (err) {
-      if (sdkErrorName(err) === 'ResourceNotFoundException') return false;
-      throw toSecretsStoreError(err, 'vault_write_failed', 'RestoreSecret of the token secret', orgId);
+      throw toStoreError(err, 'vault_write_failed', 'Secrets Manager RestoreSecret of the token secret', orgId);
     }
   }
 
   async #readStage(orgId: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<TokenRecord | undefined> {
+    const found = await this.#lookupStage(orgId, stage);
+    return found.status === 'found' ? found.record : undefined;
+  }
+
+  async #lookupStage(orgId: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<TokenLookup> {
     const secretId = this.secretName(orgId);
     let text: string | undefined;
     try {
       const out = await this.#s.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: stage }));
       text = out.SecretString;
     } catch (err) {
-      const name = sdkErrorName(err);
       // Not found covers "no such secret" and "no version with that label"; InvalidRequestException on
       // a read means the secret is scheduled for deletion: the org was removed.
-      if (name === 'ResourceNotFoundException' || name === 'InvalidRequestException') return undefined;
-      throw toSecretsStoreError(err, 'token_unavailable', `GetSecretValue (${stage}) of the token secret`, orgId);
+      switch (sdkErrorName(err)) {
+        case 'ResourceNotFoundException':
+          return { status: 'absent', why: 'no_secret', cause: err };
+        case 'InvalidRequestException':
+          return { status: 'absent', why: 'deleted', cause: err };
+        default:
+          throw toStoreError(err, 'token_unavailable', `Secrets Manager GetSecretValue (${stage}) of the token secret`, orgId);
+      }
     }
     if (text === undefined) {
       throw new StoreError('token_unavailable', `token secret for org ${orgId} holds binary data, not a token record`, { orgId, transient: false });
@@ -169,7 +192,7 @@ export class SecretsManagerTokenVault implements TokenVault {
       // Never hand one org's token to a caller asking for another.
       throw new BrokerError('token_unavailable', `token secret for org ${orgId} holds a token for a different org`, { orgId });
     }
-    return record;
+    return { status: 'found', record };
   }
 
   #writeError(err: unknown, orgId: string): BrokerError {
@@ -187,7 +210,15 @@ export class SecretsManagerTokenVault implements TokenVault {
           transient: false,
         });
       default:
-        return toSecretsStoreError(err, 'vault_write_failed', 'PutSecretValue/CreateSecret of the token secret', orgId);
+        return toStoreError(err, 'vault_write_failed', 'Secrets Manager PutSecretValue/CreateSecret of the token secret', orgId);
     }
   }
+}
+
+/**
+ * A read-only view of the token vault, for consumers (the client library's Secrets Manager source).
+ * Without a client it builds one with the SDK's defaults (the Lambda's region and role).
+ */
+export function createTokenSecretReader(options: { secretPrefix: string; client?: SecretsManagerClient }): Pick<SecretsManagerTokenVault, 'lookup' | 'secretName'> {
+  return new SecretsManagerTokenVault({ secretPrefix: options.secretPrefix, client: options.client ?? new SecretsManagerClient({}) });
 }

@@ -69,7 +69,7 @@ export class FileOrgRegistry implements OrgRegistry {
 
   async get(orgId: string): Promise<OrgRecord | undefined> {
     const path = this.#files.file('registry', orgId, '.json');
-    const text = await this.#files.guard(orgId, 'registry_write_failed', 'reading the registry', () => readTextIfExists(path));
+    const text = await this.#files.guard(orgId, 'registry_unavailable', 'reading the registry', () => readTextIfExists(path));
     return text === undefined ? undefined : parseStoredOrg(text, orgId);
   }
 
@@ -81,7 +81,7 @@ export class FileOrgRegistry implements OrgRegistry {
       throw new ValidationError(`listPage limit must be an integer from 1 to ${MAX_PAGE_LIMIT}, got ${String(limit)}`, { field: 'limit' });
     }
     const after = options.cursor === undefined ? undefined : orgKey(options.cursor);
-    const ids = await this.#files.guard(undefined, 'registry_write_failed', 'listing the registry', () => this.#files.listOrgIds('registry', '.json'));
+    const ids = await this.#files.guard(undefined, 'registry_unavailable', 'listing the registry', () => this.#files.listOrgIds('registry', '.json'));
     const remaining = after === undefined ? ids : ids.filter((id) => id > after);
     const items: OrgRecord[] = [];
     let index = 0;
@@ -157,7 +157,7 @@ export class FileOrgRegistry implements OrgRegistry {
 function parseStoredOrg(text: string, orgId: string): OrgRecord {
   const parsed = storedOrgSchema.safeParse(parseJson(text));
   if (!parsed.success) {
-    throw new StoreError('registry_write_failed', `registry file of org ${orgId} is unreadable (${issueFields(parsed.error)})`, { orgId, transient: false });
+    throw new StoreError('registry_unavailable', `registry file of org ${orgId} is unreadable (${issueFields(parsed.error)})`, { orgId, transient: false });
   }
   return parsed.data as OrgRecord;
 }

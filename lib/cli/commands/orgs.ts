@@ -2,11 +2,13 @@
  * `orgs add | list | enable | disable | remove`: the org registry, operator side.
  */
 import { ConflictError } from '../../../lambdas/core/errors.js';
+import { createGenesysOAuthClient } from '../../../lambdas/core/broker-engine.js';
 import type { OrgResult } from '../../../lambdas/core/engine.js';
-import { createOAuthClient, type FetchLike, type GenesysOAuthClient } from '../../../lambdas/core/oauth.js';
+import type { GenesysOAuthClient } from '../../../lambdas/core/oauth.js';
 import { orgHealth } from '../../../lambdas/core/policy.js';
 import { type GrantType, type OrgRecord, type OrgRegistry, systemClock } from '../../../lambdas/core/ports.js';
 import { findRegion, type GenesysRegion, REGIONS } from '../../../lambdas/core/regions.js';
+import { listAllOrgs } from '../../../lambdas/core/registry-pages.js';
 import { isOrgId } from '../../../lambdas/core/token-record.js';
 import { BIN, type CommandSpec, flag, type ParsedValues, stringValue } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
@@ -57,16 +59,9 @@ function parseLabel(values: ParsedValues): string | undefined {
   return label;
 }
 
-/** Pages through the whole registry. */
-export async function listAllOrgs(registry: OrgRegistry): Promise<OrgRecord[]> {
-  const all: OrgRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await registry.listPage({ ...(cursor ? { cursor } : {}), limit: 500 });
-    all.push(...page.items);
-    cursor = page.cursor;
-  } while (cursor);
-  return all.sort((a, b) => (a.label ?? '').localeCompare(b.label ?? '') || a.orgId.localeCompare(b.orgId));
+/** Every registered org, by label and then org id (the order `list` and `status` print). */
+export async function sortedOrgs(registry: OrgRegistry): Promise<OrgRecord[]> {
+  return (await listAllOrgs(registry)).sort((a, b) => (a.label ?? '').localeCompare(b.label ?? '') || a.orgId.localeCompare(b.orgId));
 }
 
 /** Re-reads and retries an operator edit when the refresher recorded state in between. */
@@ -98,14 +93,10 @@ function describeRefresh(result: OrgResult | undefined, nowMs: number): { line: 
   }
 }
 
+/** The engine's OAuth client for the check, and a fast one (no retries, short timeout) for the region probe. */
 function oauthClients(ctx: CommandContext): { oauth: GenesysOAuthClient; probe: GenesysOAuthClient } {
-  const base = {
-    fetch: globalThis.fetch as unknown as FetchLike,
-    clock: systemClock,
-    userAgent: 'genesys-token-broker-cli',
-    ...(ctx.genesysBaseUrl ? { baseUrl: ctx.genesysBaseUrl } : {}),
-  };
-  return { oauth: createOAuthClient(base), probe: createOAuthClient({ ...base, maxRetries: 0, requestTimeoutMs: 5_000 }) };
+  const network = { clock: systemClock, runtime: 'cli' as const, ...(ctx.genesysBaseUrl ? { genesysBaseUrl: ctx.genesysBaseUrl } : {}) };
+  return { oauth: createGenesysOAuthClient(network), probe: createGenesysOAuthClient(network, { maxRetries: 0, requestTimeoutMs: 5_000 }) };
 }
 
 const addSpec: CommandSpec = {
@@ -219,8 +210,7 @@ async function runAdd(ctx: CommandContext): Promise<number> {
     return EXIT.ok;
   }
   ctx.progress(`Running the first refresh (${backend.refreshVia})...`);
-  const summary = await backend.refresh({ orgIds: [orgId], force: true });
-  const outcome = describeRefresh(summary.results.find((r) => r.orgId === orgId), io.now());
+  const outcome = describeRefresh(await backend.refreshOrg(record, true), io.now());
   io.stdout.write(`First refresh (${backend.refreshVia}): ${outcome.line}.\n`);
   if (!outcome.ok) {
     io.stderr.write(`error: the org is registered, but its first refresh failed; see '${BIN} audit --org ${orgId} --failures'\n`);
@@ -239,7 +229,7 @@ const listSpec: CommandSpec = {
 
 async function runList(ctx: CommandContext): Promise<number> {
   const backend = await ctx.backend();
-  const orgs = await listAllOrgs(backend.registry);
+  const orgs = await sortedOrgs(backend.registry);
   if (flag(ctx.values, 'json')) {
     ctx.io.stdout.write(`${JSON.stringify(orgs, null, 2)}\n`);
     return EXIT.ok;

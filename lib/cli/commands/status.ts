@@ -3,14 +3,14 @@
  * next refresh and last error, from the registry alone (no secret is read).
  */
 import type { ErrorCode } from '../../../lambdas/core/errors.js';
-import { type Health, orgHealth } from '../../../lambdas/core/policy.js';
+import { DEFAULT_POLICY, type Health, nextRefreshAt, orgHealth, type PolicyOptions } from '../../../lambdas/core/policy.js';
 import type { OrgRecord } from '../../../lambdas/core/ports.js';
 import { findRegion } from '../../../lambdas/core/regions.js';
 import { BIN, type CommandSpec, flag } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { formatDuration, renderTable } from '../format.js';
-import { listAllOrgs } from './orgs.js';
+import { sortedOrgs } from './orgs.js';
 
 /** Health values that fail `status --fail-on-unhealthy`. */
 export const UNHEALTHY: ReadonlySet<Health> = new Set(['failing', 'at_risk', 'expired']);
@@ -35,21 +35,15 @@ export interface StatusRow {
   consecutiveFailures: number;
 }
 
-/** Builds an org's status row at `nowMs`. */
-export function statusRow(org: OrgRecord, nowMs: number): StatusRow {
+/** Builds an org's status row at `nowMs`; the next refresh is the policy's own answer (`nextRefreshAt`). */
+export function statusRow(org: OrgRecord, nowMs: number, policy: PolicyOptions): StatusRow {
   const s = org.state;
   const report = orgHealth(org, nowMs);
   const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-  let nextRefreshAtMs: number | undefined;
-  let nextRefreshKind: StatusRow['nextRefreshKind'];
-  if (!org.enabled) nextRefreshKind = 'none';
-  else if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) {
-    nextRefreshAtMs = s.nextAttemptAtMs;
-    nextRefreshKind = 'retry';
-  } else if (s.refreshAtMs !== undefined && s.expiresAtMs !== undefined) {
-    nextRefreshAtMs = s.refreshAtMs;
-    nextRefreshKind = 'scheduled';
-  } else nextRefreshKind = 'due';
+  const next = nextRefreshAt(org, nowMs, policy);
+  const nextRefreshKind = next.kind;
+  // "due" means now: the row says so without a time.
+  const nextRefreshAtMs = next.kind === 'retry' || next.kind === 'scheduled' ? next.atMs : undefined;
   const row: StatusRow = {
     orgId: org.orgId,
     region: findRegion(org.region)?.key ?? org.region,
@@ -109,7 +103,9 @@ const spec: CommandSpec = {
 async function run(ctx: CommandContext): Promise<number> {
   const backend = await ctx.backend();
   const now = ctx.io.now();
-  const rows = (await listAllOrgs(backend.registry)).map((org) => statusRow(org, now));
+  // The engine stores each token's refresh mark in the registry, so the policy's fraction matters only
+  // for records without one; the CLI cannot read the deployment's setting and uses the default.
+  const rows = (await sortedOrgs(backend.registry)).map((org) => statusRow(org, now, DEFAULT_POLICY));
   if (flag(ctx.values, 'json')) {
     ctx.io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
   } else if (rows.length === 0) {

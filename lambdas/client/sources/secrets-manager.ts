@@ -1,0 +1,84 @@
+/**
+ * The Secrets Manager source: reads the token secret `<prefix>/tokens/<orgId>` (AWSCURRENT) with the
+ * token vault's own read, so the consumer parses and checks a token exactly as the broker wrote it.
+ * Cheapest and fastest; needs `broker.grantReadToken(fn, orgId)` (or `grantReadAllTokens(fn)`). It
+ * sees only what the refresher wrote, so it cannot tell an unregistered org from one whose first
+ * refresh has not landed yet (both are "no such secret", reported as `token_unavailable`), nor a
+ * disabled org.
+ */
+import { sdkErrorName } from '../../adapters/aws/aws-errors.js';
+import { createTokenSecretReader, type SecretsManagerClient } from '../../adapters/aws/secrets-manager-token-vault.js';
+import { BrokerError } from '../../core/errors.js';
+import { TokenClientError } from '../errors.js';
+import { checkNotExpired, type FetchToken, freezeToken } from './source.js';
+
+/** Read the token secret directly from Secrets Manager. */
+export interface SecretsManagerTokenSource {
+  /** The broker's secret prefix (the construct's `secretPrefix`); token secrets are `<prefix>/tokens/<orgId>`. */
+  secretPrefix: string;
+  /**
+   * The client to read with. Build it once at module scope and pass it in to share it.
+   * @default - a new SecretsManagerClient with the Lambda's region and role
+   */
+  client?: SecretsManagerClient;
+}
+
+/** Builds the source's fetch; throws the vault's ValidationError for a bad prefix. */
+export function secretsManagerSource(source: SecretsManagerTokenSource): FetchToken {
+  const reader = createTokenSecretReader({ secretPrefix: source.secretPrefix, ...(source.client ? { client: source.client } : {}) });
+  return async (orgId, nowMs) => {
+    const secretId = reader.secretName(orgId);
+    let found;
+    try {
+      found = await reader.lookup(orgId);
+    } catch (err) {
+      throw readError(err, orgId, secretId);
+    }
+    if (found.status === 'absent') {
+      if (found.why === 'deleted') {
+        // The broker schedules a token secret for deletion when an org is removed.
+        throw new TokenClientError('org_not_found', `token secret ${secretId} is scheduled for deletion: org ${orgId} was removed from the broker`, { orgId, cause: found.cause });
+      }
+      // Not `org_not_found`: a registered org whose first refresh has not completed has no secret
+      // either, and this source cannot ask the registry which case it is.
+      throw new TokenClientError(
+        'token_unavailable',
+        `token secret ${secretId} does not exist yet: org ${orgId} is not registered with the broker, or its first refresh has not completed`,
+        { orgId, cause: found.cause },
+      );
+    }
+    const record = found.record;
+    const token = freezeToken({ orgId, accessToken: record.accessToken, expiresAt: record.expiresAt, apiBaseUrl: record.apiBaseUrl, region: record.region });
+    checkNotExpired(token, nowMs, `stored token ${secretId}`);
+    return { token, lifetimeMs: Date.parse(record.expiresAt) - Date.parse(record.issuedAt) };
+  };
+}
+
+/** A failed read onto the client's codes; the grant to add is named where the role is the problem. */
+function readError(err: unknown, orgId: string, secretId: string): TokenClientError {
+  const cause = err instanceof BrokerError && err.cause !== undefined ? err.cause : err;
+  switch (sdkErrorName(cause)) {
+    case 'AccessDeniedException':
+      return new TokenClientError(
+        'access_denied',
+        `this function's role may not read token secret ${secretId} (AccessDeniedException); add broker.grantReadToken(thisFunction, '${orgId}') to the stack. ` +
+          'If it is granted already, the secret may not exist yet: Secrets Manager can answer AccessDenied rather than not found for a secret the policy names by ARN pattern',
+        { orgId, cause },
+      );
+    case 'DecryptionFailure':
+      return new TokenClientError(
+        'access_denied',
+        `Secrets Manager could not decrypt token secret ${secretId} (DecryptionFailure): the role needs kms:Decrypt on the broker's key, which broker.grantReadToken(thisFunction, '${orgId}') grants`,
+        { orgId, cause },
+      );
+    default: {
+      // The vault's messages name the org, the secret and the failure (fields, never values).
+      const error = err instanceof BrokerError ? err : undefined;
+      return new TokenClientError('token_unavailable', error?.message ?? `stored token for org ${orgId} could not be read`, {
+        orgId,
+        cause,
+        transient: error ? error.failureClass === 'transient' : true,
+      });
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * What a token source hands the client's cache, and the checks every source applies to a token
+ * before it is served.
+ */
+import { TokenClientError } from '../errors.js';
+
+/** What `getToken` hands a consumer. Frozen; the same object is returned while it is cached. */
+export interface GenesysToken {
+  /** The org, as a lowercase UUID. */
+  readonly orgId: string;
+  /** Send as `Authorization: Bearer <accessToken>`. Never log it. */
+  readonly accessToken: string;
+  /** ISO-8601 instant after which Genesys rejects the token. */
+  readonly expiresAt: string;
+  /** Where to send Platform API calls for this org, for example `https://api.mypurecloud.ie`. */
+  readonly apiBaseUrl: string;
+  /** The org's region domain, for example `mypurecloud.ie`. */
+  readonly region: string;
+}
+
+/** A token as a source delivers it, with the lifetime the cache margin is computed from. */
+export interface Fetched {
+  token: GenesysToken;
+  lifetimeMs: number;
+}
+
+/** Reads one org's token (`orgId` already validated, lower case) at `nowMs`. */
+export type FetchToken = (orgId: string, nowMs: number) => Promise<Fetched>;
+
+/** A frozen copy holding exactly the served fields. */
+export function freezeToken(token: GenesysToken): GenesysToken {
+  return Object.freeze({ orgId: token.orgId, accessToken: token.accessToken, expiresAt: token.expiresAt, apiBaseUrl: token.apiBaseUrl, region: token.region });
+}
+
+/** Refuses a token that has already expired: the broker is late, and the consumer must not send it. */
+export function checkNotExpired(token: GenesysToken, nowMs: number, where: string): void {
+  if (Date.parse(token.expiresAt) <= nowMs) {
+    throw new TokenClientError('token_unavailable', `${where} for org ${token.orgId} expired at ${token.expiresAt}; the broker has not refreshed it (check its refresh alarms)`, {
+      orgId: token.orgId,
+    });
+  }
+}
