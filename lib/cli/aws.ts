@@ -1,9 +1,8 @@
 /**
- * The CLI's own AWS calls: CloudFormation DescribeStacks (stack outputs), Lambda Invoke (the
- * refresher) and RestoreSecret (re-adding an org within its recovery window). Clients use the SDK's
- * standard credential chain, region and endpoint resolution, so `AWS_PROFILE`, `AWS_REGION` and
- * `AWS_ENDPOINT_URL_<SERVICE>` work as everywhere else. The SDK modules are imported lazily: `--help`
- * and local mode never load them.
+ * The CLI's own AWS calls, made through the AWS adapters: CloudFormation DescribeStacks (stack outputs)
+ * and Lambda Invoke (the refresher). Clients use the SDK's standard credential chain, region and
+ * endpoint resolution, so `AWS_PROFILE`, `AWS_REGION` and `AWS_ENDPOINT_URL_<SERVICE>` work as
+ * everywhere else. The adapters are imported lazily: `--help` and local mode never load the SDK.
  */
 import type { SweepSummary } from '../../lambdas/core/engine.js';
 import { CliFailure, EXIT } from './exit-codes.js';
@@ -24,45 +23,33 @@ export interface StackTarget {
 
 /** Reads the broker stack's outputs. Missing stack: exit 4; missing outputs: exit 1 naming them. */
 export async function describeStackTarget(stackName: string): Promise<StackTarget> {
-  const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
-  const client = new CloudFormationClient({ maxAttempts: 3 });
-  try {
-    let stack;
-    try {
-      stack = (await client.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks?.[0];
-    } catch (err) {
-      // CloudFormation answers a missing stack with a ValidationError "Stack with id X does not exist".
-      if (err instanceof Error && err.name === 'ValidationError' && /does not exist/i.test(err.message)) {
-        throw new CliFailure(EXIT.notFound, `stack ${stackName} does not exist in this account and region`, [
-          'check AWS_REGION / AWS_PROFILE, or the stack name (cdk deploy prints it)',
-        ]);
-      }
-      throw err;
-    }
-    if (!stack) throw new CliFailure(EXIT.notFound, `stack ${stackName} does not exist in this account and region`);
-    const outputs = new Map((stack.Outputs ?? []).flatMap((o) => (o.OutputKey && o.OutputValue ? [[o.OutputKey, o.OutputValue] as const] : [])));
-    const missing = REQUIRED_STACK_OUTPUTS.filter((key) => !outputs.has(key));
-    if (missing.length > 0) {
-      throw new CliFailure(EXIT.failed, `stack ${stackName} lacks the output${missing.length === 1 ? '' : 's'} ${missing.join(', ')}; is it a genesys-token-broker stack, fully deployed?`, [
-        `stack status: ${stack.StackStatus ?? 'unknown'}`,
-      ]);
-    }
-    const getterFunction = outputs.get(STACK_OUTPUT_KEYS.getterFunctionName);
-    const alarmTopicArn = outputs.get(STACK_OUTPUT_KEYS.alarmTopicArn);
-    const encryptionKeyArn = outputs.get(STACK_OUTPUT_KEYS.encryptionKeyArn);
-    return {
-      stackName,
-      registryTable: outputs.get(STACK_OUTPUT_KEYS.registryTableName)!,
-      auditTable: outputs.get(STACK_OUTPUT_KEYS.auditTableName)!,
-      secretPrefix: outputs.get(STACK_OUTPUT_KEYS.secretPrefix)!,
-      refresherFunction: outputs.get(STACK_OUTPUT_KEYS.refresherFunctionName)!,
-      ...(getterFunction ? { getterFunction } : {}),
-      ...(alarmTopicArn ? { alarmTopicArn } : {}),
-      ...(encryptionKeyArn ? { encryptionKeyArn } : {}),
-    };
-  } finally {
-    client.destroy();
+  const { describeStack } = await import('../../lambdas/adapters/aws/cloudformation-stack.js');
+  const stack = await describeStack(stackName);
+  if (!stack) {
+    throw new CliFailure(EXIT.notFound, `stack ${stackName} does not exist in this account and region`, [
+      'check AWS_REGION / AWS_PROFILE, or the stack name (cdk deploy prints it)',
+    ]);
   }
+  const { outputs } = stack;
+  const missing = REQUIRED_STACK_OUTPUTS.filter((key) => !outputs.has(key));
+  if (missing.length > 0) {
+    throw new CliFailure(EXIT.failed, `stack ${stackName} lacks the output${missing.length === 1 ? '' : 's'} ${missing.join(', ')}; is it a genesys-token-broker stack, fully deployed?`, [
+      `stack status: ${stack.status ?? 'unknown'}`,
+    ]);
+  }
+  const getterFunction = outputs.get(STACK_OUTPUT_KEYS.getterFunctionName);
+  const alarmTopicArn = outputs.get(STACK_OUTPUT_KEYS.alarmTopicArn);
+  const encryptionKeyArn = outputs.get(STACK_OUTPUT_KEYS.encryptionKeyArn);
+  return {
+    stackName,
+    registryTable: outputs.get(STACK_OUTPUT_KEYS.registryTableName)!,
+    auditTable: outputs.get(STACK_OUTPUT_KEYS.auditTableName)!,
+    secretPrefix: outputs.get(STACK_OUTPUT_KEYS.secretPrefix)!,
+    refresherFunction: outputs.get(STACK_OUTPUT_KEYS.refresherFunctionName)!,
+    ...(getterFunction ? { getterFunction } : {}),
+    ...(alarmTopicArn ? { alarmTopicArn } : {}),
+    ...(encryptionKeyArn ? { encryptionKeyArn } : {}),
+  };
 }
 
 /** The manual refresher event: `{ orgIds?, force? }`, keys only when set (the handler is strict). */
@@ -76,23 +63,20 @@ export interface RefresherEvent {
  * invocation would start a second sweep (harmless under the leases, but confusing to read).
  */
 export async function invokeRefresher(functionName: string, event: RefresherEvent): Promise<SweepSummary> {
-  const { LambdaClient, InvokeCommand } = await import('@aws-sdk/client-lambda');
-  const client = new LambdaClient({ maxAttempts: 1 });
+  const { createLambdaInvoker } = await import('../../lambdas/adapters/aws/lambda-invoker.js');
+  const invoker = createLambdaInvoker({ functionName, maxAttempts: 1 });
   try {
-    const out = await client.send(
-      new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(event)) }),
-    );
-    const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
+    const out = await invoker.invoke(event);
     let body: unknown;
     try {
-      body = text === '' ? undefined : JSON.parse(text);
+      body = out.payload === '' ? undefined : JSON.parse(out.payload);
     } catch {
       throw new CliFailure(EXIT.failed, `refresher ${functionName} returned a payload that is not JSON`);
     }
-    if (out.FunctionError) {
+    if (out.functionError) {
       const { errorType, errorMessage } = (typeof body === 'object' && body !== null ? body : {}) as { errorType?: unknown; errorMessage?: unknown };
       const detail = [errorType, errorMessage].filter((s): s is string => typeof s === 'string').join(': ');
-      throw new CliFailure(EXIT.failed, `refresher ${functionName} failed (${out.FunctionError}${detail ? `: ${detail.slice(0, 500)}` : ''})`, [
+      throw new CliFailure(EXIT.failed, `refresher ${functionName} failed (${out.functionError}${detail ? `: ${detail.slice(0, 500)}` : ''})`, [
         'its CloudWatch logs have the details',
       ]);
     }
@@ -104,7 +88,7 @@ export async function invokeRefresher(functionName: string, event: RefresherEven
     }
     throw err;
   } finally {
-    client.destroy();
+    invoker.close();
   }
 }
 

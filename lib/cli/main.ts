@@ -14,9 +14,7 @@ import { TOKEN_COMMAND } from './commands/token.js';
 import { type Command, createContext } from './context.js';
 import { CliFailure, EXIT, EXIT_CODE_HELP, UsageError } from './exit-codes.js';
 import { type CliIo, processIo } from './io.js';
-
-/** Version printed by `--version`; the broker's version. */
-export const CLI_VERSION = '0.1.0';
+import { BROKER_VERSION } from '../../lambdas/core/version.js';
 
 const TOP_COMMANDS: Record<string, Command> = {
   refresh: REFRESH_COMMAND,
@@ -146,7 +144,7 @@ export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<num
     return EXIT.ok;
   }
   if (argv[0] === '--version') {
-    cli.stdout.write(`${CLI_VERSION}\n`);
+    cli.stdout.write(`${BROKER_VERSION}\n`);
     return EXIT.ok;
   }
   let spec: CommandSpec | undefined;
