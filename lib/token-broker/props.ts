@@ -3,13 +3,13 @@
  * order, and returns the values the construct builds from (defaults applied), so the constructor
  * creates nothing until all props have passed.
  */
-import { Annotations, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Token, ValidationError } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { DEFAULT_AUDIT_RETENTION_DAYS } from '../../lambdas/adapters/aws/tables.js';
 import { secretPrefixProblem } from '../../lambdas/adapters/aws/secret-names.js';
 import { DEFAULT_REFRESH_AT_FRACTION, MAX_REFRESH_AT_FRACTION, MIN_REFRESH_AT_FRACTION } from '../../lambdas/core/policy.js';
@@ -160,9 +160,26 @@ export interface ResolvedTokenBrokerProps {
   readonly extraCredentialSecretArns: string[];
 }
 
+/**
+ * The `name` argument of aws-cdk-lib's ValidationError: a string branded as literal, which aws-cdk-lib
+ * obtains with its `lit` tag (not exported). Ours are literals too, so the cast only applies the brand.
+ */
+type ErrorName = ConstructorParameters<typeof ValidationError>[0];
+
+/** Name of the error a bad prop throws; stable, so callers and tooling may match on it. */
+const INVALID_PROP = 'TokenBrokerInvalidProp' as ErrorName;
+
+/** Name of the error a bad argument of a construct method (a grant's org ids) throws. */
+const INVALID_ARGUMENT = 'TokenBrokerInvalidArgument' as ErrorName;
+
 /** Throws the construct's validation error: the prop, the bad value and what is allowed. */
-export function invalid(prop: string, value: unknown, allowed: string): never {
-  throw new Error(`${prop} ${allowed}, got ${describeValue(value)}`);
+function invalid(scope: IConstruct, prop: string, value: unknown, allowed: string): never {
+  throw new ValidationError(INVALID_PROP, `${prop} ${allowed}, got ${describeValue(value)}`, scope);
+}
+
+/** Throws the validation error of a method argument, worded like {@link invalid}. */
+export function invalidArgument(scope: IConstruct, argument: string, value: unknown, allowed: string): never {
+  throw new ValidationError(INVALID_ARGUMENT, `${argument} ${allowed}, got ${describeValue(value)}`, scope);
 }
 
 function describeValue(value: unknown): string {
@@ -177,23 +194,23 @@ function isTokenNumber(value: number): boolean {
 }
 
 /** An integer prop within [min, max], or its default. Token numbers pass unchecked. */
-function integerProp(prop: string, value: number | undefined, fallback: number, limits: { min: number; max: number }): number {
+function integerProp(scope: IConstruct, prop: string, value: number | undefined, fallback: number, limits: { min: number; max: number }): number {
   if (value === undefined) return fallback;
   if (typeof value === 'number' && isTokenNumber(value)) return value;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < limits.min || value > limits.max) {
-    invalid(prop, value, `must be an integer from ${limits.min} to ${limits.max}`);
+    invalid(scope, prop, value, `must be an integer from ${limits.min} to ${limits.max}`);
   }
   return value;
 }
 
 /** A Duration prop in whole seconds within [min, max], or its default. Token durations pass unchecked. */
-function durationProp(prop: string, value: Duration | undefined, fallback: Duration, limits: { min: number; max: number }, unit: 'seconds' | 'days' = 'seconds'): Duration {
+function durationProp(scope: IConstruct, prop: string, value: Duration | undefined, fallback: Duration, limits: { min: number; max: number }, unit: 'seconds' | 'days' = 'seconds'): Duration {
   if (value === undefined) return fallback;
-  if (!(value instanceof Duration)) invalid(prop, value, 'must be a Duration');
+  if (!(value instanceof Duration)) invalid(scope, prop, value, 'must be a Duration');
   if (value.isUnresolved()) return value;
   const amount = unit === 'days' ? value.toDays({ integral: false }) : value.toSeconds({ integral: false });
   if (!Number.isInteger(amount) || amount < limits.min || amount > limits.max) {
-    invalid(prop, value, `must be a whole number of ${unit} from ${limits.min} to ${limits.max}`);
+    invalid(scope, prop, value, `must be a whole number of ${unit} from ${limits.min} to ${limits.max}`);
   }
   return value;
 }
@@ -211,57 +228,58 @@ const SECRET_ARN = /^arn:[a-z-]+:secretsmanager:[a-z0-9-]*:\d{12}:secret:(.+)$/;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
- * Validates every prop, in a fixed order, and returns them with their defaults applied. Throws at the
- * first bad prop; warns (on `scope`) about a refresher timeout that is not shorter than the schedule.
+ * Validates every prop, in a fixed order, and returns them with their defaults applied. Throws a
+ * ValidationError (on `scope`) at the first bad prop; warns about a refresher timeout that is not
+ * shorter than the schedule.
  * Creates nothing, so the constructor calls it before building any resource.
  */
 export function resolveTokenBrokerProps(scope: Construct, props: TokenBrokerProps): ResolvedTokenBrokerProps {
   const secretPrefix = props.secretPrefix ?? 'genesys-token-broker';
   if (!Token.isUnresolved(secretPrefix)) {
     const problem = secretPrefixProblem(secretPrefix);
-    if (problem !== undefined) invalid('secretPrefix', secretPrefix, problem);
+    if (problem !== undefined) invalid(scope, 'secretPrefix', secretPrefix, problem);
   }
   const refreshAtFraction = props.refreshAtFraction ?? DEFAULT_REFRESH_AT_FRACTION;
   if (!isTokenNumber(refreshAtFraction) && !(typeof refreshAtFraction === 'number' && refreshAtFraction >= MIN_REFRESH_AT_FRACTION && refreshAtFraction <= MAX_REFRESH_AT_FRACTION)) {
-    invalid('refreshAtFraction', refreshAtFraction, `must be between ${MIN_REFRESH_AT_FRACTION} and ${MAX_REFRESH_AT_FRACTION}`);
+    invalid(scope, 'refreshAtFraction', refreshAtFraction, `must be between ${MIN_REFRESH_AT_FRACTION} and ${MAX_REFRESH_AT_FRACTION}`);
   }
   const schedule = props.schedule ?? events.Schedule.rate(Duration.minutes(5));
-  if (!(schedule instanceof events.Schedule)) invalid('schedule', schedule, 'must be an events.Schedule');
-  const sweepConcurrency = integerProp('sweepConcurrency', props.sweepConcurrency, 16, TOKEN_BROKER_LIMITS.sweepConcurrency);
-  const secretWriteRatePerSecond = integerProp('secretWriteRatePerSecond', props.secretWriteRatePerSecond, 20, TOKEN_BROKER_LIMITS.secretWriteRatePerSecond);
-  const auditRetention = durationProp('auditRetention', props.auditRetention, Duration.days(DEFAULT_AUDIT_RETENTION_DAYS), TOKEN_BROKER_LIMITS.auditRetentionDays, 'days');
-  const getterCacheMaxAge = durationProp('getterCacheMaxAge', props.getterCacheMaxAge, Duration.minutes(5), TOKEN_BROKER_LIMITS.getterCacheMaxAgeSeconds);
-  const refresherMemorySize = integerProp('refresherMemorySize', props.refresherMemorySize, 512, TOKEN_BROKER_LIMITS.memorySizeMb);
-  const getterMemorySize = integerProp('getterMemorySize', props.getterMemorySize, 256, TOKEN_BROKER_LIMITS.memorySizeMb);
-  const refresherTimeout = durationProp('refresherTimeout', props.refresherTimeout, Duration.minutes(4), TOKEN_BROKER_LIMITS.refresherTimeoutSeconds);
-  const getterTimeout = durationProp('getterTimeout', props.getterTimeout, Duration.seconds(30), TOKEN_BROKER_LIMITS.getterTimeoutSeconds);
+  if (!(schedule instanceof events.Schedule)) invalid(scope, 'schedule', schedule, 'must be an events.Schedule');
+  const sweepConcurrency = integerProp(scope, 'sweepConcurrency', props.sweepConcurrency, 16, TOKEN_BROKER_LIMITS.sweepConcurrency);
+  const secretWriteRatePerSecond = integerProp(scope, 'secretWriteRatePerSecond', props.secretWriteRatePerSecond, 20, TOKEN_BROKER_LIMITS.secretWriteRatePerSecond);
+  const auditRetention = durationProp(scope, 'auditRetention', props.auditRetention, Duration.days(DEFAULT_AUDIT_RETENTION_DAYS), TOKEN_BROKER_LIMITS.auditRetentionDays, 'days');
+  const getterCacheMaxAge = durationProp(scope, 'getterCacheMaxAge', props.getterCacheMaxAge, Duration.minutes(5), TOKEN_BROKER_LIMITS.getterCacheMaxAgeSeconds);
+  const refresherMemorySize = integerProp(scope, 'refresherMemorySize', props.refresherMemorySize, 512, TOKEN_BROKER_LIMITS.memorySizeMb);
+  const getterMemorySize = integerProp(scope, 'getterMemorySize', props.getterMemorySize, 256, TOKEN_BROKER_LIMITS.memorySizeMb);
+  const refresherTimeout = durationProp(scope, 'refresherTimeout', props.refresherTimeout, Duration.minutes(4), TOKEN_BROKER_LIMITS.refresherTimeoutSeconds);
+  const getterTimeout = durationProp(scope, 'getterTimeout', props.getterTimeout, Duration.seconds(30), TOKEN_BROKER_LIMITS.getterTimeoutSeconds);
   if (props.alarmTopic !== undefined && props.alarmEmail !== undefined) {
-    invalid('alarmEmail', props.alarmEmail, 'cannot be combined with alarmTopic (subscribe the address to your topic instead)');
+    invalid(scope, 'alarmEmail', props.alarmEmail, 'cannot be combined with alarmTopic (subscribe the address to your topic instead)');
   }
   if (props.alarmEmail !== undefined && !Token.isUnresolved(props.alarmEmail) && !(typeof props.alarmEmail === 'string' && EMAIL.test(props.alarmEmail))) {
-    invalid('alarmEmail', props.alarmEmail, 'must be an e-mail address');
+    invalid(scope, 'alarmEmail', props.alarmEmail, 'must be an e-mail address');
   }
   const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
   // SNAPSHOT is not offered: DynamoDB tables and KMS keys do not support it.
   const removalPolicies = [RemovalPolicy.RETAIN, RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE, RemovalPolicy.DESTROY];
   if (!removalPolicies.includes(removalPolicy)) {
-    invalid('removalPolicy', removalPolicy, `must be one of ${removalPolicies.join(', ')}`);
+    invalid(scope, 'removalPolicy', removalPolicy, `must be one of ${removalPolicies.join(', ')}`);
   }
   const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
   if (!Object.values(logs.RetentionDays).includes(logRetention)) {
-    invalid('logRetention', logRetention, 'must be a logs.RetentionDays value');
+    invalid(scope, 'logRetention', logRetention, 'must be a logs.RetentionDays value');
   }
   if (props.tracing !== undefined && !Object.values(lambda.Tracing).includes(props.tracing)) {
-    invalid('tracing', props.tracing, `must be one of ${Object.values(lambda.Tracing).join(', ')}`);
+    invalid(scope, 'tracing', props.tracing, `must be one of ${Object.values(lambda.Tracing).join(', ')}`);
   }
   const extraCredentialSecretArns = props.extraCredentialSecretArns ?? [];
-  if (!Array.isArray(extraCredentialSecretArns)) invalid('extraCredentialSecretArns', extraCredentialSecretArns, 'must be an array of secret ARNs');
+  if (!Array.isArray(extraCredentialSecretArns)) invalid(scope, 'extraCredentialSecretArns', extraCredentialSecretArns, 'must be an array of secret ARNs');
   for (const arn of extraCredentialSecretArns) {
     if (Token.isUnresolved(arn)) continue;
     const name = typeof arn === 'string' ? SECRET_ARN.exec(arn)?.[1] : undefined;
     // A name made only of wildcards would grant every secret in the account.
     if (name === undefined || /^[*?]*$/.test(name)) {
-      invalid('extraCredentialSecretArns', arn, 'entries must be Secrets Manager secret ARNs (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>) naming specific secrets');
+      invalid(scope, 'extraCredentialSecretArns', arn, 'entries must be Secrets Manager secret ARNs (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>) naming specific secrets');
     }
   }
   const interval = scheduleIntervalMinutes(schedule);

@@ -23,7 +23,7 @@ import { CREDENTIALS_SEGMENT, secretArnPattern, TOKENS_SEGMENT, tokenSecretName 
 import { ENV } from '../../lambdas/core/env-names.js';
 import { isOrgId } from '../../lambdas/core/token-record.js';
 import { TOKEN_READER_ACTIONS } from './permissions.js';
-import { invalid, resolveTokenBrokerProps, type TokenBrokerProps } from './props.js';
+import { invalidArgument, resolveTokenBrokerProps, type TokenBrokerProps } from './props.js';
 import { createAlarms, createAlarmTopic } from './private/alarms.js';
 import { createDashboard } from './private/dashboard.js';
 import { createBrokerFunction, grantEngineAccess } from './private/functions.js';
@@ -201,10 +201,10 @@ export class TokenBroker extends Construct {
    * for those secrets. The grantee must be in this account.
    */
   grantReadToken(grantee: iam.IGrantable, ...orgIds: string[]): iam.Grant {
-    if (orgIds.length === 0) invalid('grantReadToken orgIds', '(none)', 'must name at least one org');
+    if (orgIds.length === 0) invalidArgument(this, 'grantReadToken orgIds', '(none)', 'must name at least one org');
     const names = [...new Set(orgIds.map((orgId) => {
       if (Token.isUnresolved(orgId)) return `${this.secretPrefix}/${TOKENS_SEGMENT}/${orgId}`;
-      if (!isOrgId(orgId)) invalid('grantReadToken orgId', orgId, 'must be a Genesys Cloud organization id (UUID)');
+      if (!isOrgId(orgId)) invalidArgument(this, 'grantReadToken orgId', orgId, 'must be a Genesys Cloud organization id (UUID)');
       // Org ids are stored lower-case; secret names (and so IAM ARN matching) are case-sensitive.
       const canonical = orgId.toLowerCase();
       return Token.isUnresolved(this.secretPrefix) ? `${this.secretPrefix}/${TOKENS_SEGMENT}/${canonical}` : tokenSecretName(this.secretPrefix, canonical);
