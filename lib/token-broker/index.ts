@@ -11,4 +11,5 @@ export {
   TOKEN_READER_ACTIONS,
   TOKEN_SECRET_WRITER_ACTIONS,
 } from './permissions.js';
-export { METRICS_NAMESPACE, METRICS_SERVICE } from './private/metrics.js';
+// Defined beside the handlers that publish them; re-exported here for the construct's existing importers.
+export { METRICS_NAMESPACE, METRICS_SERVICE } from '../../lambdas/core/metric-names.js';

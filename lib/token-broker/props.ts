@@ -10,20 +10,35 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct, IConstruct } from 'constructs';
-import { DEFAULT_AUDIT_RETENTION_DAYS } from '../../lambdas/adapters/aws/tables.js';
 import { secretPrefixProblem } from '../../lambdas/adapters/aws/secret-names.js';
-import { DEFAULT_REFRESH_AT_FRACTION, MAX_REFRESH_AT_FRACTION, MIN_REFRESH_AT_FRACTION } from '../../lambdas/core/policy.js';
+import { BROKER_SETTINGS, DEFAULT_SECRET_PREFIX, inRange, type SettingRange } from '../../lambdas/core/settings.js';
 
-/** Limits of the numeric props, shared with the handlers' config schema where one exists. */
+/** The `{ min, max }` of a shared setting, keeping its literal types. */
+function limitsOf<R extends SettingRange>(range: R): { readonly min: R['min']; readonly max: R['max'] } {
+  return { min: range.min, max: range.max };
+}
+
+/**
+ * Limits of the numeric props. The settings that reach the handlers come from BROKER_SETTINGS, the
+ * ranges the handlers' config checks too; the Lambda sizing limits are the construct's own.
+ */
 export const TOKEN_BROKER_LIMITS = Object.freeze({
-  sweepConcurrency: { min: 1, max: 256 },
-  secretWriteRatePerSecond: { min: 1, max: 50 },
-  auditRetentionDays: { min: 1, max: 3650 },
-  getterCacheMaxAgeSeconds: { min: 0, max: 3600 },
+  sweepConcurrency: limitsOf(BROKER_SETTINGS.sweepConcurrency),
+  secretWriteRatePerSecond: limitsOf(BROKER_SETTINGS.secretWriteRatePerSecond),
+  auditRetentionDays: limitsOf(BROKER_SETTINGS.auditRetentionDays),
+  getterCacheMaxAgeSeconds: limitsOf(BROKER_SETTINGS.getterCacheMaxAgeSeconds),
   memorySizeMb: { min: 128, max: 10240 },
   refresherTimeoutSeconds: { min: 30, max: 900 },
   getterTimeoutSeconds: { min: 5, max: 900 },
 } as const);
+
+/** Defaults of the props only the construct knows: the functions' sizing (see TokenBrokerProps). */
+const FUNCTION_DEFAULTS = Object.freeze({
+  refresherMemorySizeMb: 512,
+  refresherTimeout: Duration.minutes(4),
+  getterMemorySizeMb: 256,
+  getterTimeout: Duration.seconds(30),
+});
 
 /** Properties of {@link TokenBroker}. */
 export interface TokenBrokerProps {
@@ -230,29 +245,28 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /**
  * Validates every prop, in a fixed order, and returns them with their defaults applied. Throws a
  * ValidationError (on `scope`) at the first bad prop; warns about a refresher timeout that is not
- * shorter than the schedule.
- * Creates nothing, so the constructor calls it before building any resource.
+ * shorter than the schedule. Creates nothing, so the constructor calls it before building anything.
  */
 export function resolveTokenBrokerProps(scope: Construct, props: TokenBrokerProps): ResolvedTokenBrokerProps {
-  const secretPrefix = props.secretPrefix ?? 'genesys-token-broker';
+  const secretPrefix = props.secretPrefix ?? DEFAULT_SECRET_PREFIX;
   if (!Token.isUnresolved(secretPrefix)) {
     const problem = secretPrefixProblem(secretPrefix);
     if (problem !== undefined) invalid(scope, 'secretPrefix', secretPrefix, problem);
   }
-  const refreshAtFraction = props.refreshAtFraction ?? DEFAULT_REFRESH_AT_FRACTION;
-  if (!isTokenNumber(refreshAtFraction) && !(typeof refreshAtFraction === 'number' && refreshAtFraction >= MIN_REFRESH_AT_FRACTION && refreshAtFraction <= MAX_REFRESH_AT_FRACTION)) {
-    invalid(scope, 'refreshAtFraction', refreshAtFraction, `must be between ${MIN_REFRESH_AT_FRACTION} and ${MAX_REFRESH_AT_FRACTION}`);
+  const refreshAtFraction = props.refreshAtFraction ?? BROKER_SETTINGS.refreshAtFraction.default;
+  if (!isTokenNumber(refreshAtFraction) && !inRange(BROKER_SETTINGS.refreshAtFraction, refreshAtFraction)) {
+    invalid(scope, 'refreshAtFraction', refreshAtFraction, `must be between ${BROKER_SETTINGS.refreshAtFraction.min} and ${BROKER_SETTINGS.refreshAtFraction.max}`);
   }
   const schedule = props.schedule ?? events.Schedule.rate(Duration.minutes(5));
   if (!(schedule instanceof events.Schedule)) invalid(scope, 'schedule', schedule, 'must be an events.Schedule');
-  const sweepConcurrency = integerProp(scope, 'sweepConcurrency', props.sweepConcurrency, 16, TOKEN_BROKER_LIMITS.sweepConcurrency);
-  const secretWriteRatePerSecond = integerProp(scope, 'secretWriteRatePerSecond', props.secretWriteRatePerSecond, 20, TOKEN_BROKER_LIMITS.secretWriteRatePerSecond);
-  const auditRetention = durationProp(scope, 'auditRetention', props.auditRetention, Duration.days(DEFAULT_AUDIT_RETENTION_DAYS), TOKEN_BROKER_LIMITS.auditRetentionDays, 'days');
-  const getterCacheMaxAge = durationProp(scope, 'getterCacheMaxAge', props.getterCacheMaxAge, Duration.minutes(5), TOKEN_BROKER_LIMITS.getterCacheMaxAgeSeconds);
-  const refresherMemorySize = integerProp(scope, 'refresherMemorySize', props.refresherMemorySize, 512, TOKEN_BROKER_LIMITS.memorySizeMb);
-  const getterMemorySize = integerProp(scope, 'getterMemorySize', props.getterMemorySize, 256, TOKEN_BROKER_LIMITS.memorySizeMb);
-  const refresherTimeout = durationProp(scope, 'refresherTimeout', props.refresherTimeout, Duration.minutes(4), TOKEN_BROKER_LIMITS.refresherTimeoutSeconds);
-  const getterTimeout = durationProp(scope, 'getterTimeout', props.getterTimeout, Duration.seconds(30), TOKEN_BROKER_LIMITS.getterTimeoutSeconds);
+  const sweepConcurrency = integerProp(scope, 'sweepConcurrency', props.sweepConcurrency, BROKER_SETTINGS.sweepConcurrency.default, TOKEN_BROKER_LIMITS.sweepConcurrency);
+  const secretWriteRatePerSecond = integerProp(scope, 'secretWriteRatePerSecond', props.secretWriteRatePerSecond, BROKER_SETTINGS.secretWriteRatePerSecond.default, TOKEN_BROKER_LIMITS.secretWriteRatePerSecond);
+  const auditRetention = durationProp(scope, 'auditRetention', props.auditRetention, Duration.days(BROKER_SETTINGS.auditRetentionDays.default), TOKEN_BROKER_LIMITS.auditRetentionDays, 'days');
+  const getterCacheMaxAge = durationProp(scope, 'getterCacheMaxAge', props.getterCacheMaxAge, Duration.seconds(BROKER_SETTINGS.getterCacheMaxAgeSeconds.default), TOKEN_BROKER_LIMITS.getterCacheMaxAgeSeconds);
+  const refresherMemorySize = integerProp(scope, 'refresherMemorySize', props.refresherMemorySize, FUNCTION_DEFAULTS.refresherMemorySizeMb, TOKEN_BROKER_LIMITS.memorySizeMb);
+  const getterMemorySize = integerProp(scope, 'getterMemorySize', props.getterMemorySize, FUNCTION_DEFAULTS.getterMemorySizeMb, TOKEN_BROKER_LIMITS.memorySizeMb);
+  const refresherTimeout = durationProp(scope, 'refresherTimeout', props.refresherTimeout, FUNCTION_DEFAULTS.refresherTimeout, TOKEN_BROKER_LIMITS.refresherTimeoutSeconds);
+  const getterTimeout = durationProp(scope, 'getterTimeout', props.getterTimeout, FUNCTION_DEFAULTS.getterTimeout, TOKEN_BROKER_LIMITS.getterTimeoutSeconds);
   if (props.alarmTopic !== undefined && props.alarmEmail !== undefined) {
     invalid(scope, 'alarmEmail', props.alarmEmail, 'cannot be combined with alarmTopic (subscribe the address to your topic instead)');
   }

@@ -12,6 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { METRIC } from '../../../lambdas/core/metric-names.js';
 import { brokerMetric } from './metrics.js';
 
 /**
@@ -86,7 +87,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
 
   add('RefreshFailed', {
     ...atLeastOnce,
-    metric: brokerMetric('refresher', 'RefreshFailed', 'Sum'),
+    metric: brokerMetric('refresher', METRIC.refreshFailed, 'Sum'),
     alarmDescription: 'A sweep failed to refresh at least one org token. See the audit table (failures-by-day index) for the org and error code.',
     // No data means no sweep reported in the period: no failures. A sweep that stops running is the
     // SweepsMissing alarm's job.
@@ -94,7 +95,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
   });
   add('OrgsAtRisk', {
     ...atLeastOnce,
-    metric: brokerMetric('refresher', 'OrgsAtRisk', 'Maximum'),
+    metric: brokerMetric('refresher', METRIC.orgsAtRisk, 'Maximum'),
     alarmDescription: 'At least one org token is close to expiry without a successful refresh: consumers will soon get no token for it.',
     // Every sweep reports OrgsAtRisk (0 when healthy), so no data only means no sweep ended in the
     // period; SweepsMissing covers that.

@@ -3,22 +3,23 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
+import { METRIC } from '../../../lambdas/core/metric-names.js';
 import { brokerMetric } from './metrics.js';
 
 /** The dashboard `Dashboard`, a child of `scope`. */
 export function createDashboard(scope: Construct, refresher: lambda.IFunction, getter: lambda.IFunction): cloudwatch.Dashboard {
-  const hits = brokerMetric('getter', 'GetterCacheHit', 'Sum');
-  const misses = brokerMetric('getter', 'GetterCacheMiss', 'Sum');
+  const hits = brokerMetric('getter', METRIC.getterCacheHit, 'Sum');
+  const misses = brokerMetric('getter', METRIC.getterCacheMiss, 'Sum');
   const dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', { defaultInterval: Duration.days(1) });
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Sweep outcomes',
-      left: [brokerMetric('refresher', 'RefreshSucceeded', 'Sum'), brokerMetric('refresher', 'RefreshFailed', 'Sum')],
+      left: [brokerMetric('refresher', METRIC.refreshSucceeded, 'Sum'), brokerMetric('refresher', METRIC.refreshFailed, 'Sum')],
       width: 12,
     }),
     new cloudwatch.GraphWidget({
       title: 'Orgs at risk',
-      left: [brokerMetric('refresher', 'OrgsAtRisk', 'Maximum')],
+      left: [brokerMetric('refresher', METRIC.orgsAtRisk, 'Maximum')],
       leftAnnotations: [{ value: 1, label: 'alarm', color: cloudwatch.Color.RED }],
       width: 12,
     }),
@@ -26,12 +27,12 @@ export function createDashboard(scope: Construct, refresher: lambda.IFunction, g
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Least token lifetime left (seconds)',
-      left: [brokerMetric('refresher', 'MinTokenSecondsRemaining', 'Minimum')],
+      left: [brokerMetric('refresher', METRIC.minTokenSecondsRemaining, 'Minimum')],
       width: 12,
     }),
     new cloudwatch.GraphWidget({
       title: 'Getter latency (ms)',
-      left: [brokerMetric('getter', 'GetterLatencyMs', 'p50'), brokerMetric('getter', 'GetterLatencyMs', 'p99')],
+      left: [brokerMetric('getter', METRIC.getterLatencyMs, 'p50'), brokerMetric('getter', METRIC.getterLatencyMs, 'p99')],
       width: 12,
     }),
   );
