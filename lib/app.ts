@@ -2,7 +2,7 @@
  * CDK app entry (cdk.json: `npx tsx lib/app.ts`). Creates the token broker stack and registers the
  * cdk-nag AwsSolutions pack as a CDK policy-validation plugin (cdk-nag v3): an unacknowledged error
  * finding fails `cdk synth` and `cdk deploy`. The only acknowledgments are the justified ones in
- * lib/token-broker.ts (`Validations.of(...).acknowledge`), each naming one exact finding.
+ * lib/token-broker/private/nag.ts (`Validations.of(...).acknowledge`), each naming one exact finding.
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';

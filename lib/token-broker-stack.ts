@@ -39,8 +39,8 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { TokenBroker, type TokenBrokerProps } from './token-broker.js';
-import { STACK_OUTPUT_KEYS } from './cli/stack-outputs.js';
+import { TokenBroker, type TokenBrokerProps } from './token-broker/index.js';
+import { STACK_OUTPUT_KEYS } from './stack-outputs.js';
 
 /** Prefix of every context key this stack reads. */
 export const CONTEXT_PREFIX = 'genesys-token-broker:';

@@ -6,7 +6,7 @@
  */
 import type { SweepSummary } from '../../lambdas/core/engine.js';
 import { CliFailure, EXIT } from './exit-codes.js';
-import { REQUIRED_STACK_OUTPUTS, STACK_OUTPUT_KEYS } from './stack-outputs.js';
+import { REQUIRED_STACK_OUTPUTS, STACK_OUTPUT_KEYS } from '../stack-outputs.js';
 
 /** What the CLI needs from a deployed stack. */
 export interface StackTarget {

@@ -11,7 +11,7 @@ import { credentialsSecretName, tokenSecretName } from '../../lambdas/adapters/a
 import { ENV } from '../../lambdas/core/env-names.js';
 import type { AuditRecord } from '../../lambdas/core/ports.js';
 import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
-import { STACK_OUTPUT_KEYS } from '../../lib/cli/stack-outputs.js';
+import { STACK_OUTPUT_KEYS } from '../../lib/stack-outputs.js';
 import type { StatusRow } from '../../lib/cli/commands/status.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';

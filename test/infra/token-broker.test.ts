@@ -18,7 +18,7 @@ import { AwsSolutionsChecks, rules } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AUDIT_TABLE, REGISTRY_TABLE } from '../../lambdas/adapters/aws/tables.js';
 import { ENV } from '../../lambdas/core/env-names.js';
-import { TokenBroker, type TokenBrokerProps } from '../../lib/token-broker.js';
+import { TokenBroker, type TokenBrokerProps } from '../../lib/token-broker/index.js';
 import { CONTEXT_KEYS, CONTEXT_PREFIX, STACK_OUTPUT_KEYS, TokenBrokerStack } from '../../lib/token-broker-stack.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

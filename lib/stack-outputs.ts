@@ -1,7 +1,8 @@
 /**
- * CloudFormation output keys of the deployed broker stack: the stack (lib/token-broker-stack.ts)
- * emits them and the CLI reads them with DescribeStacks. Defined here, in a module with no imports,
- * so the CLI never loads aws-cdk-lib (a dev dependency, and seconds of start-up).
+ * CloudFormation output keys of the deployed broker stack: the stack beside this file
+ * (lib/token-broker-stack.ts) emits them and the CLI (lib/cli/aws.ts) reads them with DescribeStacks.
+ * Defined in a module with no imports, so the CLI never loads aws-cdk-lib (a dev dependency, and
+ * seconds of start-up).
  */
 export const STACK_OUTPUT_KEYS = Object.freeze({
   getterFunctionName: 'GetterFunctionName',

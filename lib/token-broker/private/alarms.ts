@@ -1,0 +1,161 @@
+/**
+ * The alarm topic and the alarms: what an operator is woken for (failed refreshes, orgs at risk,
+ * function errors, throttles and timeouts, sweeps that stopped, undeliverable schedule events).
+ */
+import { Annotations, Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { METRIC } from '../../../lambdas/core/metric-names.js';
+import { brokerMetric } from './metrics.js';
+
+/**
+ * The topic `AlarmTopic`, encrypted with `encryptionKey`, that CloudWatch alarms of this account may
+ * publish to; adds the matching statement to the key policy when the key can be edited, and warns on
+ * `scope` when it cannot.
+ */
+export function createAlarmTopic(scope: Construct, encryptionKey: kms.IKey, alarmEmail: string | undefined): sns.Topic {
+  const topic = new sns.Topic(scope, 'AlarmTopic', {
+    displayName: 'Genesys token broker alarms',
+    // The AWS managed aws/sns key would not work: CloudWatch cannot use it, so alarms would never arrive.
+    masterKey: encryptionKey,
+    enforceSSL: true,
+  });
+  const stack = Stack.of(scope);
+  const fromOurAlarms = {
+    StringEquals: { 'aws:SourceAccount': stack.account },
+    ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*` },
+  };
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsPublish',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['sns:Publish'],
+      resources: [topic.topicArn],
+      conditions: fromOurAlarms,
+    }),
+  );
+  const added = encryptionKey.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'CloudWatchAlarmsUseKeyForAlarmTopic',
+      principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      resources: ['*'],
+      conditions: fromOurAlarms,
+    }),
+    /* allowNoOp */ true,
+  );
+  if (!added.statementAdded) {
+    Annotations.of(scope).addWarningV2(
+      'genesys-token-broker:alarmTopicKeyPolicy',
+      'encryptionKey was imported, so its key policy cannot be edited here: allow cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey* on it, or alarm notifications are dropped',
+    );
+  }
+  if (alarmEmail !== undefined && alarmEmail !== '') topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
+  return topic;
+}
+
+/** What the alarms watch and whom they notify. */
+export interface AlarmTargets {
+  readonly topic: sns.ITopic;
+  readonly refresher: lambda.IFunction;
+  readonly getter: lambda.IFunction;
+  readonly deadLetterQueue: sqs.IQueue;
+  readonly refresherTimeout: Duration;
+  /** Minutes between sweeps; undefined for a cron schedule. */
+  readonly scheduleIntervalMinutes: number | undefined;
+}
+
+/** The alarms `<key>Alarm`, children of `scope`, each notifying `topic` on ALARM and OK; returned by key. */
+export function createAlarms(scope: Construct, targets: AlarmTargets): Record<string, cloudwatch.Alarm> {
+  const { topic, refresher, getter, deadLetterQueue: dlq, refresherTimeout, scheduleIntervalMinutes: interval } = targets;
+  const fiveMinutes = Duration.minutes(5);
+  const alarms: Record<string, cloudwatch.Alarm> = {};
+  const add = (key: string, props: cloudwatch.AlarmProps) => {
+    const alarm = new cloudwatch.Alarm(scope, `${key}Alarm`, props);
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+    alarm.addOkAction(new cloudwatchActions.SnsAction(topic));
+    alarms[key] = alarm;
+  };
+  const atLeastOnce = { threshold: 1, evaluationPeriods: 1, comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD };
+
+  add('RefreshFailed', {
+    ...atLeastOnce,
+    metric: brokerMetric('refresher', METRIC.refreshFailed, 'Sum'),
+    alarmDescription: 'A sweep failed to refresh at least one org token. See the audit table (failures-by-day index) for the org and error code.',
+    // No data means no sweep reported in the period: no failures. A sweep that stops running is the
+    // SweepsMissing alarm's job.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  add('OrgsAtRisk', {
+    ...atLeastOnce,
+    metric: brokerMetric('refresher', METRIC.orgsAtRisk, 'Maximum'),
+    alarmDescription: 'At least one org token is close to expiry without a successful refresh: consumers will soon get no token for it.',
+    // Every sweep reports OrgsAtRisk (0 when healthy), so no data only means no sweep ended in the
+    // period; SweepsMissing covers that.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  add('RefresherErrors', {
+    ...atLeastOnce,
+    metric: refresher.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+    alarmDescription: 'The refresher failed (an unhandled error, a registry that could not be read to the end, or a timeout).',
+    // Lambda publishes no Errors datapoint without invocations: nothing failed.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  add('RefresherThrottles', {
+    ...atLeastOnce,
+    metric: refresher.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }),
+    alarmDescription: 'A scheduled sweep was throttled: the previous sweep was still running (reserved concurrency 1), or the account is out of concurrency.',
+    // No datapoint means no throttled invocation.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  if (!refresherTimeout.isUnresolved()) {
+    // Timeout detection by Duration, not by a log metric filter on "Task timed out": a filter's
+    // metric cannot carry a per-deployment dimension (the line has no fields), so two brokers in
+    // one account would share it, and it depends on the log format. Not at 95% either: the
+    // refresher deliberately works until 5 s before its timeout when it has a backlog, so only a
+    // run within the last second of the timeout is a timeout (Lambda reports about the timeout).
+    const thresholdMs = refresherTimeout.toMilliseconds() - 1000;
+    add('RefresherTimeouts', {
+      threshold: thresholdMs,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      metric: refresher.metricDuration({ period: fiveMinutes, statistic: 'Maximum' }),
+      alarmDescription: `A sweep ran into the refresher's timeout (${refresherTimeout.toHumanString()}); orgs after the cut-off waited for the next sweep.`,
+      // No Duration datapoint means no invocation, so nothing timed out.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+  // Silence is the failure here: without invocations nothing refreshes and the other alarms see no data.
+  const missingWindowMinutes = interval === undefined ? 1440 : Math.min(Math.max(interval * 3, 15), 1440);
+  add('SweepsMissing', {
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    metric: refresher.metricInvocations({ period: Duration.minutes(missingWindowMinutes), statistic: 'Sum' }),
+    alarmDescription: `The refresher was not invoked for ${missingWindowMinutes} minutes: is the schedule rule disabled?`,
+    // Lambda publishes no Invocations datapoint when there were none, which is exactly the alarm case.
+    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+  });
+  add('SweepDeadLetters', {
+    ...atLeastOnce,
+    metric: dlq.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }),
+    alarmDescription: 'EventBridge could not deliver a scheduled sweep to the refresher; the event is in the dead-letter queue.',
+    // SQS keeps publishing for a queue that holds messages; no data means an empty, idle queue.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  add('GetterErrors', {
+    ...atLeastOnce,
+    metric: getter.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
+    alarmDescription: 'The getter failed unexpectedly (typed errors such as unknown_org are answers, not failures).',
+    // An idle getter publishes no datapoints; that is normal.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  return alarms;
+}

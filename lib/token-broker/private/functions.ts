@@ -1,0 +1,127 @@
+/**
+ * The broker's two functions: each a bundled NodejsFunction with its own log group and an execution
+ * role that starts with nothing but that log group, plus the engine's grants on the broker's
+ * secrets, key and tables.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { AUDIT_ACTIONS, CREDENTIAL_SECRET_ACTIONS, KEY_USER_ACTIONS, REGISTRY_ACTIONS, TOKEN_SECRET_WRITER_ACTIONS } from '../permissions.js';
+
+/**
+ * Repository root, resolved from this file (lib/token-broker/private/) so synth works from any
+ * working directory. Function entries and package-lock.json are found from here.
+ */
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** What distinguishes the refresher from the getter. */
+export interface BrokerFunctionOptions {
+  /** Handler source, relative to the repository root. */
+  readonly entry: string;
+  readonly description: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly environment: Record<string, string>;
+  readonly removalPolicy: RemovalPolicy;
+  readonly logRetention: logs.RetentionDays;
+  readonly tracing: lambda.Tracing | undefined;
+  readonly reservedConcurrentExecutions?: number;
+  readonly retryAttempts?: number;
+  readonly maxEventAge?: Duration;
+}
+
+/** The function `id`, its log group `<id>Logs` and its role `<id>Role`, all children of `scope`. */
+export function createBrokerFunction(scope: Construct, id: 'Refresher' | 'Getter', options: BrokerFunctionOptions): { fn: NodejsFunction; logGroup: logs.LogGroup } {
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: options.logRetention, removalPolicy: options.removalPolicy });
+  // An explicit role instead of the default one: the default attaches the AWS managed
+  // AWSLambdaBasicExecutionRole (logs on every log group in the account); this role may write to its
+  // own log group only.
+  const role = new iam.Role(scope, `${id}Role`, {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    description: `Execution role of the Genesys token broker ${id.toLowerCase()}`,
+  });
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+  );
+  const fn = new NodejsFunction(scope, id, {
+    entry: resolve(PROJECT_ROOT, options.entry),
+    handler: 'handler',
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+    runtime: lambda.Runtime.NODEJS_24_X,
+    architecture: lambda.Architecture.ARM_64,
+    description: options.description,
+    memorySize: options.memorySize,
+    timeout: options.timeout,
+    environment: options.environment,
+    role,
+    logGroup,
+    ...(options.tracing ? { tracing: options.tracing } : {}),
+    ...(options.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: options.reservedConcurrentExecutions } : {}),
+    ...(options.retryAttempts !== undefined ? { retryAttempts: options.retryAttempts } : {}),
+    ...(options.maxEventAge ? { maxEventAge: options.maxEventAge } : {}),
+    bundling: {
+      // Local esbuild only (it is a devDependency); no Docker on the operator's machine.
+      forceDockerBundling: false,
+      format: OutputFormat.ESM,
+      target: 'node24',
+      platform: 'node',
+      minify: true,
+      sourceMap: true,
+      // Stack traces need the mappings only; leaving the sources out shrinks the map Node parses at
+      // cold start under --enable-source-maps from about 3.3 MB to 1.2 MB.
+      sourcesContent: false,
+      // Prefer packages' ESM builds (@middy/core is ESM only).
+      mainFields: ['module', 'main'],
+      // Bundle the AWS SDK too: the versions in package-lock.json are the ones the tests ran against,
+      // not whatever the Lambda runtime happens to ship.
+      externalModules: [],
+      // esbuild turns a CommonJS dependency's require() of a Node built-in into a shim that throws in
+      // an ES module unless `require` exists; defining it keeps such dependencies working.
+      banner: "import { createRequire as __gtbCreateRequire } from 'node:module'; const require = __gtbCreateRequire(import.meta.url);",
+    },
+  });
+  return { fn, logGroup };
+}
+
+/** The broker resources the engine (inside both functions) works on. */
+export interface EngineResources {
+  /** `<prefix>/tokens/*` as a secret ARN pattern. */
+  readonly tokenSecretsPattern: string;
+  /** `<prefix>/credentials/*` as a secret ARN pattern. */
+  readonly credentialSecretsPattern: string;
+  readonly extraCredentialSecretArns: string[];
+  readonly encryptionKey: kms.IKey;
+  readonly registryTable: dynamodb.ITable;
+  readonly auditTable: dynamodb.ITable;
+}
+
+/** Adds the engine's statements to `fn`'s role: token and credential secrets, the key via its services, the tables. */
+export function grantEngineAccess(fn: lambda.IFunction, resources: EngineResources): void {
+  const stack = Stack.of(fn);
+  const statements = [
+    new iam.PolicyStatement({ sid: 'TokenSecretsWrite', actions: [...TOKEN_SECRET_WRITER_ACTIONS], resources: [resources.tokenSecretsPattern] }),
+    new iam.PolicyStatement({
+      sid: 'CredentialSecretsReadRotate',
+      actions: [...CREDENTIAL_SECRET_ACTIONS],
+      resources: [resources.credentialSecretsPattern, ...resources.extraCredentialSecretArns],
+    }),
+    new iam.PolicyStatement({
+      sid: 'BrokerKeyViaServices',
+      actions: [...KEY_USER_ACTIONS],
+      resources: [resources.encryptionKey.keyArn],
+      // Only Secrets Manager (token secrets) and DynamoDB (the tables) use the key on the functions' behalf.
+      conditions: { StringEquals: { 'kms:ViaService': [`secretsmanager.${stack.region}.amazonaws.com`, `dynamodb.${stack.region}.amazonaws.com`] } },
+    }),
+    new iam.PolicyStatement({ sid: 'RegistryReadWrite', actions: [...REGISTRY_ACTIONS], resources: [resources.registryTable.tableArn] }),
+    new iam.PolicyStatement({ sid: 'AuditAppend', actions: [...AUDIT_ACTIONS], resources: [resources.auditTable.tableArn] }),
+  ];
+  for (const statement of statements) fn.addToRolePolicy(statement);
+}
