@@ -21,231 +21,30 @@
  * Limits: no scopes enforcement, no authorization_code grant (only its refresh_token half), no rate
  * limiting except as an injected fault. It never logs anything, least of all bodies or headers.
  */
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { ValidationError } from '../../lambdas/core/errors.js';
-import { type BaseUrlResolver, type GenesysRegion, REGIONS, resolveRegion } from '../../lambdas/core/regions.js';
+import { type BaseUrlResolver, resolveRegion } from '../../lambdas/core/regions.js';
+import {
+  checkFault,
+  checkSeconds,
+  DOMAINS,
+  ENDPOINTS,
+  GRANT_TYPES,
+  HTML_REASONS,
+  isNonEmptyString,
+  KNOWN_GRANT_TYPES,
+  MAX_BODY_BYTES,
+  newToken,
+  oauthBody,
+  parseBasic,
+  parseBearer,
+  platformBody,
+  slug,
+} from './simulator-protocol.js';
+import type { ClientState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
 
-/** Options for {@link GenesysSimulator.start}. */
-export interface SimulatorOptions {
-  /** Lifetime of issued access tokens unless the client sets its own. @default 86400 */
-  tokenLifetimeSeconds?: number;
-  /** Clock for token expiry, idle timeouts and Retry-After dates. @default Date.now */
-  now?: () => number;
-  /** Port to listen on. @default 0 (ephemeral) */
-  port?: number;
-}
-
-/** An organization and the region it lives in. */
-export interface SimOrgSpec {
-  orgId: string;
-  /** @default `Org <orgId>` */
-  name?: string;
-  /** Region key (`eu-west-1`) or domain (`mypurecloud.ie`). */
-  region: string;
-}
-
-export type SimGrantType = 'client_credentials' | 'refresh_token';
-
-/** An OAuth client of one org. */
-export interface SimClientSpec {
-  clientId: string;
-  clientSecret: string;
-  orgId: string;
-  /** @default ['client_credentials'] */
-  grantTypes?: SimGrantType[];
-  /** @default `Client <clientId>` */
-  name?: string;
-  /** Reported as `authorizedScope` by tokens/me. @default [] */
-  scopes?: string[];
-  /** @default - the simulator's `tokenLifetimeSeconds` */
-  tokenLifetimeSeconds?: number;
-  /** The initial valid refresh token, for authorization-code clients. @default - none: every refresh fails */
-  refreshToken?: string;
-  /** When set, tokens idle out after this many seconds without use and tokens/me reports `dateTokenIdles`. */
-  idleTimeoutSeconds?: number;
-}
-
-/** An endpoint a fault can be injected on. */
-export type SimEndpoint = 'token' | 'tokens/me' | 'organizations/me';
-
-/** A misbehaviour of Genesys or of what sits in front of it. */
-export type SimFault =
-  /** Answers with this status; the body defaults to a Platform API error body. */
-  | { kind: 'status'; status: number; body?: string; contentType?: string }
-  /**
-   * 429 with a Platform API body and `Retry-After` (delta-seconds or HTTP-date).
-   * `retryAfter: null` omits the header. @default retryAfter '1'
-   */
-  | { kind: 'rate_limit'; retryAfter?: string | null }
-  /** Waits, then answers normally. */
-  | { kind: 'latency'; ms: number }
-  /** Never answers, until the client gives up or the simulator closes. */
-  | { kind: 'hang' }
-  /** Destroys the connection without a response. */
-  | { kind: 'reset' }
-  /** 200 with content-type JSON and a body that is cut off mid-JSON. */
-  | { kind: 'malformed_json' }
-  /** 200 announcing a longer Content-Length than it sends, then the connection is destroyed. */
-  | { kind: 'truncated_body' }
-  /** An HTML error page such as a load balancer sends. @default status 502 */
-  | { kind: 'html'; status?: number }
-  /** Token endpoint only: 200 JSON token response without `access_token`. */
-  | { kind: 'missing_access_token' }
-  /** Token endpoint only: the request is served normally but the token belongs to `orgId`. */
-  | { kind: 'foreign_org'; orgId: string };
-
-/** Requests seen for one client, faulted ones included. */
-export interface SimCounts {
-  token: number;
-  tokensMe: number;
-  organizationsMe: number;
-  /** Refresh requests that presented a refresh token this client had already used. */
-  refreshTokenReuse: number;
-}
-
-interface OrgState {
-  orgId: string;
-  name: string;
-  region: GenesysRegion;
-}
-
-interface ClientState {
-  clientId: string;
-  secret: string;
-  orgId: string;
-  name: string;
-  grantTypes: ReadonlySet<SimGrantType>;
-  scopes: string[];
-  tokenLifetimeSeconds?: number;
-  idleTimeoutSeconds?: number;
-  revoked: boolean;
-  currentRefreshToken?: string;
-  usedRefreshTokens: string[];
-  counts: SimCounts;
-  faults: Map<SimEndpoint, { fault: SimFault; remaining: number }[]>;
-}
-
-interface TokenState {
-  clientId: string;
-  /** The org the token belongs to: the client's, or another under the foreign_org fault. */
-  orgId: string;
-  expiresAtMs: number;
-  lastActivityMs: number;
-}
-
-const ENDPOINTS: readonly SimEndpoint[] = ['token', 'tokens/me', 'organizations/me'];
-const GRANT_TYPES: readonly SimGrantType[] = ['client_credentials', 'refresh_token'];
-/** Grant types Genesys knows; one of these that the client may not use is unauthorized_client, anything else unsupported_grant_type. */
-const KNOWN_GRANT_TYPES: ReadonlySet<string> = new Set([
-  'client_credentials',
-  'refresh_token',
-  'authorization_code',
-  'password',
-  'urn:ietf:params:oauth:grant-type:saml2-bearer',
-]);
-const MAX_BODY_BYTES = 16 * 1024;
-const DOMAINS: ReadonlySet<string> = new Set(REGIONS.map((r) => r.domain));
-
-const PLATFORM_CODES: Record<number, string> = {
-  400: 'bad.request',
-  401: 'authentication.required',
-  403: 'missing.permissions',
-  404: 'not.found',
-  408: 'request.timeout',
-  429: 'too.many.requests',
-  500: 'internal.server.error',
-  502: 'bad.gateway',
-  503: 'service.unavailable',
-  504: 'gateway.timeout',
-};
-
-const HTML_REASONS: Record<number, string> = {
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Temporarily Unavailable',
-  504: 'Gateway Time-out',
-};
-
-/** Opaque random token, like Genesys' access tokens: 43 base64url characters. */
-function newToken(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-function isNonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.trim() !== '';
-}
-
-function slug(name: string): string {
-  const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
-  return s === '' ? 'org' : s;
-}
-
-function platformBody(status: number, message: string, code = PLATFORM_CODES[status] ?? 'error'): string {
-  return JSON.stringify({ message, code, status });
-}
-
-function oauthBody(error: string, description: string): string {
-  return JSON.stringify({ error, description, error_description: description });
-}
-
-/** Parses `Basic base64(id:secret)`; undefined when absent or garbled. */
-function parseBasic(header: string | undefined): { clientId: string; secret: string } | undefined {
-  const match = /^Basic\s+([A-Za-z0-9+/]+={0,2})\s*$/i.exec(header ?? '');
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  return { clientId: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
-}
-
-function parseBearer(header: string | undefined): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return match?.[1];
-}
-
-function checkSeconds(value: unknown, field: string, allowZero: boolean): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new ValidationError(`${field} must be ${allowZero ? 'a non-negative' : 'a positive'} integer number of seconds`, { field });
-  }
-}
-
-function checkFault(fault: SimFault, endpoint: SimEndpoint): void {
-  const bad = (why: string): never => {
-    throw new ValidationError(`invalid fault: ${why}`, { field: 'fault' });
-  };
-  const isStatus = (s: unknown, min: number): boolean => typeof s === 'number' && Number.isInteger(s) && s >= min && s <= 599;
-  switch (fault?.kind) {
-    case 'status':
-      if (!isStatus(fault.status, 200)) bad('status must be an integer from 200 to 599');
-      break;
-    case 'html':
-      if (fault.status !== undefined && !isStatus(fault.status, 400)) bad('html status must be an integer from 400 to 599');
-      break;
-    case 'latency':
-      if (typeof fault.ms !== 'number' || !Number.isFinite(fault.ms) || fault.ms < 0) bad('latency ms must be a finite number >= 0');
-      break;
-    case 'rate_limit':
-      if (fault.retryAfter !== undefined && fault.retryAfter !== null && typeof fault.retryAfter !== 'string') bad('retryAfter must be a string or null');
-      break;
-    case 'foreign_org':
-      if (!isNonEmptyString(fault.orgId)) bad('foreign_org needs an orgId');
-      if (endpoint !== 'token') bad('foreign_org applies to the token endpoint only');
-      break;
-    case 'missing_access_token':
-      if (endpoint !== 'token') bad('missing_access_token applies to the token endpoint only');
-      break;
-    case 'hang':
-    case 'reset':
-    case 'malformed_json':
-    case 'truncated_body':
-      break;
-    default:
-      bad(`unknown kind ${JSON.stringify((fault as { kind?: unknown } | undefined)?.kind)}`);
-  }
-}
+export type { SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions } from './simulator-types.js';
 
 /** A simulated Genesys Cloud, listening on 127.0.0.1. Create it with {@link GenesysSimulator.start}. */
 export class GenesysSimulator {
