@@ -2,8 +2,22 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The shape of the house (README "Layout"), enforced on every import. Tests are exempt: they reach
+// into every layer on purpose.
+const AWS_SDK = { group: ['@aws-sdk/*'], message: 'only lambdas/adapters/aws/ talks to the AWS SDK: add or use an adapter there' };
+const LIB = { regex: '^(\\.\\./)+lib/', message: 'lambdas/ never imports lib/ (the operator side)' };
+const HANDLERS = { regex: '^(\\.\\./)+lambdas/handlers/', message: 'lib/cli never imports the Lambda handlers: use the composition roots in lambdas/adapters' };
+const CORE_ONLY = { regex: '^(?!zod$|zod/|\\./)', message: 'core/ imports only core/ and zod' };
+/** Dynamic import() escapes no-restricted-imports, so the SDK rule covers it separately. */
+const DYNAMIC_AWS_SDK = { selector: 'ImportExpression[source.value=/^@aws-sdk\\//]', message: AWS_SDK.message };
+
+const restrict = (...patterns) => ({
+  'no-restricted-imports': ['error', { patterns }],
+  'no-restricted-syntax': patterns.includes(AWS_SDK) ? ['error', DYNAMIC_AWS_SDK] : 'off',
+});
+
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.broker-data/', 'coverage/'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.broker-data/', 'coverage/', 'reports/', '.stryker-tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -15,21 +29,18 @@ export default tseslint.config(
   {
     files: ['bin/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    rules: restrict(AWS_SDK),
   },
   {
-    // core/ is pure: no AWS SDK, no environment, no logging. The import rule enforces the first part.
+    // core/ is pure: nothing of ours outside core/, no AWS SDK, no environment, no logging.
     files: ['lambdas/core/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['@aws-sdk/*', '@aws-lambda-powertools/*', '../adapters/*', '../handlers/*', '../../lib/*'] }],
+      ...restrict(CORE_ONLY),
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'core/ takes configuration as arguments' }],
     },
   },
-  {
-    // lambdas/ never imports lib/ (the operator side).
-    files: ['lambdas/**/*.ts'],
-    ignores: ['lambdas/core/**'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: ['**/lib/**', '../../lib/*'] }],
-    },
-  },
+  { files: ['lambdas/**/*.ts'], ignores: ['lambdas/core/**', 'lambdas/adapters/aws/**'], rules: restrict(AWS_SDK, LIB) },
+  { files: ['lambdas/adapters/aws/**/*.ts'], rules: restrict(LIB) },
+  { files: ['lib/**/*.ts'], ignores: ['lib/cli/**'], rules: restrict(AWS_SDK) },
+  { files: ['lib/cli/**/*.ts'], rules: restrict(AWS_SDK, HANDLERS) },
 );
