@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, orgHealth, policyOptions, shouldRefresh } from '../../lambdas/core/policy.js';
+import { computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, nextRefreshAt, orgHealth, policyOptions, shouldRefresh, tokenCacheUntil, tokenFreshUntil } from '../../lambdas/core/policy.js';
 import type { OrgRecord, TokenState } from '../../lambdas/core/ports.js';
 
 const H = 3_600_000;
@@ -73,6 +73,76 @@ describe('shouldRefresh', () => {
   ];
   it.each(cases)('%s', (_name, record, now, force, expected) => {
     expect(shouldRefresh(record, now, DEFAULT_POLICY, { force: force ?? false })).toEqual(expected);
+  });
+});
+
+describe('nextRefreshAt', () => {
+  const failing = { ...issued, lastOutcome: 'failure' as const, consecutiveFailures: 2, nextAttemptAtMs: T0 + 19 * H };
+  const cases: Array<[string, OrgRecord, number, ReturnType<typeof nextRefreshAt>]> = [
+    ['never for a disabled org', org(issued, { enabled: false }), T0, { kind: 'none', reason: 'disabled' }],
+    ['now for an org that never had a token', org({}), T0 + H, { kind: 'due', atMs: T0 + H, reason: 'never_issued' }],
+    ['now when the credentials changed, even during a backoff', org({ ...failing }, { credentialsVersion: 2 }), T0 + H, { kind: 'due', atMs: T0 + H, reason: 'credentials_changed' }],
+    ['at the retry time while backing off', org(failing), T0 + 18.5 * H, { kind: 'retry', atMs: T0 + 19 * H, reason: 'retry_due' }],
+    ['at the retry time once it has passed', org(failing), T0 + 20 * H, { kind: 'retry', atMs: T0 + 19 * H, reason: 'retry_due' }],
+    ['at the stored refresh mark', org(issued), T0 + H, { kind: 'scheduled', atMs: T0 + 18 * H, reason: 'at_refresh_mark' }],
+    ['at the stored refresh mark once it has passed', org(issued), T0 + 19 * H, { kind: 'scheduled', atMs: T0 + 18 * H, reason: 'at_refresh_mark' }],
+    ['at the mark, as expired, once the token has run out', org(issued), T0 + 24 * H, { kind: 'scheduled', atMs: T0 + 18 * H, reason: 'expired' }],
+    ['at the expiry when a stored mark lies beyond it', org({ ...issued, refreshAtMs: T0 + 30 * H }), T0 + H, { kind: 'scheduled', atMs: T0 + 24 * H, reason: 'at_refresh_mark' }],
+    ['at the policy mark when none is stored', org({ ...issued, refreshAtMs: undefined }), T0 + H, { kind: 'scheduled', atMs: T0 + 18 * H, reason: 'at_refresh_mark' }],
+    ['before an idle timeout when none is stored', org({ ...issued, refreshAtMs: undefined, idlesAtMs: T0 + 2 * H }), T0, { kind: 'scheduled', atMs: T0 + 2 * H - DEFAULT_POLICY.idleMarginMs, reason: 'at_refresh_mark' }],
+  ];
+  it.each(cases)('answers %s', (_name, record, now, expected) => {
+    expect(nextRefreshAt(record, now, DEFAULT_POLICY)).toEqual(expected);
+  });
+
+  it('uses the configured fraction, never the default, for a mark that is not stored', () => {
+    const record = org({ ...issued, refreshAtMs: undefined });
+    expect(nextRefreshAt(record, T0, policyOptions({ refreshAtFraction: 0.5 }))).toMatchObject({ atMs: T0 + 12 * H });
+    expect(shouldRefresh(record, T0 + 13 * H, policyOptions({ refreshAtFraction: 0.5 }))).toEqual({ due: true, reason: 'at_refresh_mark' });
+    expect(shouldRefresh(record, T0 + 13 * H, DEFAULT_POLICY)).toEqual({ due: false, reason: 'not_due' });
+  });
+
+  it('is due exactly when shouldRefresh says so, for any state and time', () => {
+    const state = fc.record({
+      issuedAtMs: fc.option(fc.integer({ min: 0, max: 24 * H }), { nil: undefined }),
+      lifetimeMs: fc.integer({ min: 300_000, max: 48 * H }),
+      consecutiveFailures: fc.integer({ min: 0, max: 5 }),
+      nextAttemptAtMs: fc.option(fc.integer({ min: 0, max: 72 * H }), { nil: undefined }),
+      credentialsVersionUsed: fc.option(fc.integer({ min: 1, max: 2 }), { nil: undefined }),
+      enabled: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(state, fc.integer({ min: 0, max: 72 * H }), (st, offset) => {
+        const issuedAt = st.issuedAtMs === undefined ? {} : { issuedAtMs: T0 + st.issuedAtMs, expiresAtMs: T0 + st.issuedAtMs + st.lifetimeMs };
+        const record = org(
+          {
+            ...issuedAt,
+            consecutiveFailures: st.consecutiveFailures,
+            ...(st.nextAttemptAtMs !== undefined ? { nextAttemptAtMs: T0 + st.nextAttemptAtMs } : {}),
+            ...(st.credentialsVersionUsed !== undefined ? { credentialsVersionUsed: st.credentialsVersionUsed } : {}),
+          },
+          { enabled: st.enabled },
+        );
+        const now = T0 + offset;
+        const next = nextRefreshAt(record, now, DEFAULT_POLICY);
+        const decision = shouldRefresh(record, now, DEFAULT_POLICY);
+        if (next.kind === 'none') {
+          expect(decision).toEqual({ due: false, reason: 'disabled' });
+          return;
+        }
+        expect(decision.due).toBe(now >= next.atMs);
+        if (decision.due) expect(decision.reason).toBe(next.reason);
+      }),
+    );
+  });
+});
+
+describe('tokenCacheUntil', () => {
+  it('serves a token until the earlier of max age and its fresh time, and no further', () => {
+    const day = { fetchedAtMs: T0, expiresAtMs: T0 + 24 * H, lifetimeMs: 24 * H, marginMs: 300_000 };
+    expect(tokenCacheUntil({ ...day, maxAgeMs: 300_000 })).toEqual({ untilMs: T0 + 300_000, reason: 'max_age' });
+    expect(tokenCacheUntil({ ...day, maxAgeMs: 48 * H })).toEqual({ untilMs: T0 + 24 * H - 300_000, reason: 'refresh_margin' });
+    expect(tokenFreshUntil({ expiresAtMs: T0 + 600_000, lifetimeMs: 600_000, marginMs: 300_000 })).toBe(T0 + 540_000);
   });
 });
 

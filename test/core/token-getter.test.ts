@@ -138,6 +138,35 @@ describe('TokenGetter', () => {
     expect(sim.counts(s.clientId).token).toBe(2);
   });
 
+  it('says where each token came from: an on-demand refresh, the cache, then the store', async () => {
+    const s = setup();
+    const getter = s.container();
+    expect((await getter.serve({ orgId: ORG }, ctx())).from).toBe('refresh');
+    expect((await getter.serve({ orgId: ORG }, ctx())).from).toBe('cache');
+    clock.advance(6 * 60_000);
+    expect((await getter.serve({ orgId: ORG }, ctx())).from).toBe('store');
+    expect(await getter.serve({ orgId: 'nope' }, ctx())).toEqual({ response: { error: expect.objectContaining({ code: 'invalid_request' }) } });
+  });
+
+  it('reads the org once per miss and serves the token its refresh wrote without polling the vault', async () => {
+    const s = setup();
+    let gets = 0;
+    let reads = 0;
+    const get = s.registry.get.bind(s.registry);
+    s.registry.get = async (orgId) => {
+      gets++;
+      return get(orgId);
+    };
+    const read = s.vault.read.bind(s.vault);
+    s.vault.read = async (orgId) => {
+      reads++;
+      return read(orgId);
+    };
+    const response = await s.container().handle({ orgId: ORG }, ctx());
+    expect(response).toEqual(expect.objectContaining({ orgId: ORG, accessToken: expect.any(String) }));
+    expect({ gets, reads }).toEqual({ gets: 2, reads: 1 }); // the getter's read and the engine's re-read under the lease; the vault only before the refresh
+  });
+
   it('neither registers nor refreshes an org it does not know', async () => {
     const s = setup();
     const before = sim.totalRequests();
