@@ -326,8 +326,9 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
   async function sweep(request: SweepRequest): Promise<SweepSummary> {
     const startedMs = clock.now();
     const summary = emptySummary(startedMs);
-    const perOrg: RefreshRequest = { ...request, minTimeToStartMs: request.minTimeToStartMs ?? orgTimeBudgetMs };
-    const source = orgsToExamine(request.orgIds);
+    const { orgIds, ...each } = request;
+    const perOrg: RefreshRequest = { ...each, minTimeToStartMs: request.minTimeToStartMs ?? orgTimeBudgetMs };
+    const source = orgsToExamine(orgIds);
     let listingError: unknown;
 
     const examine = async (item: Item): Promise<RefreshOutcome> => {

@@ -4,7 +4,7 @@
  * it refresh that one org on demand, under the same lease the scheduled sweep uses.
  */
 import { BrokerError, toBrokerError, TokenUnavailableError, ValidationError } from './errors.js';
-import { MIN_TIME_FOR_ONE_REFRESH_MS, type RefreshEngine } from './engine.js';
+import type { RefreshEngine } from './engine.js';
 import { tokenCacheUntil, tokenFreshUntil } from './policy.js';
 import type { Clock, OrgRegistry, TokenRecord, TokenVault } from './ports.js';
 import { isOrgId } from './token-record.js';
@@ -139,7 +139,8 @@ export function createTokenGetter(
     // Missing or about to expire: refresh this org now. The lease makes concurrent getters in other
     // containers wait for one refresh instead of each asking Genesys.
     stats.onDemandRefreshes++;
-    const outcome = await engine.refreshOne(org, { trigger: 'getter', deadlineMs, minTimeToStartMs: MIN_TIME_FOR_ONE_REFRESH_MS, ...(requestId ? { requestId } : {}) });
+    // refreshOne starts the attempt with whatever time the caller has left, as long as one attempt fits.
+    const outcome = await engine.refreshOne(org, { trigger: 'getter', deadlineMs, ...(requestId ? { requestId } : {}) });
     // A token written by this refresh is served as it is, even one whose rotated refresh token could
     // not be persisted: it is valid, and the critical event is audited and alarmed elsewhere.
     const written = outcome.kind === 'refreshed' ? outcome.token : outcome.kind === 'failed' ? outcome.token : undefined;

@@ -8,11 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FilePorts } from '../../lambdas/adapters/file/file-ports.js';
 import { createBrokerEngine, type GenesysNetwork } from '../../lambdas/core/broker-engine.js';
-import type { RefreshEngine, RefreshOutcome, SweepSummary } from '../../lambdas/core/engine.js';
+import type { OrgResult, RefreshEngine, SweepSummary } from '../../lambdas/core/engine.js';
 import { toBrokerError } from '../../lambdas/core/errors.js';
 import { policyOptions } from '../../lambdas/core/policy.js';
 import type { LogFields, LogLevel, Telemetry } from '../../lambdas/core/ports.js';
 import { listAllOrgs } from '../../lambdas/core/registry-pages.js';
+import { resultOf } from '../../lambdas/core/sweep-summary.js';
 import { createTokenGetter, type TokenGetter } from '../../lambdas/core/token-getter.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SCHEDULE_SECONDS, isLoopbackHost } from './config.js';
 import { createApiListener, type HealthState } from './http-api.js';
@@ -153,15 +154,15 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     orgTimeBudgetMs: GETTER_REQUEST_BUDGET_MS - 2_000,
     leaseTtlMs: 60_000,
   });
-  const recordOutcome = (outcome: RefreshOutcome) => {
-    if (outcome.kind === 'refreshed') metrics.recordRefresh('success');
-    else if (outcome.kind === 'failed') metrics.recordRefresh('failure', outcome.errorCode);
+  const recordResult = (result: OrgResult | undefined) => {
+    if (result?.outcome === 'refreshed') metrics.recordRefresh('success');
+    else if (result?.outcome === 'failed') metrics.recordRefresh('failure', result.errorCode);
   };
   const countingGetterEngine: RefreshEngine = {
     sweep: (request) => getterEngine.sweep(request),
     async refreshOne(org, request) {
       const outcome = await getterEngine.refreshOne(org, request);
-      recordOutcome(outcome);
+      recordResult(resultOf(outcome));
       return outcome;
     },
   };
@@ -181,10 +182,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     try {
       const summary = await sweepEngine.sweep({ deadlineMs, trigger: 'local' });
       lastSummary = summary;
-      for (const result of summary.results) {
-        if (result.outcome === 'refreshed') metrics.recordRefresh('success');
-        else if (result.outcome === 'failed') metrics.recordRefresh('failure', result.errorCode);
-      }
+      for (const result of summary.results) recordResult(result);
       const ok = summary.registryError === undefined;
       const doneMs = clock.now();
       metrics.recordSweep(summary.durationMs, ok, doneMs);
