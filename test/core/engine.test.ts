@@ -339,6 +339,158 @@ describe('RefreshEngine.sweep', () => {
   });
 });
 
+describe('RefreshEngine, registry and store faults', () => {
+  it('examines every page of a registry larger than one page', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const jp = client(ORG_JP);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1'), org(ORG_JP, 'mypurecloud.jp')], { [ORG_US]: us, [ORG_IE]: ie, [ORG_JP]: jp });
+    const summary = await f.engine({ pageSize: 1 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ examined: 3, refreshed: 3 });
+  });
+
+  it('says when the registry could not be listed to the end, after refreshing what it could list', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1')], { [ORG_US]: us, [ORG_IE]: ie });
+    const listPage = f.registry.listPage.bind(f.registry);
+    f.registry.listPage = async (options) => {
+      if (options?.cursor) throw new StoreError('registry_unavailable', 'scan failed');
+      return listPage(options);
+    };
+    const summary = await f.engine({ pageSize: 1 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ examined: 1, refreshed: 1, registryError: 'registry_unavailable' });
+    expect(f.logs.some((l) => l.includes('registry listing failed'))).toBe(true);
+  });
+
+  it('fails only the named org whose registry read fails', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1')], { [ORG_US]: us, [ORG_IE]: ie });
+    const get = f.registry.get.bind(f.registry);
+    f.registry.get = async (orgId) => {
+      if (orgId === ORG_US) throw new Error('connection reset');
+      return get(orgId);
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'manual', orgIds: [ORG_US, ORG_IE] });
+    expect(summary).toMatchObject({ examined: 2, refreshed: 1, failed: { registry_unavailable: 1 } });
+    expect(summary.results).toContainEqual({ orgId: ORG_US, outcome: 'failed', reason: 'unexamined', errorCode: 'registry_unavailable' });
+    expect(summary.registryError).toBeUndefined();
+  });
+
+  it('retries a state write that met an operator edit, keeping the edit', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const recordState = f.registry.recordState.bind(f.registry);
+    let calls = 0;
+    f.registry.recordState = async (orgId, version, state) => {
+      if (calls++ === 0) {
+        // An operator relabels the org while the refresh runs.
+        const { version: _v, ...current } = (await f.registry.get(orgId))!;
+        await f.registry.put({ ...current, label: 'renamed' });
+      }
+      return recordState(orgId, version, state);
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ refreshed: 1, stateWriteFailures: 0 });
+    expect(calls).toBe(2);
+    expect(await f.registry.get(ORG_US)).toMatchObject({ label: 'renamed', state: { lastOutcome: 'success' } });
+  });
+
+  it('never overwrites the state a later attempt recorded', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const recordState = f.registry.recordState.bind(f.registry);
+    const later = { consecutiveFailures: 0, lastOutcome: 'success' as const, lastAttemptAtMs: clock.now() + 60_000 };
+    let raced = false;
+    f.registry.recordState = async (orgId, version, state) => {
+      // Another worker (after this one's lease lapsed) records a newer attempt first.
+      if (!raced) {
+        raced = true;
+        await recordState(orgId, version, later);
+      }
+      return recordState(orgId, version, state);
+    };
+    await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect((await f.registry.get(ORG_US))!.state).toEqual(later);
+  });
+
+  it('counts a state write that keeps failing and keeps the token it wrote', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.registry.recordState = async () => {
+      throw new StoreError('registry_write_failed', 'table down');
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ refreshed: 1, stateWriteFailures: 1 });
+    expect(await f.vault.read(ORG_US)).toBeDefined();
+    expect(f.logs.some((l) => l.includes('registry state write failed after the token was stored'))).toBe(true);
+  });
+
+  it('retries persisting a rotated refresh token with growing pauses until it sticks', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'m'.repeat(40)}` });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    const replace = f.credentials.replaceRefreshToken.bind(f.credentials);
+    let failures = 2;
+    f.credentials.replaceRefreshToken = async (o, token) => {
+      if (failures-- > 0) throw new StoreError('refresh_token_persist_failed', 'throttled');
+      return replace(o, token);
+    };
+    const sleepsBefore = clock.sleeps.length;
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ refreshed: 1, critical: 0 });
+    expect(clock.sleeps.slice(sleepsBefore)).toEqual([100, 200]);
+    expect((await f.credentials.read({ orgId: ORG_AC } as OrgRecord)).refreshToken).toBe(sim.currentRefreshToken(ac.clientId));
+  });
+
+  it('tries to persist exactly as often as configured before declaring the token lost', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'k'.repeat(40)}` });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    let tries = 0;
+    f.credentials.replaceRefreshToken = async () => {
+      tries++;
+      throw new StoreError('refresh_token_persist_failed', 'down');
+    };
+    const sleepsBefore = clock.sleeps.length;
+    await f.engine({ persistAttempts: 4 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(tries).toBe(4);
+    expect(clock.sleeps.slice(sleepsBefore)).toEqual([100, 200, 400]);
+  });
+
+  it('releases every lease it takes, and a failed release touches nothing else', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.lease.release = async () => {
+      throw new StoreError('registry_write_failed', 'release failed');
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary.refreshed).toBe(1);
+    expect(f.logs.some((l) => l.includes('lease release failed'))).toBe(true);
+  });
+
+  it('leaves no lease behind after a refresh', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    await f.engine({ owner: 'first' }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(await f.lease.acquire(ORG_US, 'second', 60_000, clock.now())).toBeDefined();
+  });
+
+  it('measures the sweep on its clock', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const read = f.credentials.read.bind(f.credentials);
+    f.credentials.read = async (o) => {
+      clock.advance(1_234);
+      return read(o);
+    };
+    expect((await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' })).durationMs).toBe(1_234);
+  });
+
+  it.each([0, 257, 2.5])('refuses a concurrency of %s', (concurrency) => {
+    expect(() => fixture([], {}).engine({ concurrency })).toThrow(/concurrency must be an integer from 1 to 256/);
+  });
+});
+
 describe('RefreshEngine.refreshOne', () => {
   /** Counts the registry reads an engine makes. */
   function countGets(f: Fixture): () => number {

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { BrokerError } from '../../lambdas/core/errors.js';
+import type { OrgRecord, TokenRecord } from '../../lambdas/core/ports.js';
+import { addOutcome, emptySummary, type RefreshOutcome, resultOf, type SweepSummary } from '../../lambdas/core/sweep-summary.js';
+
+const H = 3_600_000;
+const T0 = Date.parse('2026-05-01T00:00:00Z');
+const ORG = '0e000000-0000-4000-8000-000000000001';
+
+const org = (state: Partial<OrgRecord['state']> = {}, extra: Partial<OrgRecord> = {}): OrgRecord => ({
+  orgId: ORG,
+  region: 'mypurecloud.ie',
+  grantType: 'client_credentials',
+  enabled: true,
+  credentialsVersion: 1,
+  version: 1,
+  state: { consecutiveFailures: 0, ...state },
+  ...extra,
+});
+const healthy = org({ issuedAtMs: T0 - H, expiresAtMs: T0 + 23 * H, refreshAtMs: T0 + 17 * H, lastOutcome: 'success' });
+const atRisk = org({ issuedAtMs: T0 - 20 * H, expiresAtMs: T0 + 4 * H, refreshAtMs: T0 - 2 * H, lastOutcome: 'failure', lastErrorClass: 'transient', consecutiveFailures: 1 });
+const expired = org({ issuedAtMs: T0 - 30 * H, expiresAtMs: T0 - 6 * H, refreshAtMs: T0 - 12 * H });
+const token = { expiresAt: new Date(T0 + 24 * H).toISOString() } as TokenRecord;
+const none = { auditWriteFailed: false, stateWriteFailed: false };
+const error = new BrokerError('invalid_client', 'refused');
+
+const refreshed: RefreshOutcome = { kind: 'refreshed', orgId: ORG, reason: 'at_refresh_mark', token, org: healthy, effects: none };
+const failed: RefreshOutcome = { kind: 'failed', orgId: ORG, reason: 'retry_due', errorCode: 'invalid_client', error, critical: false, org: atRisk, effects: none };
+
+function summarize(...outcomes: RefreshOutcome[]): SweepSummary {
+  const summary = emptySummary(T0);
+  for (const outcome of outcomes) addOutcome(summary, outcome, T0);
+  return summary;
+}
+
+describe('resultOf', () => {
+  it.each<[string, RefreshOutcome, ReturnType<typeof resultOf>]>([
+    ['a refresh, with the new expiry', refreshed, { orgId: ORG, outcome: 'refreshed', reason: 'at_refresh_mark', expiresAt: token.expiresAt }],
+    ['a failure, with its code', failed, { orgId: ORG, outcome: 'failed', reason: 'retry_due', errorCode: 'invalid_client' }],
+    ['a failure that still wrote a token, with its expiry', { ...failed, errorCode: 'refresh_token_persist_failed', token } as RefreshOutcome, { orgId: ORG, outcome: 'failed', reason: 'retry_due', errorCode: 'refresh_token_persist_failed', expiresAt: token.expiresAt }],
+    ['a deferral', { kind: 'deferred', orgId: ORG, reason: 'deadline', org: healthy }, { orgId: ORG, outcome: 'deferred', reason: 'deadline' }],
+    ['an unknown org', { kind: 'skipped', orgId: ORG, reason: 'not_found' }, { orgId: ORG, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' }],
+    ['an org busy elsewhere', { kind: 'skipped', orgId: ORG, reason: 'lease_held', org: healthy }, { orgId: ORG, outcome: 'skipped', reason: 'lease_held' }],
+    ['nothing for an org that was not due', { kind: 'skipped', orgId: ORG, reason: 'not_due', org: healthy }, undefined],
+    ['nothing for a disabled org', { kind: 'skipped', orgId: ORG, reason: 'disabled', org: healthy }, undefined],
+    ['nothing for an org backing off', { kind: 'skipped', orgId: ORG, reason: 'backing_off', org: healthy }, undefined],
+  ])('reports %s', (_name, outcome, expected) => {
+    expect(resultOf(outcome)).toEqual(expected);
+  });
+});
+
+describe('addOutcome', () => {
+  it('counts each kind of outcome, and as due only what was due', () => {
+    const summary = summarize(
+      refreshed,
+      failed,
+      { ...failed, errorCode: 'timeout' } as RefreshOutcome,
+      { ...failed, errorCode: 'timeout' } as RefreshOutcome,
+      { kind: 'deferred', orgId: ORG, reason: 'deadline', org: healthy },
+      { kind: 'skipped', orgId: ORG, reason: 'lease_held', org: healthy },
+      { kind: 'skipped', orgId: ORG, reason: 'not_due', org: healthy },
+      { kind: 'skipped', orgId: ORG, reason: 'disabled', org: org({}, { enabled: false }) },
+      { kind: 'skipped', orgId: ORG, reason: 'backing_off', org: atRisk },
+      { kind: 'skipped', orgId: ORG, reason: 'not_found' },
+    );
+    expect(summary).toMatchObject({
+      examined: 10,
+      due: 6,
+      refreshed: 1,
+      failed: { invalid_client: 1, timeout: 2 },
+      deferred: 1,
+      skipped: { leaseHeld: 1, notDue: 1, disabled: 1, backingOff: 1, notFound: 1 },
+      critical: 0,
+      auditWriteFailures: 0,
+      stateWriteFailures: 0,
+    });
+    expect(summary.results.map((r) => r.outcome)).toEqual(['refreshed', 'failed', 'failed', 'failed', 'deferred', 'skipped', 'skipped']);
+  });
+
+  it('counts critical events and failed side effects of attempts only', () => {
+    const summary = summarize(
+      { ...failed, critical: true, effects: { auditWriteFailed: true, stateWriteFailed: false } } as RefreshOutcome,
+      { ...refreshed, effects: { auditWriteFailed: false, stateWriteFailed: true } } as RefreshOutcome,
+      { ...refreshed, effects: { auditWriteFailed: true, stateWriteFailed: true } } as RefreshOutcome,
+    );
+    expect(summary).toMatchObject({ critical: 1, auditWriteFailures: 2, stateWriteFailures: 2 });
+  });
+
+  it('judges the health of every org it has a record for, and the least token life among enabled ones', () => {
+    const summary = summarize(
+      refreshed,
+      failed,
+      { kind: 'skipped', orgId: ORG, reason: 'not_due', org: healthy },
+      { kind: 'skipped', orgId: ORG, reason: 'not_due', org: expired },
+      // Disabled orgs have health, but their token life does not count.
+      { kind: 'skipped', orgId: ORG, reason: 'disabled', org: org({ expiresAtMs: T0 + 60_000 }, { enabled: false }) },
+      { kind: 'skipped', orgId: ORG, reason: 'not_found' },
+    );
+    expect(summary.health).toEqual({ healthy: 2, at_risk: 1, expired: 1, disabled: 1 });
+    expect(summary.orgsAtRisk).toBe(2);
+    expect(summary.minTokenSecondsRemaining).toBe(-6 * 3600);
+    expect(summary.results[0]).toEqual({ ...resultOf(refreshed), health: 'healthy' });
+    expect(summary.results.at(-1)).toEqual({ orgId: ORG, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' });
+  });
+
+  it('leaves the least token life unset when no enabled org has a token', () => {
+    expect(summarize({ kind: 'skipped', orgId: ORG, reason: 'not_due', org: org() }).minTokenSecondsRemaining).toBeUndefined();
+  });
+});
+
+describe('emptySummary', () => {
+  it('starts every count at zero at the given time', () => {
+    expect(emptySummary(T0)).toEqual({
+      startedAt: new Date(T0).toISOString(),
+      durationMs: 0,
+      examined: 0,
+      due: 0,
+      refreshed: 0,
+      failed: {},
+      skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0 },
+      deferred: 0,
+      orgsAtRisk: 0,
+      health: {},
+      auditWriteFailures: 0,
+      stateWriteFailures: 0,
+      critical: 0,
+      results: [],
+    });
+  });
+});
