@@ -27,13 +27,12 @@
  * no concurrency limits except as injected TooManyRequestsException faults, no retries of failed
  * Event invocations. The emulator itself never logs and never records payloads.
  */
-import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-// A transitive dependency of the SDK client (not in package.json), as in the Secrets Manager emulator: only the fast test backoff uses it.
-import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import type { ClientContext, Context } from 'aws-lambda';
+import { type EmulatorClientOptions, emulatorClientConfig, headerValue, readBody, verifySigV4 } from './aws-wire.js';
 
 /** Static fake credentials the emulator accepts (and {@link createLambdaEmulatorClient} signs with). */
 export const LAMBDA_EMULATOR_CREDENTIALS = Object.freeze({
@@ -147,24 +146,6 @@ function defaultStatus(type: string): number {
     default:
       return 400;
   }
-}
-
-/** RFC 3986 escaping as the SigV4 signer applies it. */
-function escapeUri(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function hmac(key: string | Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /** What the Node.js runtime reports for a thrown value. */
@@ -300,7 +281,7 @@ export class LambdaEmulator {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const arrivedMs = Date.now();
     const requestId = randomUUID();
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_PAYLOAD_BYTES);
     const url = new URL(req.url ?? '/', 'http://emulator');
     const match = req.method === 'POST' ? INVOKE_PATH.exec(url.pathname) : null;
     if (!match) return this.#sendError(res, new ServiceError('UnknownOperationException', 'Only POST /2015-03-31/functions/{FunctionName}/invocations is emulated', 404), requestId);
@@ -308,8 +289,9 @@ export class LambdaEmulator {
       return this.#sendError(res, new ServiceError('RequestTooLargeException', `Request must be smaller than ${MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation`, 413), requestId);
     }
     if (this.#verifySignatures) {
-      const authError = this.#checkSignature(req, url, body);
-      if (authError) return this.#sendError(res, authError, requestId);
+      // Lambda answers every signing fault with 403.
+      const failure = verifySigV4(req, body, { credentials: this.credentials, region: this.region, service: 'lambda' });
+      if (failure) return this.#sendError(res, new ServiceError(failure.type, failure.message, 403), requestId);
     }
 
     const rawRef = decodeURIComponent(match[1]!);
@@ -463,79 +445,14 @@ export class LambdaEmulator {
       ...error.headers,
     });
   }
-
-  /** SigV4 for a REST request, as AWS checks it: scope, signed headers, canonical path and query, signature. */
-  #checkSignature(req: IncomingMessage, url: URL, body: Buffer): ServiceError | undefined {
-    const auth = headerValue(req, 'authorization');
-    if (!auth) return new ServiceError('MissingAuthenticationTokenException', 'Missing Authentication Token', 403);
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-    if (!m) return new ServiceError('IncompleteSignatureException', 'Authorization header is malformed', 403);
-    const [, accessKeyId, shortDate, region, service, signedHeaderList, signature] = m as unknown as [string, string, string, string, string, string, string];
-    if (accessKeyId !== this.credentials.accessKeyId) return new ServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.', 403);
-    if (region !== this.region) return new ServiceError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${region}'.`, 403);
-    if (service !== 'lambda') return new ServiceError('InvalidSignatureException', `Credential should be scoped to correct service: 'lambda'.`, 403);
-    const amzDate = headerValue(req, 'x-amz-date');
-    if (!amzDate || amzDate.slice(0, 8) !== shortDate) return new ServiceError('IncompleteSignatureException', 'X-Amz-Date is missing or does not match the credential scope', 403);
-    const signedHeaders = signedHeaderList.split(';');
-    if (!signedHeaders.includes('host')) return new ServiceError('InvalidSignatureException', "'Host' must be a signed header", 403);
-    const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(req, name) ?? '').trim().replace(/\s+/g, ' ')}`).join('\n');
-    // The path arrives URI-encoded once; SigV4 (for every service but S3) encodes each segment again.
-    const rawPath = (req.url ?? '/').split('?')[0]!;
-    const canonicalPath = rawPath.split('/').map(escapeUri).join('/');
-    const canonicalQuery = [...url.searchParams.entries()]
-      .map(([k, v]) => [escapeUri(k), escapeUri(v)] as const)
-      .sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
-      .map(([k, v]) => `${k}=${v}`)
-      .join('&');
-    const payloadHash = headerValue(req, 'x-amz-content-sha256') ?? sha256Hex(body);
-    const canonicalRequest = ['POST', canonicalPath, canonicalQuery, canonicalHeaders, '', signedHeaderList, payloadHash].join('\n');
-    const scope = `${shortDate}/${region}/${service}/aws4_request`;
-    const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-    const key = hmac(hmac(hmac(hmac(`AWS4${this.credentials.secretAccessKey}`, shortDate), region), service), 'aws4_request');
-    const expected = Buffer.from(hmac(key, stringToSign).toString('hex'));
-    const given = Buffer.from(signature);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
-      return new ServiceError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.', 403);
-    }
-    return undefined;
-  }
 }
 
 /** Options for {@link createLambdaEmulatorClient}. */
-export interface LambdaEmulatorClientOptions {
-  /** SDK attempts per call, first try included. @default 3 (the SDK default) */
-  maxAttempts?: number;
-  /**
-   * Fixed delay between SDK retries, to keep tests fast. Unset keeps the SDK's default strategy
-   * (jittered exponential backoff). Either way the SDK's own classification decides what is retried.
-   */
-  retryBackoffMs?: number;
-  /** Sign for another region, to see the emulator refuse it. @default the emulator's region */
-  region?: string;
-}
+export type LambdaEmulatorClientOptions = EmulatorClientOptions;
 
 /** A real LambdaClient pointed at the emulator with static fake credentials. */
 export function createLambdaEmulatorClient(emulator: LambdaEmulator, options: LambdaEmulatorClientOptions = {}): LambdaClient {
-  const maxAttempts = options.maxAttempts ?? 3;
-  return new LambdaClient({
-    endpoint: emulator.endpoint,
-    region: options.region ?? emulator.region,
-    credentials: { ...emulator.credentials },
-    maxAttempts,
-    ...(options.retryBackoffMs === undefined ? {} : { retryStrategy: new ConfiguredRetryStrategy(maxAttempts, () => options.retryBackoffMs!) }),
-  });
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PAYLOAD_BYTES) tooLarge = true;
-    else chunks.push(chunk as Buffer);
-  }
-  return tooLarge ? undefined : Buffer.concat(chunks);
+  return new LambdaClient(emulatorClientConfig(emulator, options));
 }
 
 /** `X-Amz-Client-Context` is base64 JSON; the runtime hands it over as `context.clientContext`. */

@@ -20,13 +20,26 @@
  * outcome; never bodies), `injectFault`, read-only inspection of stored secrets and versions, an
  * injectable clock, and `close()`. The emulator never logs; values are only reachable through the
  * inspection methods the tests call themselves.
+ *
+ * The HTTP, SigV4, error, fault and counting plumbing is aws-json-server.ts, shared with the KMS emulator.
  */
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-// A transitive dependency of the SDK client (not in package.json): only the fast test backoff uses it.
-import { ConfiguredRetryStrategy } from '@smithy/core/retry';
+import {
+  AwsJsonEmulator,
+  epochSeconds,
+  type Json,
+  lowerFirst,
+  optionalInteger,
+  optionalString,
+  requiredString,
+  ServiceError,
+  validation,
+} from './aws-json-server.js';
+import { type EmulatorClientOptions, emulatorClientConfig } from './aws-wire.js';
+
+export type { CallCounts, FaultSpec, RecordedRequest } from './aws-json-server.js';
+export type { EmulatorClientOptions } from './aws-wire.js';
 
 /** Operations the emulator implements. Anything else answers UnknownOperationException. */
 export const EMULATED_OPERATIONS = [
@@ -70,37 +83,6 @@ export interface SecretsManagerEmulatorOptions {
   maxVersionsPerSecret?: number;
 }
 
-/**
- * A fault to return instead of (or after) the real answer. `type` is the exception name the SDK will
- * see (`ThrottlingException`, `InternalServiceError`, `ServiceUnavailable`, `AccessDeniedException`,
- * ...) or `ConnectionReset`, which destroys the socket without a response.
- */
-export interface FaultSpec {
-  type: string;
-  /** How many matching requests get the fault. @default 1 */
-  times?: number;
-  /** @default 500 for InternalServiceError and InternalFailure, 503 for ServiceUnavailable, else 400 */
-  status?: number;
-  message?: string;
-  /**
-   * Apply the operation first and fail only the response: the "lost reply" case that idempotency
-   * tokens exist for.
-   * @default false
-   */
-  afterProcessing?: boolean;
-}
-
-/** One request as the emulator saw it. Never holds a body, so never a secret value. */
-export interface RecordedRequest {
-  operation: string;
-  /** The SDK's attempt number from the `amz-sdk-request` header (1 for the first try). */
-  attempt?: number;
-  /** SDK invocation id: the same for every retry of one `client.send`. */
-  invocationId?: string;
-  /** `ok`, an exception name, or `ConnectionReset`. */
-  outcome: string;
-}
-
 /** A stored version, as tests inspect it. */
 export interface EmulatedVersion {
   versionId: string;
@@ -127,9 +109,6 @@ export interface EmulatedSecret {
   versions: EmulatedVersion[];
 }
 
-/** Request counts: one key per operation seen, plus `total`. */
-export type CallCounts = { total: number } & Partial<Record<string, number>>;
-
 interface StoredVersion {
   versionId: string;
   secretString?: string;
@@ -154,27 +133,20 @@ interface StoredSecret {
   seq: number;
 }
 
-interface QueuedFault extends Required<Omit<FaultSpec, 'message' | 'status'>> {
-  status?: number;
-  message?: string;
-  operation: string;
-}
-
-type Json = Record<string, unknown>;
-
-/** An error the emulator answers with. */
-class ServiceError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
+/** What the shared plumbing needs to know about Secrets Manager. */
+const SERVICE = {
+  targetPrefix: 'secretsmanager',
+  signingName: 'secretsmanager',
+  faultStatuses: { InternalServiceError: 500, InternalFailure: 500, ServiceUnavailable: 503 },
+  faultMessages: {
+    ThrottlingException: 'Rate exceeded',
+    InternalServiceError: 'An error occurred on the server side.',
+    ServiceUnavailable: 'Service Unavailable',
+    AccessDeniedException: 'User is not authorized to perform this action',
+  },
+};
 
 const DAY_MS = 86_400_000;
-const MAX_BODY_BYTES = 1_048_576;
 const SECRET_NAME_CHARS = /^[A-Za-z0-9/_+=.@-]+$/;
 const SUFFIX_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const FILTER_KEYS = new Set(['description', 'name', 'tag-key', 'tag-value', 'primary-region', 'owning-service', 'all']);
@@ -182,25 +154,6 @@ const FILTER_KEYS = new Set(['description', 'name', 'tag-key', 'tag-value', 'pri
 const notFound = () => new ServiceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
 const markedForDeletion = () =>
   new ServiceError('InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion.");
-const validation = (member: string, constraint: string) =>
-  new ServiceError('ValidationException', `1 validation error detected: Value at '${member}' failed to satisfy constraint: ${constraint}`);
-
-function lowerFirst(s: string): string {
-  return s.charAt(0).toLowerCase() + s.slice(1);
-}
-
-function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function hmac(key: string | Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data).digest();
-}
-
-/** Epoch seconds, the awsJson1_1 timestamp format. */
-function epochSeconds(ms: number): number {
-  return ms / 1000;
-}
 
 function randomSuffix(): string {
   const bytes = randomBytes(6);
@@ -208,94 +161,35 @@ function randomSuffix(): string {
 }
 
 /** The Secrets Manager emulator. Start it with {@link SecretsManagerEmulator.start}. */
-export class SecretsManagerEmulator {
-  readonly region: string;
-  readonly accountId: string;
-  readonly credentials = EMULATOR_CREDENTIALS;
-  readonly calls: CallCounts = { total: 0 };
-  readonly requests: RecordedRequest[] = [];
-  readonly #server: Server;
-  readonly #verifySignatures: boolean;
+export class SecretsManagerEmulator extends AwsJsonEmulator<EmulatedOperation> {
   readonly #now: () => number;
   readonly #maxVersions: number;
   readonly #secrets = new Map<string, StoredSecret>();
-  #faults: QueuedFault[] = [];
   #seq = 0;
-  #endpoint = '';
 
   private constructor(options: SecretsManagerEmulatorOptions) {
-    this.region = options.region ?? 'us-east-1';
-    this.accountId = options.accountId ?? '123456789012';
-    this.#verifySignatures = options.verifySignatures ?? true;
+    super(SERVICE, {
+      region: options.region ?? 'us-east-1',
+      accountId: options.accountId ?? '123456789012',
+      credentials: EMULATOR_CREDENTIALS,
+      verifySignatures: options.verifySignatures ?? true,
+    });
     this.#now = options.now ?? Date.now;
     this.#maxVersions = options.maxVersionsPerSecret ?? 100;
-    this.#server = createServer((req, res) => {
-      this.#handle(req, res).catch(() => {
-        // A bug in the emulator itself: answer like an AWS internal failure rather than hang.
-        if (!res.headersSent) this.#sendError(res, new ServiceError('InternalFailure', 'emulator failure', 500));
-      });
-    });
   }
 
   /** Starts an emulator on 127.0.0.1 and an ephemeral port. */
   static async start(options: SecretsManagerEmulatorOptions = {}): Promise<SecretsManagerEmulator> {
     const emulator = new SecretsManagerEmulator(options);
-    await new Promise<void>((resolve, reject) => {
-      emulator.#server.once('error', reject);
-      emulator.#server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = emulator.#server.address() as AddressInfo;
-    emulator.#endpoint = `http://127.0.0.1:${port}`;
+    await emulator.listen();
     return emulator;
-  }
-
-  /** `http://127.0.0.1:<port>`, for the client's `endpoint` option. */
-  get endpoint(): string {
-    return this.#endpoint;
-  }
-
-  /** Stops the server and drops kept-alive connections. */
-  async close(): Promise<void> {
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-
-  /** How many requests named `operation` arrived (all operations when omitted), faulted ones included. */
-  callCount(operation?: string): number {
-    return operation === undefined ? this.calls.total : (this.calls[operation] ?? 0);
-  }
-
-  /** Zeroes `calls` and `requests` (stored secrets stay). */
-  resetCalls(): void {
-    for (const key of Object.keys(this.calls)) delete this.calls[key];
-    this.calls.total = 0;
-    this.requests.length = 0;
   }
 
   /** Forgets every secret, fault and count. */
   reset(): void {
     this.#secrets.clear();
-    this.#faults = [];
+    this.clearFaults();
     this.resetCalls();
-  }
-
-  /** Makes the next `times` requests for `operation` (or `'*'` for any) fail with `spec.type`. */
-  injectFault(operation: EmulatedOperation | '*', spec: FaultSpec): void {
-    const times = spec.times ?? 1;
-    if (!Number.isSafeInteger(times) || times < 1) throw new Error('injectFault: times must be a positive integer');
-    this.#faults.push({
-      operation,
-      type: spec.type,
-      times,
-      afterProcessing: spec.afterProcessing ?? false,
-      ...(spec.status === undefined ? {} : { status: spec.status }),
-      ...(spec.message === undefined ? {} : { message: spec.message }),
-    });
-  }
-
-  /** Drops faults not yet consumed. */
-  clearFaults(): void {
-    this.#faults = [];
   }
 
   /** A snapshot of one secret (by name or ARN), including one scheduled for deletion. */
@@ -339,114 +233,9 @@ export class SecretsManagerEmulator {
     return [...this.#secrets.values()].filter((s) => options.includeScheduledForDeletion || s.deletedMs === undefined).map((s) => s.name);
   }
 
-  // ---- HTTP ------------------------------------------------------------------------------------
-
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
-    if (body === undefined) return this.#sendError(res, new ServiceError('SerializationException', 'Request body too large'));
-    if (req.method !== 'POST' || (req.url ?? '/').split('?')[0] !== '/') {
-      return this.#sendError(res, new ServiceError('UnknownOperationException', 'Only POST / is supported', 404));
-    }
-    if (this.#verifySignatures) {
-      const authError = this.#checkSignature(req, body);
-      if (authError) return this.#sendError(res, authError);
-    }
-    const target = headerValue(req, 'x-amz-target');
-    const operation = target?.startsWith('secretsmanager.') ? target.slice('secretsmanager.'.length) : undefined;
-    if (!operation) return this.#sendError(res, new ServiceError('UnknownOperationException', 'Missing or unknown X-Amz-Target'));
-    const contentType = headerValue(req, 'content-type') ?? '';
-    this.calls.total++;
-    this.calls[operation] = (this.calls[operation] ?? 0) + 1;
-    const record: RecordedRequest = { operation, outcome: 'ok' };
-    const attempt = /attempt=(\d+)/.exec(headerValue(req, 'amz-sdk-request') ?? '')?.[1];
-    if (attempt !== undefined) record.attempt = Number(attempt);
-    const invocationId = headerValue(req, 'amz-sdk-invocation-id');
-    if (invocationId !== undefined) record.invocationId = invocationId;
-    this.requests.push(record);
-
-    const fault = this.#takeFault(operation);
-    if (fault && !fault.afterProcessing) return this.#sendFault(req, res, fault, record);
-
-    let reply: Json | ServiceError;
-    try {
-      if (!contentType.startsWith('application/x-amz-json-1.1')) throw new ServiceError('SerializationException', 'Content-Type must be application/x-amz-json-1.1');
-      const input = parseInput(body);
-      reply = this.#dispatch(operation, input);
-    } catch (err) {
-      if (!(err instanceof ServiceError)) throw err;
-      reply = err;
-    }
-    if (fault) return this.#sendFault(req, res, fault, record);
-    if (reply instanceof ServiceError) {
-      record.outcome = reply.type;
-      return this.#sendError(res, reply);
-    }
-    this.#send(res, 200, reply, {});
-  }
-
-  #takeFault(operation: string): QueuedFault | undefined {
-    const fault = this.#faults.find((f) => f.operation === '*' || f.operation === operation);
-    if (!fault) return undefined;
-    fault.times--;
-    if (fault.times <= 0) this.#faults = this.#faults.filter((f) => f !== fault);
-    return fault;
-  }
-
-  #sendFault(req: IncomingMessage, res: ServerResponse, fault: QueuedFault, record: RecordedRequest): void {
-    record.outcome = fault.type;
-    if (fault.type === 'ConnectionReset') {
-      req.socket.destroy();
-      return;
-    }
-    const status = fault.status ?? (fault.type === 'ServiceUnavailable' ? 503 : fault.type === 'InternalServiceError' || fault.type === 'InternalFailure' ? 500 : 400);
-    this.#sendError(res, new ServiceError(fault.type, fault.message ?? defaultFaultMessage(fault.type), status));
-  }
-
-  #send(res: ServerResponse, status: number, payload: Json, headers: Record<string, string>): void {
-    const text = JSON.stringify(payload);
-    res.writeHead(status, {
-      'content-type': 'application/x-amz-json-1.1',
-      'content-length': Buffer.byteLength(text),
-      'x-amzn-requestid': randomUUID(),
-      ...headers,
-    });
-    res.end(text);
-  }
-
-  #sendError(res: ServerResponse, error: ServiceError): void {
-    this.#send(res, error.status, { __type: error.type, message: error.message }, { 'x-amzn-errortype': error.type });
-  }
-
-  /** SigV4 as AWS checks it: credential scope, signed headers and the signature itself. */
-  #checkSignature(req: IncomingMessage, body: Buffer): ServiceError | undefined {
-    const auth = headerValue(req, 'authorization');
-    if (!auth) return new ServiceError('MissingAuthenticationTokenException', 'Request is missing Authentication Token', 403);
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-    if (!m) return new ServiceError('IncompleteSignatureException', 'Authorization header is malformed');
-    const [, accessKeyId, shortDate, region, service, signedHeaderList, signature] = m as unknown as [string, string, string, string, string, string, string];
-    if (accessKeyId !== this.credentials.accessKeyId) return new ServiceError('UnrecognizedClientException', 'The security token included in the request is invalid.');
-    if (region !== this.region) return new ServiceError('InvalidSignatureException', `Credential should be scoped to a valid region, not '${region}'.`);
-    if (service !== 'secretsmanager') return new ServiceError('InvalidSignatureException', `Credential should be scoped to correct service: 'secretsmanager'.`);
-    const amzDate = headerValue(req, 'x-amz-date');
-    if (!amzDate || amzDate.slice(0, 8) !== shortDate) return new ServiceError('IncompleteSignatureException', 'X-Amz-Date is missing or does not match the credential scope');
-    const signedHeaders = signedHeaderList.split(';');
-    if (!signedHeaders.includes('host')) return new ServiceError('InvalidSignatureException', "'Host' must be a signed header");
-    const canonicalHeaders = signedHeaders.map((name) => `${name}:${(headerValue(req, name) ?? '').trim().replace(/\s+/g, ' ')}`).join('\n');
-    const canonicalRequest = ['POST', '/', '', canonicalHeaders, '', signedHeaderList, sha256Hex(body)].join('\n');
-    const scope = `${shortDate}/${region}/${service}/aws4_request`;
-    const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-    const key = hmac(hmac(hmac(hmac(`AWS4${this.credentials.secretAccessKey}`, shortDate), region), service), 'aws4_request');
-    const expected = Buffer.from(hmac(key, stringToSign).toString('hex'));
-    const given = Buffer.from(signature);
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
-      return new ServiceError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.');
-    }
-    return undefined;
-  }
-
   // ---- Operations ------------------------------------------------------------------------------
 
-  #dispatch(operation: string, input: Json): Json {
+  protected dispatch(operation: string, input: Json): Json {
     this.#purgeExpired();
     switch (operation) {
       case 'CreateSecret':
@@ -746,87 +535,12 @@ export class SecretsManagerEmulator {
   }
 }
 
-/** Options for {@link createEmulatorClient}. */
-export interface EmulatorClientOptions {
-  /** SDK attempts per call, first try included. @default 3 (the SDK default) */
-  maxAttempts?: number;
-  /**
-   * Fixed delay between SDK retries. Leave unset to use the SDK's default retry strategy unchanged
-   * (jittered exponential backoff, up to a second or more for throttling); set a few ms to keep tests
-   * fast. Either way the SDK's own error classification decides what is retried.
-   */
-  retryBackoffMs?: number;
-  /** Sign for another region, to see the emulator refuse it. @default the emulator's region */
-  region?: string;
-}
-
 /** A real SecretsManagerClient pointed at the emulator with static fake credentials. */
 export function createEmulatorClient(emulator: SecretsManagerEmulator, options: EmulatorClientOptions = {}): SecretsManagerClient {
-  const maxAttempts = options.maxAttempts ?? 3;
-  return new SecretsManagerClient({
-    endpoint: emulator.endpoint,
-    region: options.region ?? emulator.region,
-    credentials: { ...emulator.credentials },
-    maxAttempts,
-    ...(options.retryBackoffMs === undefined ? {} : { retryStrategy: new ConfiguredRetryStrategy(maxAttempts, () => options.retryBackoffMs!) }),
-  });
+  return new SecretsManagerClient(emulatorClientConfig(emulator, options));
 }
 
 // ---- Input parsing -------------------------------------------------------------------------------
-
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) tooLarge = true;
-    else chunks.push(chunk as Buffer);
-  }
-  return tooLarge ? undefined : Buffer.concat(chunks);
-}
-
-function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
-}
-
-function parseInput(body: Buffer): Json {
-  if (body.length === 0) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new ServiceError('SerializationException', 'Request body is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ServiceError('SerializationException', 'Request body must be a JSON object');
-  return parsed as Json;
-}
-
-function requiredString(input: Json, member: string, min: number, max: number): string {
-  const value = optionalString(input, member, min, max);
-  if (value === undefined) throw validation(lowerFirst(member), 'Member must not be null');
-  return value;
-}
-
-/** Length checks name the member, never the value (it may be a secret). */
-function optionalString(input: Json, member: string, min: number, max: number): string | undefined {
-  const value = input[member];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new ServiceError('SerializationException', `${member} must be a string`);
-  if (value.length < min) throw validation(lowerFirst(member), `Member must have length greater than or equal to ${min}`);
-  if (value.length > max) throw validation(lowerFirst(member), `Member must have length less than or equal to ${max}`);
-  return value;
-}
-
-function optionalInteger(input: Json, member: string, min: number, max: number): number | undefined {
-  const value = input[member];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new ServiceError('SerializationException', `${member} must be an integer`);
-  if (value < min) throw validation(lowerFirst(member), `Member must have value greater than or equal to ${min}`);
-  if (value > max) throw validation(lowerFirst(member), `Member must have value less than or equal to ${max}`);
-  return value;
-}
 
 function optionalStringList(input: Json, member: string, minItems: number, maxItems: number, min: number, max: number): string[] | undefined {
   const value = input[member];
@@ -936,19 +650,4 @@ function decodeNextToken(raw: unknown): number {
     }
   }
   throw new ServiceError('InvalidNextTokenException', 'The NextToken value is invalid.');
-}
-
-function defaultFaultMessage(type: string): string {
-  switch (type) {
-    case 'ThrottlingException':
-      return 'Rate exceeded';
-    case 'InternalServiceError':
-      return 'An error occurred on the server side.';
-    case 'ServiceUnavailable':
-      return 'Service Unavailable';
-    case 'AccessDeniedException':
-      return 'User is not authorized to perform this action';
-    default:
-      return `Injected ${type}`;
-  }
 }
