@@ -5,7 +5,7 @@
  */
 import type { BrokerError, ErrorCode, FailureClass } from './errors.js';
 import type { TokenInfo } from './oauth.js';
-import { computeRefreshAt, nextAttemptAfterFailure, type PolicyOptions, type RefreshReason } from './policy.js';
+import { computeRefreshAt, needsReauthorization, NEVER, nextAttemptAfterFailure, type PolicyOptions, type RefreshReason } from './policy.js';
 import type { AuditRecord, AuditTrigger, LogFields, LogLevel, OrgRecord, TokenRecord, TokenState } from './ports.js';
 import { apiBaseUrlFor, type GenesysRegion } from './regions.js';
 
@@ -117,24 +117,27 @@ export function settleAttempt(facts: AttemptFacts, policy: PolicyOptions): Settl
     consecutiveFailures: failures,
     credentialsVersionUsed: org.credentialsVersion,
   };
-  state.nextAttemptAtMs = nextAttemptAfterFailure(state, facts.finishedMs, { failureClass: error.failureClass, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, policy);
+  state.nextAttemptAtMs = nextAttemptAfterFailure(state, facts.finishedMs, { failureClass: error.failureClass, code: error.code, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) }, policy);
+  // A spent or possibly spent refresh token: only a person can help, so it is critical.
+  const critical = needsReauthorization(error.code);
   return {
     outcome: 'failed',
     state,
     recordState: error.code !== 'lease_held',
     errorCode: error.code,
-    critical: false,
+    critical,
     audit: {
       ...baseAudit,
       outcome: 'failure',
       errorCode: error.code,
       errorClass: error.failureClass,
+      ...(critical ? { severity: 'critical' as const } : {}),
       ...(httpStatus !== undefined ? { httpStatus } : {}),
       message: error.message,
       ...(org.state.expiresAtMs !== undefined ? { expiresAt: new Date(org.state.expiresAtMs).toISOString() } : {}),
     },
     log: {
-      level: error.failureClass === 'permanent' ? 'error' : 'warn',
+      level: critical ? 'critical' : error.failureClass === 'permanent' ? 'error' : 'warn',
       message: 'token refresh failed',
       fields: {
         orgId: org.orgId,
@@ -168,7 +171,7 @@ function settleWritten(facts: AttemptFacts, written: WrittenToken, baseAudit: Om
   };
   // The stored refresh token is spent, so any retry would only earn invalid_grant (and may trip
   // Genesys' reuse detection): wait for an operator to re-authorize (credentials_changed).
-  if (persistError) state.nextAttemptAtMs = Number.MAX_SAFE_INTEGER;
+  if (persistError) state.nextAttemptAtMs = NEVER;
   return {
     outcome: persistError ? 'failed' : 'refreshed',
     state,

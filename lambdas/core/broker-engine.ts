@@ -4,7 +4,7 @@
  * broker's settings (core/settings.ts), the broker version stamped on audit records, and the Genesys
  * OAuth client with its User-Agent, so none of the three composition roots repeats them.
  */
-import { createRefreshEngine, type RefreshEngine } from './engine.js';
+import { createRefreshEngine, type EngineDependencies, type RefreshEngine } from './engine.js';
 import { createOAuthClient, type FetchLike, type GenesysOAuthClient, type OAuthClientOptions } from './oauth.js';
 import type { BrokerPorts, Telemetry } from './ports.js';
 import type { BaseUrlResolver } from './regions.js';
@@ -25,6 +25,8 @@ export interface GenesysNetwork {
 /** The ports, plus where logs and metrics go and how Genesys is reached. */
 export interface BrokerEngineDependencies extends BrokerPorts, GenesysNetwork {
   telemetry?: Telemetry;
+  /** Test-only crash points of a rotation (see EngineDependencies.checkpoint). */
+  checkpoint?: EngineDependencies['checkpoint'];
 }
 
 /** What may be tuned; anything left out takes the broker's default. */
@@ -81,8 +83,10 @@ export function createBrokerEngine(deps: BrokerEngineDependencies, settings: Bro
       vault: deps.vault,
       audit: deps.audit,
       lease: deps.lease,
+      journal: deps.journal,
       clock: deps.clock,
       oauth,
+      ...(deps.checkpoint ? { checkpoint: deps.checkpoint } : {}),
       ...(deps.telemetry ? { telemetry: deps.telemetry } : {}),
     },
     {

@@ -10,9 +10,25 @@
  */
 import { type AttemptFacts, buildTokenRecord, settleAttempt } from './attempt.js';
 import { BrokerError, ConflictError, StoreError, toBrokerError } from './errors.js';
+import { createRotation, credentialsChanged, type Secured } from './rotation.js';
 import type { GenesysOAuthClient } from './oauth.js';
 import { type PolicyOptions, policyOptions, type RefreshReason, shouldRefresh } from './policy.js';
-import type { AuditLog, AuditRecord, AuditTrigger, Clock, CredentialStore, Lease, LeaseHandle, OrgRecord, OrgRegistry, Telemetry, TokenState, TokenVault } from './ports.js';
+import type {
+  AuditLog,
+  AuditRecord,
+  AuditTrigger,
+  Clock,
+  CredentialStore,
+  Lease,
+  LeaseHandle,
+  OrgRecord,
+  OrgRegistry,
+  PendingRefreshToken,
+  RefreshTokenJournal,
+  Telemetry,
+  TokenState,
+  TokenVault,
+} from './ports.js';
 import { silentTelemetry } from './ports.js';
 import { resolveRegion } from './regions.js';
 import { allOrgs, REGISTRY_PAGE_SIZE } from './registry-pages.js';
@@ -28,10 +44,20 @@ export interface EngineDependencies {
   lease: Lease;
   oauth: GenesysOAuthClient;
   clock: Clock;
+  /** Where rotated refresh tokens wait, write-ahead, until the credentials hold them. */
+  journal: RefreshTokenJournal;
   telemetry?: Telemetry;
   /** @default crypto.randomUUID */
   newId?: () => string;
+  /**
+   * Test-only: called after each durable step of an attempt, so a test can stop the process at an
+   * exact point of a rotation and prove nothing is lost on restart. Production leaves it unset.
+   */
+  checkpoint?: (step: RotationStep, orgId: string) => void | Promise<void>;
 }
+
+/** The durable steps of an attempt, in order: a crash between any two loses nothing. */
+export type RotationStep = 'write_ahead' | 'credentials_written' | 'token_written' | 'state_written';
 
 export interface EngineOptions {
   /** Orgs refreshed at once. @default 16 */
@@ -43,8 +69,6 @@ export interface EngineOptions {
   owner?: string;
   /** No new org starts in a sweep unless this much time is left before its deadline. @default 30_000 */
   orgTimeBudgetMs?: number;
-  /** Attempts to persist a rotated refresh token before declaring it critical. @default 5 */
-  persistAttempts?: number;
   /** Registry page size. @default 100 */
   pageSize?: number;
   /** Recorded in every audit item. @default '0.0.0' */
@@ -84,6 +108,15 @@ export interface RefreshEngine {
 
 /** Time kept after a refresh_token grant's answer to make the rotated refresh token durable. */
 const PERSIST_RESERVE_MS = 5_000;
+/** Time the credentials write of a token the journal already holds may take before the attempt moves on. */
+const MIRROR_BUDGET_MS = 2_000;
+/**
+ * How long after a lease runs out nobody may take it over: a holder's last write (one SDK call,
+ * bounded by the clients' timeouts and retries, or a file write) may still be landing. Together with
+ * attempts that end inside their lease, a second worker never presents a refresh token the first
+ * may still be replacing.
+ */
+export const LEASE_TAKEOVER_GRACE_MS = 30_000;
 /** The least time one attempt is started with: the persist reserve and a couple of seconds of HTTP. */
 export const MIN_TIME_FOR_ONE_REFRESH_MS = PERSIST_RESERVE_MS + 2_000;
 
@@ -99,13 +132,14 @@ const NO_EFFECTS = Object.freeze({ auditWriteFailed: false, stateWriteFailed: fa
 export function createRefreshEngine(deps: EngineDependencies, options: EngineOptions = {}): RefreshEngine {
   const { registry, credentials, vault, audit, lease, oauth, clock } = deps;
   const telemetry = deps.telemetry ?? silentTelemetry;
+  const rotation = createRotation({ credentials, journal: deps.journal, clock, telemetry });
+  const checkpoint = async (step: RotationStep, orgId: string) => deps.checkpoint?.(step, orgId);
   const newId = deps.newId ?? (() => globalThis.crypto.randomUUID());
   const policy = policyOptions(options.policy);
   const concurrency = options.concurrency ?? 16;
   const leaseTtlMs = options.leaseTtlMs ?? 60_000;
   const owner = options.owner ?? `engine-${newId()}`;
   const orgTimeBudgetMs = options.orgTimeBudgetMs ?? 30_000;
-  const persistAttempts = options.persistAttempts ?? 5;
   const pageSize = options.pageSize ?? REGISTRY_PAGE_SIZE;
   const brokerVersion = options.brokerVersion ?? '0.0.0';
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
@@ -130,19 +164,11 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     yield* allOrgs(registry, pageSize);
   }
 
-  async function persistRefreshToken(org: OrgRecord, refreshToken: string): Promise<void> {
-    let lastError: unknown;
-    for (let i = 0; i < persistAttempts; i++) {
-      try {
-        await credentials.replaceRefreshToken(org, refreshToken);
-        return;
-      } catch (err) {
-        lastError = err;
-        telemetry.log('warn', 'refresh token persist failed, retrying', { orgId: org.orgId, attempt: i + 1, errorCode: toBrokerError(err).code });
-        if (i + 1 < persistAttempts) await clock.sleep(Math.min(2_000, 100 * 2 ** i));
-      }
-    }
-    throw new RefreshTokenPersistError(org.orgId, lastError);
+  /** Extends the org's lease (fenced); a lost lease ends the attempt before it does anything more. */
+  async function renewLease(handle: LeaseHandle, orgId: string, when: string): Promise<void> {
+    const renewed = await lease.renew(handle, leaseTtlMs, clock.now());
+    if (!renewed) throw new ConflictError('lease_held', `lease on org ${orgId} was lost ${when}`, { orgId });
+    handle.expiresAtMs = renewed.expiresAtMs;
   }
 
   /** Writes state, re-reading once per conflict: we hold the lease, so only config edits race us. */
@@ -188,26 +214,51 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       httpAttempts: 0,
       ...(request.requestId ? { requestId: request.requestId } : {}),
     };
-    const orgDeadline = Math.min(request.deadlineMs, startedMs + orgTimeBudgetMs);
+    // Every step, the spend of a refresh token included, ends well inside the lease.
+    const orgDeadline = Math.min(request.deadlineMs, startedMs + orgTimeBudgetMs, handle.expiresAtMs - PERSIST_RESERVE_MS);
     try {
       const region = resolveRegion(org.region);
-      const creds = await credentials.read(org);
+      let current = await credentials.readCurrent(org);
+      let refreshToken = current.credentials.refreshToken;
+      let secured: Secured | undefined;
+      let rotated: PendingRefreshToken | undefined;
+      if (org.grantType === 'refresh_token') {
+        ({ current, refreshToken } = await rotation.resume(org, current, handle));
+        // Renewed (fenced) right before the spend: nobody else can take the org and present the same
+        // token while this attempt may still be writing the rotated one.
+        await renewLease(handle, org.orgId, 'before spending its refresh token');
+      }
+      const clientCredentials = { ...current.credentials, ...(refreshToken ? { refreshToken } : {}) };
       // A refresh_token grant spends the stored refresh token: keep time after the answer to persist
       // the rotated one before the caller's deadline (a Lambda timeout would lose it).
       const tokenDeadline = org.grantType === 'refresh_token' ? orgDeadline - PERSIST_RESERVE_MS : orgDeadline;
-      const granted = await oauth.requestToken({ orgId: org.orgId, region, grantType: org.grantType, credentials: creds, deadlineMs: tokenDeadline });
+      const granted = await oauth.requestToken({
+        orgId: org.orgId,
+        region,
+        grantType: org.grantType,
+        credentials: clientCredentials,
+        deadlineMs: tokenDeadline,
+        onRefreshToken: async (token) => {
+          rotated = { refreshToken: token, attemptId: facts.attemptId, receivedAtMs: clock.now(), clientId: current.credentials.clientId, credentialsVersion: org.credentialsVersion };
+          secured = await rotation.secure(org, current, handle, rotated, orgDeadline);
+          await checkpoint('write_ahead', org.orgId);
+        },
+      });
       facts.httpAttempts += granted.attempts;
       facts.httpStatus = granted.httpStatus;
       const grant = granted.value;
-      // A rotated refresh token is single-use: the old one is already spent. Make the new one durable
-      // before anything else can fail, including verification.
-      if (grant.refreshToken) {
-        try {
-          await persistRefreshToken(org, grant.refreshToken);
-        } catch (err) {
-          if (!(err instanceof RefreshTokenPersistError)) throw err;
-          facts.persistError = err;
+      if (rotated && secured) {
+        if (secured.kind === 'lost') {
+          facts.persistError = new RefreshTokenPersistError(org.orgId, secured.error);
           telemetry.log('critical', 'rotated refresh token could not be persisted; re-authorize this org', { orgId: org.orgId, attemptId: facts.attemptId });
+        } else if (secured.kind === 'changed') {
+          throw credentialsChanged(org.orgId);
+        } else if (secured.kind === 'journal') {
+          // The journal holds it, so a failing credentials store gets a few tries, not the whole budget.
+          const settled = await rotation.settle(org, current, handle, rotated, Math.min(orgDeadline, clock.now() + MIRROR_BUDGET_MS));
+          if (settled === 'written') await checkpoint('credentials_written', org.orgId);
+        } else {
+          await checkpoint('credentials_written', org.orgId);
         }
       }
       const verified = await oauth.verifyToken({ orgId: org.orgId, region, accessToken: grant.accessToken, deadlineMs: orgDeadline });
@@ -219,21 +270,18 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
         expiresInSeconds: grant.expiresInSeconds,
         issuedAtMs: startedMs,
         info: verified.value,
-        clientId: creds.clientId,
+        clientId: current.credentials.clientId,
         policy,
       });
       // The lease guards the write: if it lapsed (a very slow attempt), another worker may be writing.
-      if (clock.now() > handle.expiresAtMs - leaseTtlMs / 2) {
-        const renewed = await lease.renew(handle, leaseTtlMs, clock.now());
-        if (!renewed) throw new ConflictError('lease_held', `lease on org ${org.orgId} was lost before the token write`, { orgId: org.orgId });
-        handle.expiresAtMs = renewed.expiresAtMs;
-      }
+      if (clock.now() > handle.expiresAtMs - leaseTtlMs / 2) await renewLease(handle, org.orgId, 'before the token write');
       try {
-        await vault.write(record, { attemptId: facts.attemptId });
+        await vault.write(record, { attemptId: facts.attemptId, firstWrite: org.state.issuedAtMs === undefined });
       } catch (err) {
         throw toBrokerError(err, 'vault_write_failed', org.orgId);
       }
       facts.written = { record, info: verified.value, expiresInSeconds: grant.expiresInSeconds };
+      await checkpoint('token_written', org.orgId);
     } catch (err) {
       const error = toBrokerError(err, 'internal_error', org.orgId);
       facts.httpAttempts += (error as { attempts?: number }).attempts ?? 0;
@@ -294,7 +342,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     }
     let handle: LeaseHandle | undefined;
     try {
-      handle = await lease.acquire(org.orgId, owner, leaseTtlMs, nowMs);
+      handle = await lease.acquire(org.orgId, owner, leaseTtlMs, nowMs, LEASE_TAKEOVER_GRACE_MS);
     } catch (err) {
       // Removed between listing and now (a store that keeps the lease on the org item says so).
       if (err instanceof BrokerError && err.code === 'org_not_found') return { kind: 'skipped', orgId: org.orgId, reason: 'not_found' };

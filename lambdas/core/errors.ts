@@ -35,8 +35,10 @@ export const ERROR_CODE_CLASSES = Object.freeze({
   malformed_response: ['transient'],
   invalid_token_response: ['transient'],
   deadline_exceeded: ['transient'],
+  refresh_outcome_unknown: ['permanent'],
   // Broker state and storage
   missing_refresh_token: ['permanent'],
+  credentials_changed_during_refresh: ['transient'],
   credentials_unavailable: ['transient', 'permanent'],
   refresh_token_persist_failed: ['permanent'],
   vault_write_failed: ['transient', 'permanent'],
@@ -91,6 +93,8 @@ export interface UpstreamErrorOptions extends BrokerErrorOptions {
   attempts?: number;
   /** org_mismatch only: the organization the token really belongs to. */
   actualOrgId?: string;
+  /** network_error only: the system error code of the failed connection (`ECONNREFUSED`, ...). */
+  transportCode?: string;
 }
 
 /** A failure talking to Genesys Cloud (login or API host). */
@@ -99,6 +103,7 @@ export class UpstreamError extends BrokerError {
   readonly httpStatus?: number;
   readonly retryAfterMs?: number;
   readonly actualOrgId?: string;
+  readonly transportCode?: string;
   attempts: number;
 
   constructor(code: ErrorCode, message: string, options: UpstreamErrorOptions) {
@@ -107,6 +112,7 @@ export class UpstreamError extends BrokerError {
     if (options.httpStatus !== undefined) this.httpStatus = options.httpStatus;
     if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
     if (options.actualOrgId !== undefined) this.actualOrgId = options.actualOrgId;
+    if (options.transportCode !== undefined) this.transportCode = options.transportCode;
     this.attempts = options.attempts ?? 1;
   }
 

@@ -6,13 +6,16 @@
  * Pure apart from the injected `fetch`: no environment, no logging, time comes from the clock.
  */
 import { z } from 'zod';
-import { type ErrorCode, type FailureClass, UpstreamError } from './errors.js';
+import { type FailureClass, UpstreamError } from './errors.js';
+import { certainlyNotSent, classifyHttpFailure, fullJitterBackoffMs, outcomeUnknown, transportError } from './oauth-failures.js';
 import type { ClientCredentials, Clock, GrantType } from './ports.js';
 import { type BaseUrlResolver, type GenesysRegion, hostFor, httpsBaseUrl } from './regions.js';
 
 /** Genesys' configurable token lifetime bounds: 5 minutes to 48 hours. */
 export const MIN_EXPIRES_IN_SECONDS = 300;
 export const MAX_EXPIRES_IN_SECONDS = 172_800;
+
+export { certainlyNotSent, classifyHttpFailure, fullJitterBackoffMs, parseErrorBody, parseRetryAfter } from './oauth-failures.js';
 
 /** A successful token response, validated. */
 export interface TokenGrant {
@@ -40,6 +43,8 @@ export type FetchLike = (url: string, init: {
   headers: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
+  /** Always 'error': a redirect must never carry a client secret or a refresh token to another host. */
+  redirect?: 'error';
 }) => Promise<{
   status: number;
   headers: { get(name: string): string | null };
@@ -73,6 +78,12 @@ export interface TokenRequest {
   credentials: ClientCredentials;
   /** Absolute deadline (clock ms) for the whole call including retries. */
   deadlineMs: number;
+  /**
+   * refresh_token grant: called with the rotated refresh token the moment a 2xx body parses as JSON
+   * with a string `refresh_token`, before the body is validated. The presented token is spent by then,
+   * so the caller makes the new one durable here; the call waits for it and fails if it throws.
+   */
+  onRefreshToken?: (refreshToken: string) => Promise<void>;
 }
 
 export interface VerifyRequest {
@@ -92,142 +103,6 @@ export interface CallResult<T> {
 export interface GenesysOAuthClient {
   requestToken(request: TokenRequest): Promise<CallResult<TokenGrant>>;
   verifyToken(request: VerifyRequest): Promise<CallResult<TokenInfo>>;
-}
-
-const OAUTH_ERROR_CODES: ReadonlySet<string> = new Set([
-  'invalid_client',
-  'unauthorized_client',
-  'invalid_grant',
-  'unsupported_grant_type',
-  'invalid_scope',
-  'access_denied',
-]);
-
-/**
- * Parses a Retry-After header: delta-seconds or an HTTP-date. Returns milliseconds to wait from
- * `nowMs` (never negative), or undefined when the header is absent or unparseable.
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
-  if (value === null || value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (trimmed === '') return undefined;
-  if (/^\d+$/.test(trimmed)) {
-    const seconds = Number(trimmed);
-    return Number.isSafeInteger(seconds) ? seconds * 1000 : undefined;
-  }
-  // HTTP-date (IMF-fixdate and the obsolete forms Date.parse understands). Reject bare numbers with
-  // signs or decimals above, and anything Date cannot parse here.
-  if (!/[a-z]/i.test(trimmed)) return undefined;
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - nowMs);
-}
-
-/**
- * Full-jitter exponential backoff: a uniform wait in [0, min(cap, base * 2^retry)).
- * `retry` counts from 0 for the first retry.
- */
-export function fullJitterBackoffMs(retry: number, baseMs: number, capMs: number, random: () => number): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(retry, 30));
-  return Math.floor(random() * ceiling);
-}
-
-/** Characters allowed in an excerpt quoted in an error message: short, printable, no token-like runs. */
-function safeExcerpt(text: string | undefined, max = 120): string | undefined {
-  if (!text) return undefined;
-  // Strip non-printables first, so a token split by invisible characters cannot survive redaction.
-  const printable = text.replace(/\s+/g, ' ').replace(/[^\x20-\x7e]/g, '').trim();
-  // Long unbroken runs of token alphabet could be credentials echoed back; drop them.
-  const cleaned = printable.replace(/[A-Za-z0-9._~+/=%-]{24,}/g, '[redacted]');
-  if (cleaned === '') return undefined;
-  return cleaned.length > max ? `${cleaned.slice(0, max)}...` : cleaned;
-}
-
-interface ParsedErrorBody {
-  /** OAuth `error` or Platform API `code`. */
-  error?: string;
-  description?: string;
-  kind: 'oauth' | 'platform' | 'html' | 'text' | 'empty';
-}
-
-/** Understands the three error shapes Genesys returns: OAuth JSON, Platform API JSON, and anything else. */
-export function parseErrorBody(text: string): ParsedErrorBody {
-  const trimmed = text.trim();
-  if (trimmed === '') return { kind: 'empty' };
-  if (trimmed.startsWith('{')) {
-    try {
-      const body = JSON.parse(trimmed) as Record<string, unknown>;
-      if (typeof body.error === 'string') {
-        const description = [body.error_description, body.description].find((d): d is string => typeof d === 'string' && d !== '');
-        return { kind: 'oauth', error: body.error, ...(description ? { description: safeExcerpt(description) } : {}) };
-      }
-      if (typeof body.message === 'string' || typeof body.code === 'string') {
-        return {
-          kind: 'platform',
-          ...(typeof body.code === 'string' ? { error: body.code } : {}),
-          ...(typeof body.message === 'string' ? { description: safeExcerpt(body.message) } : {}),
-        };
-      }
-    } catch {
-      // fall through: not JSON after all
-    }
-  }
-  if (/<html|<!doctype/i.test(trimmed)) {
-    const title = /<title[^>]*>([^<]*)<\/title>/i.exec(trimmed)?.[1];
-    return { kind: 'html', ...(title ? { description: safeExcerpt(title, 80) } : {}) };
-  }
-  return { kind: 'text', description: safeExcerpt(trimmed, 80) };
-}
-
-interface ClassifyInput {
-  status: number;
-  bodyText: string;
-  retryAfter: string | null;
-  nowMs: number;
-  orgId: string;
-  endpoint: 'token' | 'tokens/me';
-}
-
-/** Turns a non-2xx response into a classified UpstreamError. */
-export function classifyHttpFailure(input: ClassifyInput): UpstreamError {
-  const { status, orgId, endpoint } = input;
-  const body = parseErrorBody(input.bodyText);
-  const detail = body.description ? `: ${body.description}` : body.kind === 'html' ? ' (HTML page)' : '';
-  const where = `${endpoint} for org ${orgId}`;
-
-  if (status === 429) {
-    const retryAfterMs = parseRetryAfter(input.retryAfter, input.nowMs);
-    return new UpstreamError('rate_limited', `Genesys rate-limited ${where} (HTTP 429)${retryAfterMs !== undefined ? `, retry after ${Math.ceil(retryAfterMs / 1000)} s` : ''}`, {
-      failureClass: 'rate_limited',
-      httpStatus: status,
-      orgId,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    });
-  }
-  if (status >= 500 || status === 408) {
-    return new UpstreamError('upstream_unavailable', `Genesys returned HTTP ${status} on ${where}${detail}`, {
-      failureClass: 'transient',
-      httpStatus: status,
-      orgId,
-    });
-  }
-  let code: ErrorCode;
-  if (endpoint === 'tokens/me') {
-    code = 'token_rejected';
-  } else if (body.kind === 'oauth' && body.error && OAUTH_ERROR_CODES.has(body.error)) {
-    code = body.error as ErrorCode;
-  } else if (status === 401) {
-    code = 'invalid_client';
-  } else if (status === 403) {
-    code = 'access_denied';
-  } else {
-    code = 'auth_rejected';
-  }
-  return new UpstreamError(code, `Genesys refused ${where} with HTTP ${status} ${code}${detail}`, {
-    failureClass: 'permanent',
-    httpStatus: status,
-    orgId,
-  });
 }
 
 const tokenResponseSchema = z.object({
@@ -316,18 +191,25 @@ function basicAuth(credentials: ClientCredentials): string {
   return `Basic ${Buffer.from(`${credentials.clientId}:${credentials.clientSecret}`, 'utf8').toString('base64')}`;
 }
 
-function transportError(err: unknown, orgId: string, endpoint: string, timedOut: boolean): UpstreamError {
-  const name = err instanceof Error ? err.name : '';
-  if (timedOut || name === 'TimeoutError' || name === 'AbortError') {
-    return new UpstreamError('timeout', `request to ${endpoint} for org ${orgId} timed out`, { failureClass: 'transient', orgId });
+/** The `refresh_token` of a 2xx token body, when it parses as a JSON object carrying a string one. */
+export function rotatedRefreshToken(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { refresh_token?: unknown } | null;
+    return typeof body === 'object' && body !== null && typeof body.refresh_token === 'string' && body.refresh_token !== '' ? body.refresh_token : undefined;
+  } catch {
+    return undefined;
   }
-  const cause = err instanceof Error ? (err.cause as { code?: unknown } | undefined) : undefined;
-  const code = typeof cause?.code === 'string' ? ` (${cause.code})` : '';
-  return new UpstreamError('network_error', `network error calling ${endpoint} for org ${orgId}${code}`, {
-    failureClass: 'transient',
-    orgId,
-    cause: err,
-  });
+}
+
+/** The error a 2xx token body fails validation with, or undefined when it is a valid grant. */
+function grantBodyError(text: string, orgId: string): UpstreamError | undefined {
+  try {
+    parseTokenResponse(text, orgId);
+    return undefined;
+  } catch (err) {
+    if (err instanceof UpstreamError) return err;
+    throw err;
+  }
 }
 
 /** Creates the OAuth client. One instance per container; it holds no per-org state. */
@@ -351,8 +233,9 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
     retryAfter: string | null;
   }
 
-  async function send(url: string, init: { method: string; headers: Record<string, string>; body?: string }, orgId: string, endpoint: string, deadlineMs: number): Promise<RawResponse> {
-    const budget = Math.min(requestTimeoutMs, deadlineMs - clock.now());
+  /** One HTTP request within `timeoutMs` (default the per-request timeout) and the deadline. */
+  async function send(url: string, init: { method: string; headers: Record<string, string>; body?: string }, orgId: string, endpoint: string, deadlineMs: number, timeoutMs = requestTimeoutMs): Promise<RawResponse> {
+    const budget = Math.min(timeoutMs, deadlineMs - clock.now());
     if (budget <= 0) {
       throw new UpstreamError('deadline_exceeded', `no time left to call ${endpoint} for org ${orgId}`, { failureClass: 'transient', orgId });
     }
@@ -363,7 +246,7 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
       controller.abort();
     }, budget);
     try {
-      const res = await fetch(url, { ...init, headers: { ...init.headers, 'User-Agent': userAgent }, signal: controller.signal });
+      const res = await fetch(url, { ...init, headers: { ...init.headers, 'User-Agent': userAgent }, signal: controller.signal, redirect: 'error' });
       // A body cut off mid-stream rejects here: transient, like a connection reset.
       const text = await res.text();
       return { status: res.status, text, retryAfter: res.headers.get('retry-after') };
@@ -374,8 +257,12 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
     }
   }
 
-  /** Runs `once` until it succeeds, fails permanently, runs out of retries, or would pass the deadline. */
-  async function withRetries<T>(orgId: string, deadlineMs: number, once: () => Promise<{ value: T; httpStatus: number }>): Promise<CallResult<T>> {
+  /**
+   * Runs `once` until it succeeds, fails permanently, runs out of retries, or would pass the deadline.
+   * `mayRetry` narrows which transient failures are retried (a single-use refresh token allows only
+   * those that certainly never reached Genesys).
+   */
+  async function withRetries<T>(orgId: string, deadlineMs: number, once: () => Promise<{ value: T; httpStatus: number }>, mayRetry: (err: UpstreamError) => boolean = () => true): Promise<CallResult<T>> {
     let attempts = 0;
     for (let retry = 0; ; retry++) {
       attempts++;
@@ -386,7 +273,7 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
         if (!(err instanceof UpstreamError)) throw err;
         err.attempts = attempts;
         const retriable: FailureClass[] = ['transient', 'rate_limited'];
-        if (!retriable.includes(err.failureClass) || err.code === 'deadline_exceeded' || retry >= maxRetries) throw err;
+        if (!retriable.includes(err.failureClass) || err.code === 'deadline_exceeded' || retry >= maxRetries || !mayRetry(err)) throw err;
         let waitMs = fullJitterBackoffMs(retry, backoffBaseMs, backoffCapMs, random);
         if (err.retryAfterMs !== undefined) {
           if (err.retryAfterMs > retryAfterCapMs) throw err; // Genesys asked for longer than we wait inline: the policy schedules it.
@@ -399,7 +286,7 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
   }
 
   return {
-    async requestToken({ orgId, region, grantType, credentials, deadlineMs }) {
+    async requestToken({ orgId, region, grantType, credentials, deadlineMs, onRefreshToken }) {
       const url = `${baseUrl(hostFor(region, 'login'))}/oauth/token`;
       if (grantType === 'refresh_token' && !credentials.refreshToken) {
         throw new UpstreamError('missing_refresh_token', `org ${orgId} uses the refresh_token grant but has no refresh token stored`, {
@@ -419,13 +306,45 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
         },
         body: form.toString(),
       };
-      return withRetries(orgId, deadlineMs, async () => {
-        const res = await send(url, init, orgId, 'token', deadlineMs);
-        if (res.status < 200 || res.status >= 300) {
-          throw classifyHttpFailure({ status: res.status, bodyText: res.text, retryAfter: res.retryAfter, nowMs: clock.now(), orgId, endpoint: 'token' });
-        }
-        return { value: parseTokenResponse(res.text, orgId), httpStatus: res.status };
-      });
+      if (grantType === 'client_credentials') {
+        return withRetries(orgId, deadlineMs, async () => {
+          const res = await send(url, init, orgId, 'token', deadlineMs);
+          if (res.status < 200 || res.status >= 300) {
+            throw classifyHttpFailure({ status: res.status, bodyText: res.text, retryAfter: res.retryAfter, nowMs: clock.now(), orgId, endpoint: 'token' });
+          }
+          return { value: parseTokenResponse(res.text, orgId), httpStatus: res.status };
+        });
+      }
+      // A refresh token is single-use: only a request that certainly never reached Genesys is sent
+      // again, and the one request that may be answered gets the whole time budget.
+      return withRetries(
+        orgId,
+        deadlineMs,
+        async () => {
+          let res: RawResponse;
+          try {
+            res = await send(url, init, orgId, 'token', deadlineMs, Number.POSITIVE_INFINITY);
+          } catch (err) {
+            if (err instanceof UpstreamError && (err.code === 'deadline_exceeded' || certainlyNotSent(err))) throw err;
+            throw outcomeUnknown(err instanceof UpstreamError ? err : transportError(err, orgId, 'token', false), orgId);
+          }
+          if (res.status >= 200 && res.status < 300) {
+            const rotated = rotatedRefreshToken(res.text);
+            const invalid = grantBodyError(res.text, orgId);
+            // No usable answer: Genesys may have rotated, and the new token is not in what came back.
+            if (rotated === undefined && invalid) throw outcomeUnknown(invalid, orgId);
+            // Durable before validation: an invalid body must not cost the rotated token.
+            if (rotated !== undefined && onRefreshToken) await onRefreshToken(rotated);
+            if (invalid) throw invalid;
+            return { value: parseTokenResponse(res.text, orgId), httpStatus: res.status };
+          }
+          const failure = classifyHttpFailure({ status: res.status, bodyText: res.text, retryAfter: res.retryAfter, nowMs: clock.now(), orgId, endpoint: 'token' });
+          // A 5xx (or 408) may come after Genesys processed the grant; a 429 or a 4xx refusal did not spend it.
+          if (failure.failureClass === 'transient') throw outcomeUnknown(failure, orgId);
+          throw failure;
+        },
+        certainlyNotSent,
+      );
     },
 
     async verifyToken({ orgId, region, accessToken, deadlineMs }) {

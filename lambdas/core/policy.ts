@@ -119,16 +119,32 @@ export function shouldRefresh(
 }
 
 /**
- * When to try again after a failure: exponential (base, 2x base, 4x base ... capped), at least as
- * long as Genesys' Retry-After, and never later than the current token's expiry minus the safety
- * margin (while that is still in the future), so a transient blip cannot let a token lapse.
+ * Failures only a person can cure: the org's refresh token is spent or invalid, or may be. Retrying
+ * would present a dead token again (and can make Genesys revoke the whole token family), so nothing
+ * retries on a timer; new credentials (`orgs add` or `orgs authorize`) or a forced refresh do.
+ */
+const NEEDS_REAUTHORIZATION: ReadonlySet<ErrorCode> = new Set(['invalid_grant', 'refresh_outcome_unknown', 'refresh_token_persist_failed']);
+
+export function needsReauthorization(code: ErrorCode | undefined): boolean {
+  return code !== undefined && NEEDS_REAUTHORIZATION.has(code);
+}
+
+/** `nextAttemptAtMs` of an org that waits for an operator. */
+export const NEVER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * When to try again after a failure: never, for a failure that needs re-authorization; otherwise
+ * exponential (base, 2x base, 4x base ... capped), at least as long as Genesys' Retry-After, and
+ * never later than the current token's expiry minus the safety margin (while that is still in the
+ * future), so a transient blip cannot let a token lapse.
  */
 export function nextAttemptAfterFailure(
   state: Pick<TokenState, 'consecutiveFailures' | 'expiresAtMs'>,
   nowMs: number,
-  failure: { failureClass: FailureClass; retryAfterMs?: number },
+  failure: { failureClass: FailureClass; retryAfterMs?: number; code?: ErrorCode },
   options: PolicyOptions,
 ): number {
+  if (needsReauthorization(failure.code)) return NEVER;
   const failures = Math.max(1, state.consecutiveFailures);
   let delay = Math.min(options.backoffCapMs, options.backoffBaseMs * 2 ** Math.min(failures - 1, 30));
   if (failure.retryAfterMs !== undefined) delay = Math.max(delay, Math.min(failure.retryAfterMs, options.backoffCapMs));

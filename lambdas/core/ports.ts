@@ -71,10 +71,29 @@ export interface ClientCredentials {
   refreshToken?: string;
 }
 
+/** Credentials as read at the start of an attempt: what a rotated refresh token is written onto. */
+export interface CurrentCredentials {
+  readonly credentials: ClientCredentials;
+  /** The stored version they were read at (a Secrets Manager VersionId, a file's content hash). */
+  readonly version: string;
+  /** Other keys of the stored value (an operator's notes), kept when the value is rewritten. */
+  readonly extras: Readonly<Record<string, unknown>>;
+}
+
+/** What writing a rotated refresh token into the credentials came to. */
+export type RotationWrite = 'written' | 'changed';
+
 export interface CredentialStore {
   read(org: OrgRecord): Promise<ClientCredentials>;
-  /** Stores a rotated refresh token. Must be durable before the caller does anything else. */
-  replaceRefreshToken(org: OrgRecord, refreshToken: string): Promise<void>;
+  /** The credentials with the version they were read at, for {@link CredentialStore.rotateRefreshToken}. */
+  readCurrent(org: OrgRecord): Promise<CurrentCredentials>;
+  /**
+   * Writes `refreshToken` into the credentials read at the start of the attempt (`from`, never a
+   * re-read), idempotently for `attemptId`. When they are no longer the current version, or name
+   * another client (an operator replaced them meanwhile), writes nothing and answers `changed`;
+   * storing the token that is already current answers `written`.
+   */
+  rotateRefreshToken(org: OrgRecord, from: CurrentCredentials, refreshToken: string, attemptId: string): Promise<RotationWrite>;
   /** Stores a whole credential set (operator onboarding). */
   save(org: Pick<OrgRecord, 'orgId' | 'credentialsSecretId'>, credentials: ClientCredentials): Promise<void>;
   remove?(org: Pick<OrgRecord, 'orgId' | 'credentialsSecretId'>): Promise<void>;
@@ -101,9 +120,42 @@ export interface TokenRecord {
   scopes: string[];
 }
 
+/**
+ * A rotated refresh token held write-ahead: made durable the moment Genesys hands it over, before
+ * validation, verification or the credentials write, and kept until the credentials hold it. Never
+ * logged; stores encrypt it at rest (KMS on AWS).
+ */
+export interface PendingRefreshToken {
+  refreshToken: string;
+  /** The attempt that received it (its credentials write is idempotent on this id). */
+  attemptId: string;
+  receivedAtMs: number;
+  /** The OAuth client whose rotation chain it belongs to. */
+  clientId: string;
+  /** The org's credentialsVersion when it was received: a later one means an operator replaced the credentials. */
+  credentialsVersion: number;
+}
+
+/** The write-ahead journal of rotated refresh tokens, one pending token per org at most. */
+export interface RefreshTokenJournal {
+  /**
+   * Makes `pending` durable for its org while `handle` still holds the org's lease (fenced: a holder
+   * that lost the lease gets `lease_held` and writes nothing). Replaces any older pending token, which
+   * the request that produced this one has spent.
+   */
+  record(handle: LeaseHandle, pending: PendingRefreshToken): Promise<void>;
+  /** The org's pending token, if one waits. */
+  pending(orgId: string): Promise<PendingRefreshToken | undefined>;
+  /** Forgets the pending token of `attemptId` once the credentials hold it; a newer one is kept. */
+  clear(handle: LeaseHandle, attemptId: string): Promise<void>;
+}
+
 export interface TokenVault {
-  /** Writes a new current token. `attemptId` makes a retried write idempotent. */
-  write(record: TokenRecord, options: { attemptId: string }): Promise<void>;
+  /**
+   * Writes a new current token. `attemptId` makes a retried write idempotent; `firstWrite` says the
+   * org never had a token, so the store may create it in one call rather than try an update first.
+   */
+  write(record: TokenRecord, options: { attemptId: string; firstWrite?: boolean }): Promise<void>;
   read(orgId: string): Promise<TokenRecord | undefined>;
   remove?(orgId: string): Promise<void>;
 }
@@ -161,8 +213,12 @@ export interface LeaseHandle {
 }
 
 export interface Lease {
-  /** Takes the org's lease, or returns undefined when someone else holds an unexpired one. */
-  acquire(orgId: string, owner: string, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined>;
+  /**
+   * Takes the org's lease, or returns undefined when someone else holds it: unexpired, or expired
+   * less than `takeoverGraceMs` ago. The grace covers a holder whose last write is still in flight
+   * when its lease runs out, so nobody acts on the org until that write has landed or failed.
+   */
+  acquire(orgId: string, owner: string, ttlMs: number, nowMs: number, takeoverGraceMs?: number): Promise<LeaseHandle | undefined>;
   /** Extends a held lease; undefined when it was lost. */
   renew(handle: LeaseHandle, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined>;
   release(handle: LeaseHandle): Promise<void>;
@@ -193,6 +249,7 @@ export interface BrokerPorts {
   vault: TokenVault;
   audit: AuditLog;
   lease: Lease;
+  journal: RefreshTokenJournal;
   clock: Clock;
 }
 

@@ -10,7 +10,7 @@ import type { Telemetry } from '../core/ports.js';
 import { type BrokerConfig, loadConfig } from './config.js';
 
 /** Only tests set these; production uses the SDK defaults and https://login.<domain>. */
-export interface HandlerOverrides extends GenesysNetwork, Pick<AwsClients, 'secretsManager' | 'dynamoDb' | 'clock'> {
+export interface HandlerOverrides extends GenesysNetwork, Pick<AwsClients, 'secretsManager' | 'dynamoDb' | 'kms' | 'clock'> {
   /** Per-request timeout of the Genesys calls. */
   requestTimeoutMs?: number;
 }

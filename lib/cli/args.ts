@@ -53,6 +53,7 @@ export const TARGET_OPTIONS: Record<string, OptionSpec> = {
   'audit-table': { type: 'string', valueName: '<name>', description: 'DynamoDB audit table (explicit target)' },
   prefix: { type: 'string', valueName: '<prefix>', description: 'Secrets Manager name prefix (explicit target; default genesys-token-broker)' },
   'refresher-function': { type: 'string', valueName: '<name|arn>', description: 'refresher Lambda to invoke for refreshes (explicit target; without it the engine runs in-process)' },
+  'kms-key': { type: 'string', valueName: '<id|arn>', description: "the broker's KMS key (explicit target): encrypts secrets the CLI creates and seals rotated refresh tokens in-process refreshes hold write-ahead" },
   local: { type: 'boolean', description: "local mode: the embedded file store" },
   'data-dir': { type: 'string', valueName: '<dir>', description: 'local mode data directory (default .broker-data)' },
   config: { type: 'string', valueName: '<file>', description: 'JSON file with any of the target keys above, e.g. {"stack":"my-broker"}; flags win' },

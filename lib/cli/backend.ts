@@ -157,6 +157,7 @@ export async function openBackend(target: TargetSpec, options: BackendOptions): 
           auditTable: target.auditTable,
           secretPrefix: target.secretPrefix,
           ...(target.refresherFunction ? { refresherFunction: target.refresherFunction } : {}),
+          ...(target.kmsKeyId ? { kmsKeyId: target.kmsKeyId } : {}),
         },
         options,
       );

@@ -47,7 +47,7 @@ ${commandList().join('\n')}
 Target (every command needs one; or put the keys in a JSON file and pass --config <file>):
   --stack <name>                                  a deployed stack: reads its CloudFormation outputs
                                                   (standard AWS credential chain and region)
-  --registry-table <t> --audit-table <t> [--prefix <p>] [--refresher-function <f>]
+  --registry-table <t> --audit-table <t> [--prefix <p>] [--refresher-function <f>] [--kms-key <k>]
                                                   explicit AWS resources
   --local [--data-dir <dir>]                      local mode's file store (default .broker-data)
 

@@ -14,11 +14,11 @@ import { UsageError } from './exit-codes.js';
 
 export type TargetSpec =
   | { kind: 'stack'; stackName: string }
-  | { kind: 'tables'; registryTable: string; auditTable: string; secretPrefix: string; refresherFunction?: string }
+  | { kind: 'tables'; registryTable: string; auditTable: string; secretPrefix: string; refresherFunction?: string; kmsKeyId?: string }
   | { kind: 'local'; dataDir: string };
 
 /** Keys a `--config` file may hold: the target flags, in kebab-case or camelCase. */
-const CONFIG_KEYS = ['stack', 'registry-table', 'audit-table', 'prefix', 'refresher-function', 'local', 'data-dir'] as const;
+const CONFIG_KEYS = ['stack', 'registry-table', 'audit-table', 'prefix', 'refresher-function', 'kms-key', 'local', 'data-dir'] as const;
 type ConfigKey = (typeof CONFIG_KEYS)[number];
 
 const camel = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -59,6 +59,7 @@ export function readTargetConfig(path: string, read: (path: string) => string = 
 
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 const FUNCTION_REF = /^(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?$/;
+const KMS_KEY = /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key\/[A-Za-z0-9-]+|alias\/[A-Za-z0-9/_-]+)|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|alias\/[A-Za-z0-9/_-]{1,250})$/;
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$|^arn:aws[a-z-]*:cloudformation:/;
 
 /**
@@ -71,7 +72,7 @@ export function resolveTarget(values: ParsedValues, read?: (path: string) => str
   const pick = (key: ConfigKey): string | undefined => stringValue(values, key) ?? (typeof file[key] === 'string' ? (file[key] as string) : undefined);
   const local = flag(values, 'local') || file.local === true || stringValue(values, 'data-dir') !== undefined;
   const stack = pick('stack');
-  const explicit = (['registry-table', 'audit-table', 'prefix', 'refresher-function'] as const).filter((k) => pick(k) !== undefined);
+  const explicit = (['registry-table', 'audit-table', 'prefix', 'refresher-function', 'kms-key'] as const).filter((k) => pick(k) !== undefined);
   const chosen = [stack ? '--stack' : undefined, explicit.length ? `--${explicit[0]}` : undefined, local ? '--local' : undefined].filter(Boolean);
   if (chosen.length > 1) {
     throw new UsageError(`choose one target, not ${chosen.join(' and ')}`, ['--stack <name>, or --registry-table/--audit-table/--prefix, or --local']);
@@ -96,7 +97,9 @@ export function resolveTarget(values: ParsedValues, read?: (path: string) => str
     if (refresherFunction !== undefined && !FUNCTION_REF.test(refresherFunction)) {
       throw new UsageError('--refresher-function must be a Lambda function name or ARN');
     }
-    return { kind: 'tables', registryTable, auditTable, secretPrefix, ...(refresherFunction ? { refresherFunction } : {}) };
+    const kmsKeyId = pick('kms-key');
+    if (kmsKeyId !== undefined && !KMS_KEY.test(kmsKeyId)) throw new UsageError('--kms-key must be a KMS key id, key ARN, alias name (alias/...) or alias ARN');
+    return { kind: 'tables', registryTable, auditTable, secretPrefix, ...(refresherFunction ? { refresherFunction } : {}), ...(kmsKeyId ? { kmsKeyId } : {}) };
   }
   if (local) return { kind: 'local', dataDir: pick('data-dir') ?? DEFAULT_DATA_DIR };
   throw new UsageError('no target: say where the broker state lives', [

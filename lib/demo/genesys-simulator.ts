@@ -28,6 +28,7 @@ import { type BaseUrlResolver, resolveRegion } from '../../lambdas/core/regions.
 import {
   checkFault,
   checkSeconds,
+  fakeBody,
   DOMAINS,
   ENDPOINTS,
   GRANT_TYPES,
@@ -303,10 +304,13 @@ export class GenesysSimulator {
       if (client) client.counts.token += 1;
       const fault = client ? this.#takeFault(client, 'token') : undefined;
       let foreignOrgId: string | undefined;
+      let afterGrant: SimFault | undefined;
       if (fault?.kind === 'foreign_org') foreignOrgId = fault.orgId;
+      else if (fault?.kind === 'after_grant') afterGrant = fault.then;
+      else if (fault?.kind === 'invalid_token_body') afterGrant = fault;
       else if (fault && (await this.#applyFault(fault, 'token', res))) return;
       if (res.destroyed) return;
-      return this.#token(req, res, domain, body, foreignOrgId);
+      return this.#token(req, res, domain, body, foreignOrgId, afterGrant);
     }
 
     const bearer = parseBearer(req.headers.authorization);
@@ -391,12 +395,12 @@ export class GenesysSimulator {
         res.socket?.destroy();
         return true;
       case 'malformed_json': {
-        const full = this.#fakeBody(endpoint);
+        const full = fakeBody(endpoint, this.#defaultLifetimeSeconds);
         this.#send(res, 200, full.slice(0, Math.floor(full.length / 2)));
         return true;
       }
       case 'truncated_body': {
-        const full = this.#fakeBody(endpoint);
+        const full = fakeBody(endpoint, this.#defaultLifetimeSeconds);
         res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(full)) });
         // Flush the headers and half the body, then cut the connection so the client sees a short read.
         res.write(full.slice(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
@@ -412,6 +416,10 @@ export class GenesysSimulator {
       case 'missing_access_token':
         this.#send(res, 200, JSON.stringify({ token_type: 'bearer', expires_in: this.#defaultLifetimeSeconds }), { 'Cache-Control': 'no-store' });
         return true;
+      case 'after_grant':
+      case 'invalid_token_body':
+        // Acted out by the grant itself (#token), after it ran.
+        return false;
     }
   }
 
@@ -422,17 +430,8 @@ export class GenesysSimulator {
     return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - this.#now()) / 1000));
   }
 
-  /** A plausible success body for an endpoint, holding no real token; faults cut it short. */
-  #fakeBody(endpoint: SimEndpoint): string {
-    if (endpoint === 'token') {
-      return JSON.stringify({ access_token: `not-a-token-${'x'.repeat(40)}`, token_type: 'bearer', expires_in: this.#defaultLifetimeSeconds });
-    }
-    const org = { id: '00000000-0000-0000-0000-000000000000', name: 'Truncated', selfUri: '/api/v2/organizations/00000000-0000-0000-0000-000000000000' };
-    return JSON.stringify(endpoint === 'tokens/me' ? { organization: org, homeOrganization: org, authorizedScope: [] } : { ...org, state: 'active' });
-  }
-
   /** POST /oauth/token after faults: authenticate the client in this region, then run the grant. */
-  #token(req: IncomingMessage, res: ServerResponse, domain: string, body: string | undefined, foreignOrgId: string | undefined): void {
+  #token(req: IncomingMessage, res: ServerResponse, domain: string, body: string | undefined, foreignOrgId: string | undefined, afterGrant?: SimFault): void {
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (contentType !== 'application/x-www-form-urlencoded') {
       return this.#oauthError(res, 400, 'invalid_request', 'content type must be application/x-www-form-urlencoded');
@@ -480,11 +479,17 @@ export class GenesysSimulator {
       lastActivityMs: now,
     });
     this.#issued.push({ clientId: client.clientId, token: accessToken });
-    this.#send(res, 200, JSON.stringify({
+    const answer = {
       access_token: accessToken,
       token_type: 'bearer',
-      expires_in: lifetimeSeconds,
+      expires_in: afterGrant?.kind === 'invalid_token_body' ? 'soon' : lifetimeSeconds,
       ...(refreshToken !== undefined ? { refresh_token: refreshToken } : {}),
-    }), { 'Cache-Control': 'no-store' });
+    };
+    // The grant has run: a fault now replaces an answer Genesys did produce.
+    if (afterGrant && afterGrant.kind !== 'invalid_token_body') {
+      void this.#applyFault(afterGrant, 'token', res);
+      return;
+    }
+    this.#send(res, 200, JSON.stringify(answer), { 'Cache-Control': 'no-store' });
   }
 }

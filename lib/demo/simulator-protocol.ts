@@ -107,7 +107,13 @@ export function checkFault(fault: SimFault, endpoint: SimEndpoint): void {
       if (endpoint !== 'token') bad('foreign_org applies to the token endpoint only');
       break;
     case 'missing_access_token':
-      if (endpoint !== 'token') bad('missing_access_token applies to the token endpoint only');
+    case 'invalid_token_body':
+      if (endpoint !== 'token') bad(`${fault.kind} applies to the token endpoint only`);
+      break;
+    case 'after_grant':
+      if (endpoint !== 'token') bad('after_grant applies to the token endpoint only');
+      if (!['status', 'hang', 'reset', 'malformed_json', 'truncated_body', 'html'].includes(fault.then?.kind)) bad('after_grant needs a then fault: status, hang, reset, malformed_json, truncated_body or html');
+      checkFault(fault.then, endpoint);
       break;
     case 'hang':
     case 'reset':
@@ -117,4 +123,13 @@ export function checkFault(fault: SimFault, endpoint: SimEndpoint): void {
     default:
       bad(`unknown kind ${JSON.stringify((fault as { kind?: unknown } | undefined)?.kind)}`);
   }
+}
+
+/** A plausible success body for an endpoint, holding no real token; faults cut it short. */
+export function fakeBody(endpoint: SimEndpoint, lifetimeSeconds: number): string {
+  if (endpoint === 'token') {
+    return JSON.stringify({ access_token: `not-a-token-${'x'.repeat(40)}`, token_type: 'bearer', expires_in: lifetimeSeconds });
+  }
+  const org = { id: '00000000-0000-0000-0000-000000000000', name: 'Truncated', selfUri: '/api/v2/organizations/00000000-0000-0000-0000-000000000000' };
+  return JSON.stringify(endpoint === 'tokens/me' ? { organization: org, homeOrganization: org, authorizedScope: [] } : { ...org, state: 'active' });
 }

@@ -71,7 +71,18 @@ export type SimFault =
   /** Token endpoint only: 200 JSON token response without `access_token`. */
   | { kind: 'missing_access_token' }
   /** Token endpoint only: the request is served normally but the token belongs to `orgId`. */
-  | { kind: 'foreign_org'; orgId: string };
+  | { kind: 'foreign_org'; orgId: string }
+  /**
+   * Token endpoint only: the grant runs (a refresh token is spent and rotated), then the answer is
+   * replaced by `then`: a reset, a hang, an error status or page, a cut-off body. What a client sees
+   * when Genesys acted on a request but the answer never arrived whole.
+   */
+  | { kind: 'after_grant'; then: SimAfterGrantFault }
+  /** Token endpoint only: the grant runs and the 200 answer carries the new tokens, but `expires_in` is not a number. */
+  | { kind: 'invalid_token_body' };
+
+/** What can replace the answer to a grant that ran. */
+export type SimAfterGrantFault = Extract<SimFault, { kind: 'status' | 'hang' | 'reset' | 'malformed_json' | 'truncated_body' | 'html' }>;
 
 /** Requests seen for one client, faulted ones included. */
 export interface SimCounts {

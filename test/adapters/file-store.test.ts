@@ -105,7 +105,7 @@ describe('FileStore', () => {
       const entries = walk(dataDir);
       const dirs = [dataDir, ...entries.filter((p) => statSync(p).isDirectory())];
       const files = entries.filter((p) => statSync(p).isFile());
-      expect(dirs).toHaveLength(7);
+      expect(dirs).toHaveLength(8);
       expect(files.map((f) => f.slice(dataDir.length + 1)).sort()).toEqual([
         `audit/${org.orgId}.jsonl`,
         `credentials/${org.orgId}.json`,
@@ -178,7 +178,11 @@ describe('FileStore', () => {
         () => store.vault.remove(orgId),
         () => store.credentials.read({ ...newOrg({ orgId }), version: 1 }),
         () => store.credentials.save({ orgId }, { clientId: 'c', clientSecret: 's' }),
-        () => store.credentials.replaceRefreshToken({ ...newOrg({ orgId }), version: 1 }, 'r'),
+        () => store.credentials.readCurrent({ ...newOrg({ orgId }), version: 1 }),
+        () => store.credentials.rotateRefreshToken({ ...newOrg({ orgId }), version: 1 }, { credentials: { clientId: 'c', clientSecret: 's' }, version: 'v', extras: {} }, 'r', 'a'),
+        () => store.journal.record(handle, { refreshToken: 'r', attemptId: 'a', receivedAtMs: 0, clientId: 'c', credentialsVersion: 1 }),
+        () => store.journal.pending(orgId),
+        () => store.journal.clear(handle, 'a'),
         () => store.credentials.remove({ orgId }),
         () => store.audit.append(auditFor(orgId, Date.now())),
         () => store.audit.query(orgId),
@@ -202,7 +206,7 @@ describe('FileStore', () => {
     const org = await first.registry.put(newOrg({ grantType: 'refresh_token' }));
     await first.vault.write(tokenFor(org.orgId), { attemptId: 'a1' });
     await first.credentials.save(org, { clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: 'rt-1' });
-    await first.credentials.replaceRefreshToken(org, REFRESH_TOKEN);
+    await first.credentials.rotateRefreshToken(org, await first.credentials.readCurrent(org), REFRESH_TOKEN, 'attempt-1');
     const audit = auditFor(org.orgId, Date.now());
     await first.audit.append(audit);
     const lease = await first.lease.acquire(org.orgId, 'owner-1', 60_000, T0);
@@ -452,14 +456,27 @@ describe('FileCredentialStore', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect(err).toMatchObject({ code: 'credentials_unavailable', orgId: org.orgId });
     expect((err as StoreError).failureClass).toBe('permanent');
-    await expect(store.credentials.replaceRefreshToken(org, REFRESH_TOKEN)).rejects.toMatchObject({ code: 'credentials_unavailable' });
+    await expect(store.credentials.readCurrent(org)).rejects.toMatchObject({ code: 'credentials_unavailable' });
   });
 
   it('saves, reads and replaces the refresh token durably across instances', async () => {
     await store.credentials.save(org, { clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: 'rt-1' });
     expect(await store.credentials.read(org)).toEqual({ clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: 'rt-1' });
-    await store.credentials.replaceRefreshToken(org, REFRESH_TOKEN);
+    expect(await store.credentials.rotateRefreshToken(org, await store.credentials.readCurrent(org), REFRESH_TOKEN, 'attempt-1')).toBe('written');
     expect(await new FileStore({ dataDir }).credentials.read(org)).toEqual({ clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: REFRESH_TOKEN });
+  });
+
+  it('keeps credentials an operator saved after an attempt read them, and writes nothing', async () => {
+    await store.credentials.save(org, { clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: 'rt-1' });
+    const before = await store.credentials.readCurrent(org);
+    await store.credentials.save(org, { clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: 'rt-operator' });
+    expect(await store.credentials.rotateRefreshToken(org, before, REFRESH_TOKEN, 'attempt-1')).toBe('changed');
+    expect((await store.credentials.read(org)).refreshToken).toBe('rt-operator');
+    // The same token written twice (a retry) is a no-op that succeeds.
+    const now = await store.credentials.readCurrent(org);
+    expect(await store.credentials.rotateRefreshToken(org, now, REFRESH_TOKEN, 'attempt-2')).toBe('written');
+    expect(await store.credentials.rotateRefreshToken(org, now, REFRESH_TOKEN, 'attempt-2')).toBe('written');
+    expect((await store.credentials.read(org)).refreshToken).toBe(REFRESH_TOKEN);
   });
 
   it('rejects invalid credentials without echoing the secret', async () => {
@@ -467,7 +484,7 @@ describe('FileCredentialStore', () => {
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as Error).message).toContain('clientId');
     expect((err as Error).message).not.toContain(CLIENT_SECRET);
-    await expect(store.credentials.replaceRefreshToken(org, '')).rejects.toThrow(/refresh token/);
+    await expect(store.credentials.rotateRefreshToken(org, { credentials: { clientId: 'id', clientSecret: 's' }, version: 'v', extras: {} }, '', 'a')).rejects.toThrow(/refresh token/);
     await expect(store.credentials.read(org)).rejects.toMatchObject({ code: 'credentials_unavailable' });
   });
 

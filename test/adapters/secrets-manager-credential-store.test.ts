@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { CreateSecretCommand, DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerError, StoreError, ValidationError } from '../../lambdas/core/errors.js';
@@ -165,44 +166,78 @@ describe('SecretsManagerCredentialStore', () => {
     });
   });
 
-  describe('replaceRefreshToken', () => {
+  describe('rotateRefreshToken', () => {
+    const ATTEMPT = '4f1c2b9e-0d4a-4c1e-9a57-2b8f6e1d0c33';
+    /** Writes a rotated token onto the credentials as they stand now. */
+    async function rotate(s: SecretsManagerCredentialStore, token: string, attemptId = randomUUID(), o = org()) {
+      return s.rotateRefreshToken(o, await s.readCurrent(o), token, attemptId);
+    }
+
+    it('reads the AWSCURRENT version with the credentials', async () => {
+      await store().save(org(), creds(REFRESH_1));
+      const current = await store().readCurrent(org());
+      expect(current).toEqual({ credentials: creds(REFRESH_1), version: emulator.versionWithStage(DEFAULT_NAME)!.versionId, extras: {} });
+    });
+
     it('writes the rotated token as the new AWSCURRENT version before returning, keeping the old as AWSPREVIOUS', async () => {
       await store().save(org(), creds(REFRESH_1));
-      await store().replaceRefreshToken(org(), REFRESH_2);
+      expect(await rotate(store(), REFRESH_2, ATTEMPT)).toBe('written');
       // Durable: the emulator already holds it the moment the call resolves.
       expect(JSON.parse(emulator.versionWithStage(DEFAULT_NAME)!.secretString!)).toEqual(creds(REFRESH_2));
       expect(JSON.parse(emulator.versionWithStage(DEFAULT_NAME, 'AWSPREVIOUS')!.secretString!)).toEqual(creds(REFRESH_1));
-      await store().replaceRefreshToken(org(), REFRESH_3);
+      // The version is the attempt's: a retry of the same write after a lost reply adds none.
+      expect(emulator.versionWithStage(DEFAULT_NAME)!.versionId).toBe(ATTEMPT);
+      expect(await rotate(store(), REFRESH_3)).toBe('written');
       expect(await store().read(org())).toEqual(creds(REFRESH_3));
       expect(emulator.versions(DEFAULT_NAME)).toHaveLength(3);
     });
 
     it('keeps keys other than the credentials when it rewrites the value', async () => {
       await rawClient.send(new CreateSecretCommand({ Name: DEFAULT_NAME, SecretString: JSON.stringify({ ...creds(REFRESH_1), note: 'owned by team cx' }) }));
-      await store().replaceRefreshToken(org(), REFRESH_2);
+      expect((await store().readCurrent(org())).extras).toEqual({ note: 'owned by team cx' });
+      await rotate(store(), REFRESH_2);
       expect(JSON.parse(emulator.versionWithStage(DEFAULT_NAME)!.secretString!)).toEqual({ ...creds(REFRESH_2), note: 'owned by team cx' });
       expect(await store().read(org())).toEqual(creds(REFRESH_2));
     });
 
     it('writes nothing when the token is already the current one, so retries are free', async () => {
       await store().save(org(), creds(REFRESH_1));
-      await store().replaceRefreshToken(org(), REFRESH_2);
+      const before = await store().readCurrent(org());
+      await store().rotateRefreshToken(org(), before, REFRESH_2, ATTEMPT);
       emulator.resetCalls();
-      await store().replaceRefreshToken(org(), REFRESH_2);
+      expect(await store().rotateRefreshToken(org(), before, REFRESH_2, ATTEMPT)).toBe('written');
       expect(emulator.calls).toEqual({ total: 1, GetSecretValue: 1 });
       expect(emulator.versions(DEFAULT_NAME)).toHaveLength(2);
     });
 
+    it('keeps credentials an operator saved after the attempt read them, and says so', async () => {
+      await store().save(org(), creds(REFRESH_1));
+      const before = await store().readCurrent(org());
+      await store().save(org(), { clientId: 'client-1', clientSecret: 'operator-rotated-secret-000000000', refreshToken: 'operator-fresh-token-123456789' });
+      emulator.resetCalls();
+      expect(await store().rotateRefreshToken(org(), before, REFRESH_2, ATTEMPT)).toBe('changed');
+      expect(emulator.callCount('PutSecretValue')).toBe(0);
+      expect((await store().read(org())).refreshToken).toBe('operator-fresh-token-123456789');
+    });
+
+    it('refuses to write onto credentials of another client', async () => {
+      await store().save(org(), creds(REFRESH_1));
+      const before = await store().readCurrent(org());
+      const other = { ...before, credentials: { ...before.credentials, clientId: 'another-client' } };
+      expect(await store().rotateRefreshToken(org(), other, REFRESH_2, ATTEMPT)).toBe('changed');
+      expect(await store().read(org())).toEqual(creds(REFRESH_1));
+    });
+
     it('adds a token to credentials that had none', async () => {
       await store().save(org(), creds());
-      await store().replaceRefreshToken(org(), REFRESH_1);
+      await rotate(store(), REFRESH_1);
       expect(await store().read(org())).toEqual(creds(REFRESH_1));
     });
 
     it('reports a write that outlasts the retries as a transient refresh_token_persist_failed without the token', async () => {
       await store().save(org(), creds(REFRESH_1));
       emulator.injectFault('PutSecretValue', { type: 'ThrottlingException', times: 3 });
-      const err = await caught(store().replaceRefreshToken(org(), REFRESH_2));
+      const err = await caught(rotate(store(), REFRESH_2));
       expect(err).toBeInstanceOf(StoreError);
       expect(err.code).toBe('refresh_token_persist_failed');
       expect(err.failureClass).toBe('transient');
@@ -211,8 +246,15 @@ describe('SecretsManagerCredentialStore', () => {
       expect(await store().read(org())).toEqual(creds(REFRESH_1));
     });
 
+    it('treats a versions-quota refusal as transient: the write-ahead journal keeps the token meanwhile', async () => {
+      await store().save(org(), creds(REFRESH_1));
+      emulator.injectFault('PutSecretValue', { type: 'LimitExceededException', times: 3 });
+      const err = await caught(rotate(store(), REFRESH_2));
+      expect(err).toMatchObject({ code: 'refresh_token_persist_failed', failureClass: 'transient' });
+    });
+
     it('fails permanently when the credentials secret does not exist, writing nothing', async () => {
-      const err = await caught(store().replaceRefreshToken(org(), REFRESH_1));
+      const err = await caught(store().readCurrent(org()));
       expect(err.code).toBe('credentials_unavailable');
       expect(err.failureClass).toBe('permanent');
       expect(emulator.callCount('PutSecretValue') + emulator.callCount('CreateSecret')).toBe(0);
@@ -220,7 +262,10 @@ describe('SecretsManagerCredentialStore', () => {
     });
 
     it('rejects an empty token without calling Secrets Manager', async () => {
-      const err = await caught(store().replaceRefreshToken(org(), ''));
+      await store().save(org(), creds(REFRESH_1));
+      const before = await store().readCurrent(org());
+      emulator.resetCalls();
+      const err = await caught(store().rotateRefreshToken(org(), before, '', ATTEMPT));
       expect(err).toBeInstanceOf(ValidationError);
       expect(emulator.calls.total).toBe(0);
     });
@@ -250,7 +295,7 @@ describe('SecretsManagerCredentialStore', () => {
     const limiter = new WriteLimiter({ ratePerSecond: 50, burst: 1, clock });
     const s = store({ limiter });
     await s.save(org(), creds(REFRESH_1));
-    await s.replaceRefreshToken(org(), REFRESH_2);
+    await s.rotateRefreshToken(org(), await s.readCurrent(org()), REFRESH_2, randomUUID());
     await s.save(org({ orgId: OTHER_ORG }), creds());
     const writes = emulator.callCount('PutSecretValue') + emulator.callCount('CreateSecret');
     expect(writes).toBe(5);
@@ -262,13 +307,14 @@ describe('SecretsManagerCredentialStore', () => {
     const s = store();
     const errors: unknown[] = [];
     errors.push(await caught(s.read(org())));
-    errors.push(await caught(s.replaceRefreshToken(org(), REFRESH_1)));
+    errors.push(await caught(s.readCurrent(org())));
     errors.push(await caught(s.save(org(), { clientId: CLIENT_SECRET, clientSecret: 42 } as unknown as ClientCredentials)));
     await rawClient.send(new CreateSecretCommand({ Name: DEFAULT_NAME, SecretString: JSON.stringify({ clientSecret: CLIENT_SECRET, refreshToken: 7 }) }));
     errors.push(await caught(s.read(org())));
     await rawClient.send(new CreateSecretCommand({ Name: `${PREFIX}/credentials/${OTHER_ORG}`, SecretString: JSON.stringify(creds(REFRESH_1)) }));
     emulator.injectFault('PutSecretValue', { type: 'InternalServiceError', times: 3 });
-    errors.push(await caught(s.replaceRefreshToken(org({ orgId: OTHER_ORG }), REFRESH_2)));
+    const other = org({ orgId: OTHER_ORG });
+    errors.push(await caught(s.rotateRefreshToken(other, await s.readCurrent(other), REFRESH_2, randomUUID())));
     emulator.injectFault('PutSecretValue', { type: 'AccessDeniedException' });
     errors.push(await caught(s.save(org({ orgId: OTHER_ORG }), creds(REFRESH_3))));
     expect(errors).toHaveLength(6);

@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { WriteLimiter } from '../../lambdas/adapters/aws/write-limiter.js';
-import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { createRefreshEngine } from '../../lambdas/core/engine.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type OrgRecord, systemClock, type TokenRecord } from '../../lambdas/core/ports.js';
@@ -53,12 +53,14 @@ async function population(sim: GenesysSimulator, count: number, latencyMs = 0) {
 
 function engineFor(sim: GenesysSimulator, orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, { clientId: string; clientSecret: string }>, vault = new InMemoryTokenVault()) {
   const registry = new InMemoryOrgRegistry(orgs);
+  const lease = new InMemoryLease();
   const deps = {
     registry,
     credentials: new InMemoryCredentialStore(creds),
     vault,
     audit: new InMemoryAuditLog(),
-    lease: new InMemoryLease(),
+    lease,
+    journal: new InMemoryRefreshTokenJournal(lease),
     oauth: createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: systemClock, baseUrl: sim.resolver }),
     clock: systemClock,
   };

@@ -17,6 +17,7 @@ import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, EMULATOR_CREDENTIALS, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { CloudFormationStub } from './cloudformation-stub.js';
 import { type CliRun, cleanEnv, runCli, runInProcess } from './run-cli.js';
 
@@ -54,6 +55,7 @@ let sm: SecretsManagerEmulator;
 let sim: GenesysSimulator;
 let lambda: LambdaEmulator;
 let cfn: CloudFormationStub;
+let kms: KmsEmulator;
 let registry: DynamoDbOrgRegistry;
 let auditLog: DynamoDbAuditLog;
 let env: Record<string, string>;
@@ -61,7 +63,7 @@ const runs: CliRun[] = [];
 const tokenRuns = new Set<CliRun>();
 
 const STACK_ARGS = ['--stack', STACK];
-const TABLE_ARGS = ['--registry-table', TABLES.registry, '--audit-table', TABLES.audit, '--prefix', PREFIX];
+const TABLE_ARGS = ['--registry-table', TABLES.registry, '--audit-table', TABLES.audit, '--prefix', PREFIX, '--kms-key', KEY_ARN];
 
 async function cli(args: string[], stdin?: string): Promise<CliRun> {
   const run = await runCli([...args, '--genesys-base-url', sim.baseUrl], { env, ...(stdin !== undefined ? { stdin } : {}) });
@@ -95,6 +97,9 @@ beforeAll(async () => {
     LambdaEmulator.start({ verifySignatures: false }),
     CloudFormationStub.start(),
   ]);
+  // As for the Lambda emulator: the child signs with the Secrets Manager emulator's credentials.
+  kms = await KmsEmulator.start({ verifySignatures: false });
+  kms.addKey(KEY_ARN.split('/').at(-1));
   await ddb.createTables(TABLES);
   const dynamoDb = ddb.client();
   registry = new DynamoDbOrgRegistry({ client: dynamoDb, tableName: TABLES.registry });
@@ -116,8 +121,8 @@ beforeAll(async () => {
   lambda.register(
     REFRESHER,
     createRefresherHandler({
-      env: { [ENV.registryTable]: TABLES.registry, [ENV.auditTable]: TABLES.audit, [ENV.secretPrefix]: PREFIX },
-      overrides: { genesysBaseUrl: sim.resolver, secretsManager: createEmulatorClient(sm), dynamoDb },
+      env: { [ENV.registryTable]: TABLES.registry, [ENV.auditTable]: TABLES.audit, [ENV.secretPrefix]: PREFIX, [ENV.kmsKeyId]: KEY_ARN },
+      overrides: { genesysBaseUrl: sim.resolver, secretsManager: createEmulatorClient(sm), dynamoDb, kms: createKmsEmulatorClient(kms) },
     }),
     // As deployed: long enough that the sweep's deadline leaves room for an org's 30 s time budget.
     { timeoutMs: 300_000 },
@@ -139,6 +144,7 @@ beforeAll(async () => {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: sm.endpoint,
     AWS_ENDPOINT_URL_LAMBDA: lambda.endpoint,
     AWS_ENDPOINT_URL_CLOUDFORMATION: cfn.endpoint,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   env = cleanEnv(aws);
@@ -147,7 +153,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([ddb?.close(), sm?.close(), sim?.close(), lambda?.close(), cfn?.close()]);
+  await Promise.all([ddb?.close(), sm?.close(), sim?.close(), lambda?.close(), cfn?.close(), kms?.close()]);
 });
 
 describe('genesys-token-broker against AWS stand-ins', () => {

@@ -3,7 +3,7 @@
  * defaults and limits must be the broker's, and the version and User-Agent must be stamped.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { type BrokerEngineSettings, createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import type { FetchLike } from '../../lambdas/core/oauth.js';
 import { type BrokerPorts, systemClock } from '../../lambdas/core/ports.js';
@@ -25,12 +25,14 @@ function ports(): BrokerPorts & { lease: InMemoryLease; audit: InMemoryAuditLog;
   n++;
   const clientId = `builder-client-${n}`;
   sim.addClient({ clientId, clientSecret: 'builder-secret-0123456789', orgId: ORG });
+  const lease = new InMemoryLease();
   return {
     registry: new InMemoryOrgRegistry([{ orgId: ORG, region: 'mypurecloud.ie', grantType: 'client_credentials', enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 0 } }]),
     credentials: new InMemoryCredentialStore({ [ORG]: { clientId, clientSecret: 'builder-secret-0123456789' } }),
     vault: new InMemoryTokenVault(),
     audit: new InMemoryAuditLog(),
-    lease: new InMemoryLease(),
+    lease,
+    journal: new InMemoryRefreshTokenJournal(lease),
     clock: systemClock,
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { createRefreshEngine, type EngineOptions, MIN_TIME_FOR_ONE_REFRESH_MS } from '../../lambdas/core/engine.js';
 import { StoreError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
@@ -21,6 +21,7 @@ interface Fixture {
   vault: InMemoryTokenVault;
   audit: InMemoryAuditLog;
   lease: InMemoryLease;
+  journal: InMemoryRefreshTokenJournal;
   logs: string[];
   telemetry: Telemetry;
   engine: (options?: EngineOptions) => ReturnType<typeof createRefreshEngine>;
@@ -39,6 +40,7 @@ function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, Clien
   const vault = new InMemoryTokenVault();
   const audit = new InMemoryAuditLog();
   const lease = new InMemoryLease();
+  const journal = new InMemoryRefreshTokenJournal(lease);
   const logs: string[] = [];
   const telemetry: Telemetry = {
     log: (level, message, fields) => logs.push(JSON.stringify({ level, message, ...fields })),
@@ -52,9 +54,10 @@ function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, Clien
     vault,
     audit,
     lease,
+    journal,
     logs,
     telemetry,
-    engine: (options = {}) => createRefreshEngine({ registry, credentials, vault, audit, lease, oauth, clock, telemetry }, options),
+    engine: (options = {}) => createRefreshEngine({ registry, credentials, vault, audit, lease, journal, oauth, clock, telemetry }, options),
   };
 }
 
@@ -217,19 +220,23 @@ describe('RefreshEngine.sweep', () => {
     expect(await f.vault.read(ORG_AC)).toBeUndefined();
   });
 
-  it('reports a rotated refresh token it cannot persist as critical, and still serves the access token', async () => {
+  it('reports a rotated refresh token that neither the journal nor the credentials take as critical, and still serves the access token', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'p'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
-    f.credentials.replaceRefreshToken = async () => {
-      throw new StoreError('credentials_unavailable', 'store down');
+    f.journal.record = async () => {
+      throw new StoreError('refresh_token_persist_failed', 'journal down');
     };
-    const summary = await f.engine({ persistAttempts: 3 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    f.credentials.rotateRefreshToken = async () => {
+      throw new StoreError('refresh_token_persist_failed', 'store down');
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ critical: 1, failed: { refresh_token_persist_failed: 1 }, refreshed: 0 });
     expect(f.audit.records[0]).toMatchObject({ outcome: 'failure', errorCode: 'refresh_token_persist_failed', severity: 'critical' });
     // No automatic retry: the stored refresh token is spent; only new credentials (credentials_changed) retry.
     expect((await f.registry.get(ORG_AC))!.state.nextAttemptAtMs).toBe(Number.MAX_SAFE_INTEGER);
     expect(await f.vault.read(ORG_AC)).toBeDefined();
     expect(f.logs.some((l) => l.includes('"level":"critical"'))).toBe(true);
+    expect(sim.counts(ac.clientId).refreshTokenReuse).toBe(0);
   });
 
   it('refreshes an org named twice in one request once, spending its refresh token once', async () => {
@@ -427,34 +434,43 @@ describe('RefreshEngine, registry and store faults', () => {
     expect(f.logs.some((l) => l.includes('registry state write failed after the token was stored'))).toBe(true);
   });
 
-  it('retries persisting a rotated refresh token with growing pauses until it sticks', async () => {
+  it('retries the write-ahead of a rotated refresh token with growing pauses until it sticks', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'m'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
-    const replace = f.credentials.replaceRefreshToken.bind(f.credentials);
+    const record = f.journal.record.bind(f.journal);
     let failures = 2;
-    f.credentials.replaceRefreshToken = async (o, token) => {
+    f.journal.record = async (handle, pending) => {
       if (failures-- > 0) throw new StoreError('refresh_token_persist_failed', 'throttled');
-      return replace(o, token);
+      return record(handle, pending);
     };
     const sleepsBefore = clock.sleeps.length;
     const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ refreshed: 1, critical: 0 });
     expect(clock.sleeps.slice(sleepsBefore)).toEqual([100, 200]);
     expect((await f.credentials.read({ orgId: ORG_AC } as OrgRecord)).refreshToken).toBe(sim.currentRefreshToken(ac.clientId));
+    expect(await f.journal.pending(ORG_AC)).toBeUndefined();
   });
 
-  it('tries to persist exactly as often as configured before declaring the token lost', async () => {
+  it('keeps trying to persist until the attempt deadline, pausing at most 2 s, before declaring the token lost', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'k'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
-    let tries = 0;
-    f.credentials.replaceRefreshToken = async () => {
-      tries++;
+    const tried: number[] = [];
+    f.journal.record = async () => {
+      tried.push(clock.now());
       throw new StoreError('refresh_token_persist_failed', 'down');
     };
+    f.credentials.rotateRefreshToken = async () => {
+      throw new StoreError('refresh_token_persist_failed', 'down');
+    };
+    const started = clock.now();
     const sleepsBefore = clock.sleeps.length;
-    await f.engine({ persistAttempts: 4 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
-    expect(tries).toBe(4);
-    expect(clock.sleeps.slice(sleepsBefore)).toEqual([100, 200, 400]);
+    await f.engine({ orgTimeBudgetMs: 20_000 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    const sleeps = clock.sleeps.slice(sleepsBefore);
+    expect(sleeps.slice(0, 6)).toEqual([100, 200, 400, 800, 1_600, 2_000]);
+    expect(Math.max(...sleeps)).toBe(2_000);
+    // Every try started before the attempt's 20 s budget ran out.
+    expect(Math.max(...tried) - started).toBeLessThan(20_000);
+    expect(tried.length).toBeGreaterThan(8);
   });
 
   it('releases every lease it takes, and a failed release touches nothing else', async () => {
@@ -595,10 +611,13 @@ describe('RefreshEngine.refreshOne', () => {
   it('returns a lost rotated refresh token as a critical failure that still carries the written token', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'o'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
-    f.credentials.replaceRefreshToken = async () => {
-      throw new StoreError('credentials_unavailable', 'store down');
+    f.journal.record = async () => {
+      throw new StoreError('refresh_token_persist_failed', 'journal down');
     };
-    const outcome = await f.engine({ persistAttempts: 1 }).refreshOne((await f.registry.get(ORG_AC))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    f.credentials.rotateRefreshToken = async () => {
+      throw new StoreError('refresh_token_persist_failed', 'store down');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_AC))!, { deadlineMs: deadline(), trigger: 'schedule' });
     expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'refresh_token_persist_failed', critical: true });
     if (outcome.kind !== 'failed') throw new Error('unreachable');
     expect(outcome.token).toEqual(await f.vault.read(ORG_AC));

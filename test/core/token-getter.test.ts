@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { createRefreshEngine } from '../../lambdas/core/engine.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type Clock, systemClock } from '../../lambdas/core/ports.js';
@@ -40,7 +40,7 @@ function setup(engineClock: Clock = clock) {
   const audit = new InMemoryAuditLog();
   const lease = new InMemoryLease();
   const oauth = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: engineClock, baseUrl: sim.resolver });
-  const deps = { registry, credentials, vault, audit, lease, oauth, clock: engineClock };
+  const deps = { registry, credentials, vault, audit, lease, journal: new InMemoryRefreshTokenJournal(lease), oauth, clock: engineClock };
   /** A getter as one Lambda container would have it: its own cache and engine, shared stores. */
   const container = () => createTokenGetter({ registry, vault, engine: createRefreshEngine(deps), clock: engineClock }, { peerPollMs: 20 });
   return { clientId, registry, vault, audit, container, deps };

@@ -59,7 +59,7 @@ describe('syncOrgs', () => {
     const store = newStore();
     await syncOrgs(store, [cc(), rt()]);
     const rtOrg = (await store.registry.get(ORG_RT))!;
-    await store.credentials.replaceRefreshToken(rtOrg, 'rotated-refresh-token-1');
+    await store.credentials.rotateRefreshToken(rtOrg, await store.credentials.readCurrent(rtOrg), 'rotated-refresh-token-1', `rotate-${Date.now()}`);
     const changed = (d: DesiredOrg): DesiredOrg => ({ ...d, credentials: { ...d.credentials, clientSecret: 'new-secret-value-0987654321' } });
     const results = await syncOrgs(store, [changed(cc()), changed(rt())]);
     expect(results.map((r) => [r.action, r.credentialsVersion])).toEqual([['credentials_changed', 2], ['credentials_changed', 2]]);
@@ -70,7 +70,7 @@ describe('syncOrgs', () => {
     const store = newStore();
     await syncOrgs(store, [rt()]);
     const org = (await store.registry.get(ORG_RT))!;
-    await store.credentials.replaceRefreshToken(org, 'rotated-refresh-token-2');
+    await store.credentials.rotateRefreshToken(org, await store.credentials.readCurrent(org), 'rotated-refresh-token-2', `rotate-${Date.now()}`);
 
     expect((await syncOrgs(store, [rt()]))[0]?.action).toBe('unchanged');
     expect((await store.credentials.read(org)).refreshToken).toBe('rotated-refresh-token-2');
@@ -87,7 +87,7 @@ describe('syncOrgs', () => {
     const store = newStore();
     await syncOrgs(store, [rt()]);
     const org = (await store.registry.get(ORG_RT))!;
-    await store.credentials.replaceRefreshToken(org, 'rotated-refresh-token-3');
+    await store.credentials.rotateRefreshToken(org, await store.credentials.readCurrent(org), 'rotated-refresh-token-3', `rotate-${Date.now()}`);
     unlinkSync(join(store.dataDir, SYNC_STATE_FILE));
     const results = await syncOrgs(store, [rt()]);
     expect(results[0]).toMatchObject({ action: 'unchanged', credentialsVersion: 1 });

@@ -44,7 +44,7 @@ async function writer(firstSeq: number): Promise<never> {
     );
     report('token', seq);
 
-    await store.credentials.replaceRefreshToken(org, secretLike('rt', seq));
+    await store.credentials.rotateRefreshToken(org, await store.credentials.readCurrent(org), secretLike('rt', seq), `rotate-${Date.now()}`);
     report('rt', seq);
 
     const current = await store.registry.get(org.orgId);

@@ -130,6 +130,15 @@ export class KmsEmulator extends AwsJsonEmulator<KmsEmulatedOperation> {
     this.resetCalls();
   }
 
+  /**
+   * Test hook: a symmetric key with a chosen id (a UUID), as a deployed stack's key would already
+   * exist; returns its ARN. CreateKey picks random ids.
+   */
+  addKey(keyId: string = randomUUID()): { keyId: string; arn: string } {
+    const key = this.#newKey(keyId, '');
+    return { keyId: key.keyId, arn: key.arn };
+  }
+
   /** Ids of the keys created so far, oldest first. */
   keyIds(): string[] {
     return [...this.#keys.keys()];
@@ -175,7 +184,10 @@ export class KmsEmulator extends AwsJsonEmulator<KmsEmulatedOperation> {
     if (keyUsage !== 'ENCRYPT_DECRYPT' || keySpec !== 'SYMMETRIC_DEFAULT') {
       throw new ServiceError('UnsupportedOperationException', 'The emulator only creates symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT).');
     }
-    const keyId = randomUUID();
+    return { KeyMetadata: this.#metadata(this.#newKey(randomUUID(), description)) };
+  }
+
+  #newKey(keyId: string, description: string): StoredKey {
     const key: StoredKey = {
       keyId,
       arn: `arn:aws:kms:${this.region}:${this.accountId}:key/${keyId}`,
@@ -185,7 +197,7 @@ export class KmsEmulator extends AwsJsonEmulator<KmsEmulatedOperation> {
       material: randomBytes(32),
     };
     this.#keys.set(keyId, key);
-    return { KeyMetadata: this.#metadata(key) };
+    return key;
   }
 
   #createAlias(input: Json): Json {

@@ -5,12 +5,16 @@
  * place that builds the DynamoDB and Secrets Manager clients the ports share.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type BrokerPorts, type Clock, systemClock } from '../../core/ports.js';
+import { BrokerError } from '../../core/errors.js';
+import { type BrokerPorts, type Clock, type RefreshTokenJournal, systemClock } from '../../core/ports.js';
 import { settingValue } from '../../core/settings.js';
 import { DynamoDbAuditLog } from './dynamodb-audit-log.js';
 import { DynamoDbLease } from './dynamodb-lease.js';
 import { DynamoDbOrgRegistry } from './dynamodb-org-registry.js';
+import { DynamoDbRefreshTokenJournal } from './dynamodb-refresh-token-journal.js';
+import { createKmsEnvelope } from './kms-envelope.js';
 import { SecretsManagerCredentialStore } from './secrets-manager-credential-store.js';
 import { SecretsManagerTokenVault } from './secrets-manager-token-vault.js';
 import { WriteLimiter } from './write-limiter.js';
@@ -22,7 +26,11 @@ export interface AwsSettings {
   registryTable: string;
   auditTable: string;
   secretPrefix: string;
-  /** KMS key for secrets the broker creates. @default - the account's aws/secretsmanager key */
+  /**
+   * The broker's KMS key: secrets the broker creates use it, and it seals rotated refresh tokens held
+   * write-ahead. Without it, refresh_token orgs cannot be refreshed (client_credentials ones can).
+   * @default - the account's aws/secretsmanager key for secrets; no write-ahead journal
+   */
   kmsKeyId?: string;
   /** @default BROKER_SETTINGS.secretWriteRatePerSecond.default (20) */
   secretWriteRatePerSecond?: number;
@@ -34,7 +42,8 @@ export interface AwsSettings {
 export interface AwsClients {
   secretsManager?: SecretsManagerClient;
   dynamoDb?: DynamoDBClient;
-  /** Attempts of the clients built here (standard retry mode: throttling and 5xx, jittered). @default 5 */
+  kms?: KMSClient;
+  /** Attempts of the clients built here (standard retry mode: throttling and 5xx, jittered). @default 3 */
   maxAttempts?: number;
   clock?: Clock;
 }
@@ -46,15 +55,36 @@ export interface AwsPorts extends BrokerPorts {
   audit: DynamoDbAuditLog;
   vault: SecretsManagerTokenVault;
   credentials: SecretsManagerCredentialStore;
+  journal: RefreshTokenJournal;
   /** Releases the sockets of the clients built here (the CLI calls it; a Lambda keeps them warm). */
   close(): void;
 }
 
+/**
+ * Per-request limits of every client built here. Without them one hung call can hold a sweep past its
+ * deadline, or keep writing after the org's lease ran out; with them (and the retries) one call ends
+ * within about 15 s, well inside the engine's lease takeover grace.
+ */
+export const SDK_TIMEOUTS = Object.freeze({ connectionTimeout: 1_000, requestTimeout: 3_000, throwOnRequestTimeout: true });
+
+/** A journal for a deployment without a KMS key: refresh_token orgs fail before anything is spent. */
+const NO_JOURNAL: RefreshTokenJournal = {
+  record: async (handle) => {
+    throw new BrokerError('invalid_config', `no KMS key is configured, so a rotated refresh token of org ${handle.orgId} cannot be held write-ahead`, { orgId: handle.orgId });
+  },
+  pending: async (orgId) => {
+    throw new BrokerError('invalid_config', `no KMS key is configured: org ${orgId} uses the refresh_token grant, which needs the write-ahead journal`, { orgId });
+  },
+  clear: async () => undefined,
+};
+
 export function createAwsPorts(settings: AwsSettings, clients: AwsClients = {}): AwsPorts {
   const clock = clients.clock ?? systemClock;
-  const maxAttempts = clients.maxAttempts ?? 5;
-  const secretsManager = clients.secretsManager ?? new SecretsManagerClient({ maxAttempts });
-  const dynamoDb = clients.dynamoDb ?? new DynamoDBClient({ maxAttempts });
+  const maxAttempts = clients.maxAttempts ?? 3;
+  const config = { maxAttempts, requestHandler: SDK_TIMEOUTS };
+  const secretsManager = clients.secretsManager ?? new SecretsManagerClient(config);
+  const dynamoDb = clients.dynamoDb ?? new DynamoDBClient(config);
+  const kms = settings.kmsKeyId ? (clients.kms ?? new KMSClient(config)) : undefined;
   // One limiter for both secret writers: the quota is per account and Region, not per secret kind.
   const limiter = new WriteLimiter({ ratePerSecond: settingValue('secretWriteRatePerSecond', settings.secretWriteRatePerSecond), clock });
   // Credentials secrets the broker creates (CLI onboarding) use the same customer-managed key as tokens.
@@ -65,10 +95,15 @@ export function createAwsPorts(settings: AwsSettings, clients: AwsClients = {}):
     audit: new DynamoDbAuditLog({ client: dynamoDb, tableName: settings.auditTable, retentionDays: settingValue('auditRetentionDays', settings.auditRetentionDays), clock }),
     vault: new SecretsManagerTokenVault(secretStore),
     credentials: new SecretsManagerCredentialStore(secretStore),
+    journal:
+      kms && settings.kmsKeyId
+        ? new DynamoDbRefreshTokenJournal({ client: dynamoDb, tableName: settings.registryTable, sealer: createKmsEnvelope({ keyId: settings.kmsKeyId, client: kms }) })
+        : NO_JOURNAL,
     clock,
     close() {
       if (!clients.secretsManager) secretsManager.destroy();
       if (!clients.dynamoDb) dynamoDb.destroy();
+      if (kms && !clients.kms) kms.destroy();
     },
   };
 }

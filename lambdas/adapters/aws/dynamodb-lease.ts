@@ -51,15 +51,16 @@ export class DynamoDbLease implements Lease {
   }
 
   /**
-   * Takes the lease when it is free, expired (`leaseExpiresAtMs <= nowMs`) or already ours, and
-   * increments the fencing token. Returns undefined when another owner holds an unexpired lease;
+   * Takes the lease when it is free, expired at least `takeoverGraceMs` ago
+   * (`leaseExpiresAtMs <= nowMs - takeoverGraceMs`) or already ours, and increments the fencing token. Returns undefined when another owner holds an unexpired lease;
    * throws NotFoundError when the org is not registered.
    */
-  async acquire(orgId: string, owner: string, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined> {
+  async acquire(orgId: string, owner: string, ttlMs: number, nowMs: number, takeoverGraceMs = 0): Promise<LeaseHandle | undefined> {
     assertOrgId(orgId);
     assertOwner(owner);
     assertTtl(ttlMs);
     assertTime(nowMs);
+    if (!Number.isSafeInteger(takeoverGraceMs) || takeoverGraceMs < 0) throw new ValidationError('takeoverGraceMs must be a non-negative integer', { field: 'takeoverGraceMs' });
     const expiresAtMs = nowMs + ttlMs;
     try {
       const out = await this.#client.send(
@@ -72,7 +73,8 @@ export class DynamoDbLease implements Lease {
           ExpressionAttributeValues: {
             ':owner': { S: owner },
             ':expires': { N: String(expiresAtMs) },
-            ':now': { N: String(nowMs) },
+            // Free once it expired at least the grace ago: the old holder's last write has landed by then.
+            ':now': { N: String(nowMs - takeoverGraceMs) },
             ':zero': { N: '0' },
             ':one': { N: '1' },
           },

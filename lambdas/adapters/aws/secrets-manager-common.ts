@@ -75,6 +75,11 @@ export interface UpsertRequest {
   clientRequestToken: string;
   /** Used only when the secret has to be created. */
   create: { kmsKeyId?: string | undefined; tags: Tag[]; description: string };
+  /**
+   * The secret most likely does not exist yet (a new org's first token): try CreateSecret first, so
+   * a new org costs one write, not a failed PutSecretValue plus a CreateSecret.
+   */
+  createFirst?: boolean;
 }
 
 /** How the value was stored. */
@@ -93,28 +98,38 @@ export async function putOrCreateSecretValue(request: UpsertRequest): Promise<Up
     await limiter?.acquire();
     return client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secretString, ClientRequestToken: clientRequestToken }));
   };
+  /** CreateSecret; false when the secret exists already (someone created it, or it is not new). */
+  const create = async (): Promise<boolean> => {
+    try {
+      await limiter?.acquire();
+      await client.send(
+        new CreateSecretCommand({
+          Name: secretId,
+          SecretString: secretString,
+          ClientRequestToken: clientRequestToken,
+          Description: request.create.description,
+          Tags: request.create.tags,
+          ...(request.create.kmsKeyId === undefined ? {} : { KmsKeyId: request.create.kmsKeyId }),
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (sdkErrorName(err) !== 'ResourceExistsException') throw err;
+      return false;
+    }
+  };
+  if (request.createFirst) {
+    if (await create()) return 'created';
+    await put();
+    return 'put';
+  }
   try {
     await put();
     return 'put';
   } catch (err) {
     if (sdkErrorName(err) !== 'ResourceNotFoundException') throw err;
   }
-  try {
-    await limiter?.acquire();
-    await client.send(
-      new CreateSecretCommand({
-        Name: secretId,
-        SecretString: secretString,
-        ClientRequestToken: clientRequestToken,
-        Description: request.create.description,
-        Tags: request.create.tags,
-        ...(request.create.kmsKeyId === undefined ? {} : { KmsKeyId: request.create.kmsKeyId }),
-      }),
-    );
-    return 'created';
-  } catch (err) {
-    if (sdkErrorName(err) !== 'ResourceExistsException') throw err;
-  }
+  if (await create()) return 'created';
   // Someone created the secret between our PutSecretValue and CreateSecret.
   await put();
   return 'put';

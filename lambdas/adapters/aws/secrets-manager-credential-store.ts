@@ -3,15 +3,11 @@
  * org names (`credentialsSecretId`, a name or ARN, for operators who keep credentials elsewhere) or
  * by default in `<prefix>/credentials/<orgId>`, as JSON `{ clientId, clientSecret, refreshToken? }`.
  *
- * Authorization-code orgs get a new single-use refresh token on every refresh: `replaceRefreshToken`
- * writes it as a new AWSCURRENT version before returning, so a crash right after cannot lose it, and
- * the previous version stays as AWSPREVIOUS. Keys other than the three above (an operator's notes)
+ * Authorization-code orgs get a new single-use refresh token on every refresh. The engine makes it
+ * durable write-ahead first (the refresh token journal), then `rotateRefreshToken` writes it here as a
+ * new AWSCURRENT version (the previous one stays as AWSPREVIOUS), idempotently per attempt, onto the
+ * value read at the start of the attempt. Keys other than the three above (an operator's notes)
  * survive the rewrite.
- *
- * Honest limit: Secrets Manager has no conditional put, so `replaceRefreshToken` is a read-modify-
- * write. The engine holds the org's lease while it runs, so only an operator's `save` racing it in the
- * same second could be overwritten; `save` bumps the org's credentialsVersion, which forces a fresh
- * refresh with the saved credentials.
  *
  * Errors are StoreError `credentials_unavailable` (and `refresh_token_persist_failed` when the new
  * refresh token could not be written): permanent when the secret is missing, scheduled for deletion,
@@ -21,10 +17,11 @@
 import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
-import type { ClientCredentials, CredentialStore, OrgRecord } from '../../core/ports.js';
+import type { ClientCredentials, CredentialStore, CurrentCredentials, OrgRecord, RotationWrite } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
 import { credentialsSecretName, MANAGED_BY_TAG_VALUE, SECRET_TAG_KEYS } from './secret-names.js';
 import {
+  clientRequestTokenFor,
   putOrCreateSecretValue,
   randomClientRequestToken,
   restoreSecret,
@@ -100,34 +97,45 @@ export class SecretsManagerCredentialStore implements CredentialStore {
 
   /** The org's current credentials. */
   async read(org: OrgRecord): Promise<ClientCredentials> {
-    const { stored } = await this.#readStored(org);
+    return (await this.readCurrent(org)).credentials;
+  }
+
+  /** The org's current credentials, the AWSCURRENT VersionId they were read at, and any other keys. */
+  async readCurrent(org: OrgRecord): Promise<CurrentCredentials> {
+    const { stored, versionId } = await this.#readStored(org);
+    const { clientId, clientSecret, refreshToken, ...extras } = stored;
     return {
-      clientId: stored.clientId,
-      clientSecret: stored.clientSecret,
-      ...(stored.refreshToken === undefined ? {} : { refreshToken: stored.refreshToken }),
+      credentials: { clientId, clientSecret, ...(refreshToken === undefined ? {} : { refreshToken }) },
+      version: versionId,
+      extras,
     };
   }
 
   /**
-   * Stores a rotated refresh token as the secret's new AWSCURRENT version and returns once Secrets
-   * Manager has accepted it. Storing the token that is already current writes nothing, so the engine
-   * may retry freely.
+   * Writes a rotated refresh token as the secret's new AWSCURRENT version, built from the value read
+   * as `from` (its other keys kept) with a ClientRequestToken derived from `attemptId`, so a retry adds
+   * no second version. Secrets Manager has no conditional put: right before the put, AWSCURRENT is
+   * read once more and must still be the version `from` was read at, naming the same client;
+   * otherwise an operator replaced the credentials and nothing is written (`changed`). What remains
+   * is the window between that read and the put, milliseconds, in which an `orgs add` would be
+   * overwritten; the CLI holds the org's lease around its writes, which closes it for the broker's own tools.
    */
-  async replaceRefreshToken(org: OrgRecord, refreshToken: string): Promise<void> {
+  async rotateRefreshToken(org: OrgRecord, from: CurrentCredentials, refreshToken: string, attemptId: string): Promise<RotationWrite> {
     if (typeof refreshToken !== 'string' || refreshToken.length === 0 || refreshToken.length > 8192) {
       throw new ValidationError(`refresh token for org ${org?.orgId} must be a non-empty string of at most 8192 characters`, { field: 'refreshToken', orgId: org?.orgId });
     }
-    const { secretId, stored } = await this.#readStored(org);
-    if (stored.refreshToken === refreshToken) return;
-    const secretString = JSON.stringify({ ...stored, refreshToken });
+    const now = await this.readCurrent(org);
+    if (now.credentials.refreshToken === refreshToken) return 'written';
+    if (now.version !== from.version || now.credentials.clientId !== from.credentials.clientId) return 'changed';
+    const secretId = this.secretId(org);
+    const secretString = JSON.stringify({ ...from.extras, ...from.credentials, refreshToken });
     try {
       await this.#s.limiter?.acquire();
-      // A fresh token per call; the SDK reuses it across its own retries, so a lost reply is harmless.
-      await this.#s.client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secretString, ClientRequestToken: randomClientRequestToken() }));
+      await this.#s.client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secretString, ClientRequestToken: clientRequestTokenFor(attemptId) }));
+      return 'written';
     } catch (err) {
       const name = sdkErrorName(err);
-      const gone = name === 'ResourceNotFoundException' || name === 'InvalidRequestException';
-      if (gone) {
+      if (name === 'ResourceNotFoundException' || name === 'InvalidRequestException') {
         throw new StoreError('refresh_token_persist_failed', `credentials secret for org ${org.orgId} disappeared or was scheduled for deletion before the rotated refresh token was stored`, {
           cause: err,
           orgId: org.orgId,
@@ -195,13 +203,15 @@ export class SecretsManagerCredentialStore implements CredentialStore {
     }
   }
 
-  async #readStored(org: OrgRef): Promise<{ secretId: string; stored: z.infer<typeof storedCredentialsSchema> }> {
+  async #readStored(org: OrgRef): Promise<{ secretId: string; versionId: string; stored: z.infer<typeof storedCredentialsSchema> }> {
     const secretId = this.secretId(org);
     const orgId = org.orgId;
     let text: string | undefined;
+    let versionId: string;
     try {
       const out = await this.#s.client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
       text = out.SecretString;
+      versionId = out.VersionId ?? '';
     } catch (err) {
       throw this.#readError(err, secretId, orgId);
     }
@@ -216,7 +226,7 @@ export class SecretsManagerCredentialStore implements CredentialStore {
     if (!parsed.success) {
       throw permanent(`credentials secret ${secretId} for org ${orgId} is missing or has invalid fields: ${issueFields(parsed.error.issues)}`, orgId);
     }
-    return { secretId, stored: parsed.data };
+    return { secretId, versionId, stored: parsed.data };
   }
 
   #readError(err: unknown, secretId: string, orgId: string): BrokerError {

@@ -88,7 +88,7 @@ export class SecretsManagerTokenVault implements TokenVault {
    * write with the same `attemptId` and record is a no-op; the same `attemptId` with a different
    * record is refused, since a version can never change.
    */
-  async write(record: TokenRecord, options: { attemptId: string }): Promise<void> {
+  async write(record: TokenRecord, options: { attemptId: string; firstWrite?: boolean }): Promise<void> {
     const parsed = tokenRecordSchema.safeParse(record);
     if (!parsed.success) {
       const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ');
@@ -105,6 +105,7 @@ export class SecretsManagerTokenVault implements TokenVault {
         secretId,
         secretString: serializeTokenRecord(record),
         clientRequestToken,
+        createFirst: options.firstWrite === true,
         create: {
           kmsKeyId: this.#s.kmsKeyId,
           tags: [{ Key: SECRET_TAG_KEYS.orgId, Value: orgId }, { Key: SECRET_TAG_KEYS.managedBy, Value: MANAGED_BY_TAG_VALUE }, ...this.#s.extraTags],

@@ -49,6 +49,18 @@ export const LEASE_ATTRIBUTES = Object.freeze({
   fencingToken: 'fencingToken',
 } as const);
 
+/**
+ * Attributes of the refresh token journal on the org's registry item: a rotated refresh token held
+ * write-ahead (KMS-sealed, never plaintext) until the credentials secret has it.
+ */
+export const PENDING_ATTRIBUTES = Object.freeze({
+  sealedToken: 'pendingRefreshToken',
+  attemptId: 'pendingAttemptId',
+  receivedAtMs: 'pendingReceivedAtMs',
+  clientId: 'pendingClientId',
+  credentialsVersion: 'pendingCredentialsVersion',
+} as const);
+
 /** The org registry (and lease) table. */
 export const REGISTRY_TABLE = Object.freeze({
   partitionKey: { name: 'orgId', type: 'S' },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { StoreError, ValidationError } from '../../core/errors.js';
-import type { ClientCredentials, CredentialStore, OrgRecord } from '../../core/ports.js';
+import { createHash } from 'node:crypto';
+import type { ClientCredentials, CredentialStore, CurrentCredentials, OrgRecord, RotationWrite } from '../../core/ports.js';
 import { fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';
 import { type StoreFiles, issueFields, parseInput, parseJson, requireOrgId } from './store-files.js';
 
@@ -30,16 +31,31 @@ export class FileCredentialStore implements CredentialStore {
     return parseStoredCredentials(text, orgId);
   }
 
-  /** Stores a rotated refresh token; fsynced (file and directory) before the promise resolves. */
-  async replaceRefreshToken(org: OrgRecord, refreshToken: string): Promise<void> {
+  /** The credentials and the version they were read at: a hash of the file's content. */
+  async readCurrent(org: OrgRecord): Promise<CurrentCredentials> {
+    const orgId = requireOrgId(org?.orgId);
+    const path = this.#files.file('credentials', orgId, '.json');
+    const text = await this.#files.guard(orgId, 'credentials_unavailable', 'reading credentials', () => readTextIfExists(path));
+    return { credentials: parseStoredCredentials(text, orgId), version: versionOf(text!), extras: {} };
+  }
+
+  /**
+   * Writes a rotated refresh token onto the credentials read as `from`, under the org's mutex, when
+   * the file still holds that version and client; fsynced (file and directory) before it resolves.
+   */
+  async rotateRefreshToken(org: OrgRecord, from: CurrentCredentials, refreshToken: string, _attemptId: string): Promise<RotationWrite> {
     const orgId = requireOrgId(org?.orgId);
     if (typeof refreshToken !== 'string' || refreshToken.length === 0) {
       throw new ValidationError(`refresh token for org ${orgId} must be a non-empty string`, { field: 'refreshToken', orgId });
     }
     const path = this.#files.file('credentials', orgId, '.json');
-    await this.#files.locked(orgId, 'refresh_token_persist_failed', 'storing the refresh token', async () => {
-      const current = parseStoredCredentials(await readTextIfExists(path), orgId);
-      await writeFileAtomic(path, JSON.stringify({ ...current, refreshToken }));
+    return this.#files.locked(orgId, 'refresh_token_persist_failed', 'storing the refresh token', async () => {
+      const text = await readTextIfExists(path);
+      const stored = parseStoredCredentials(text, orgId);
+      if (stored.refreshToken === refreshToken) return 'written';
+      if (versionOf(text!) !== from.version || stored.clientId !== from.credentials.clientId) return 'changed';
+      await writeFileAtomic(path, JSON.stringify({ ...from.credentials, refreshToken }));
+      return 'written';
     });
   }
 
@@ -57,6 +73,11 @@ export class FileCredentialStore implements CredentialStore {
       if (await unlinkIfExists(path)) await fsyncDir(this.#files.dir('credentials'));
     });
   }
+}
+
+/** A file's version: the first 16 hex digits of its content's SHA-256. */
+function versionOf(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 function parseStoredCredentials(text: string | undefined, orgId: string): ClientCredentials {

@@ -43,7 +43,7 @@ export class FileLease implements Lease {
     this.#files = files;
   }
 
-  async acquire(orgId: string, owner: string, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined> {
+  async acquire(orgId: string, owner: string, ttlMs: number, nowMs: number, takeoverGraceMs = 0): Promise<LeaseHandle | undefined> {
     const lockPath = this.#files.file('leases', orgId, '.lock');
     const fencePath = this.#files.file('leases', orgId, '.fence.json');
     const registryPath = this.#files.file('registry', orgId, '.json');
@@ -55,7 +55,7 @@ export class FileLease implements Lease {
       }
       const currentText = await readTextIfExists(lockPath);
       const current = currentText === undefined ? undefined : parseLock(currentText);
-      if (current && current.expiresAtMs > nowMs && current.owner !== owner) return undefined;
+      if (current && current.expiresAtMs + takeoverGraceMs > nowMs && current.owner !== owner) return undefined;
       const fence = fenceSchema.safeParse(parseJson((await readTextIfExists(fencePath)) ?? '{}'));
       const fencingToken = Math.max(fence.success ? fence.data.fencingToken : 0, current?.fencingToken ?? 0) + 1;
       await writeFileAtomic(fencePath, JSON.stringify({ fencingToken }));

@@ -10,6 +10,7 @@ import {
   type FileCredentialStore,
   type FileLease,
   type FileOrgRegistry,
+  type FileRefreshTokenJournal,
   FileStore,
   type FileStoreOptions,
   type FileTokenVault,
@@ -22,6 +23,7 @@ export interface FilePorts extends BrokerPorts {
   readonly vault: FileTokenVault;
   readonly audit: FileAuditLog;
   readonly lease: FileLease;
+  readonly journal: FileRefreshTokenJournal;
   /** Absolute path of the data directory. */
   readonly dataDir: string;
   /** The store the ports belong to. */
@@ -57,6 +59,7 @@ export function createFilePorts(dataDir: string, options: Omit<FileStoreOptions,
     vault: store.vault,
     audit: store.audit,
     lease: store.lease,
+    journal: store.journal,
     clock: options.clock ?? systemClock,
     dataDir: store.dataDir,
     store,

@@ -1,12 +1,14 @@
 /**
  * The embedded, file-backed store for local mode: every port of `core/ports.ts` (TokenVault,
- * CredentialStore, OrgRegistry, AuditLog, Lease) over plain files in one private data directory.
+ * CredentialStore, OrgRegistry, AuditLog, Lease, RefreshTokenJournal) over plain files in one private
+ * data directory.
  *
  * Layout (directories 0700, files 0600; ids are lower-cased so case-insensitive file systems agree):
  * ```
  * <dataDir>/registry/<orgId>.json          the OrgRecord
  * <dataDir>/tokens/<orgId>.json            { current, previous } token versions, like Secrets Manager stages
  * <dataDir>/credentials/<orgId>.json       ClientCredentials
+ * <dataDir>/pending/<orgId>.json           a rotated refresh token held write-ahead until the credentials have it
  * <dataDir>/audit/<orgId>.jsonl            one AuditRecord per line, append-only
  * <dataDir>/leases/<orgId>.lock            the held lease: owner, expiry, fencing token
  * <dataDir>/leases/<orgId>.fence.json      the last fencing token handed out (survives release and remove)
@@ -29,6 +31,7 @@ import { FileAuditLog } from './file-audit-log.js';
 import { FileCredentialStore } from './file-credential-store.js';
 import { FileLease } from './file-lease.js';
 import { FileOrgRegistry } from './file-org-registry.js';
+import { FileRefreshTokenJournal } from './file-refresh-token-journal.js';
 import { FileTokenVault } from './file-token-vault.js';
 import { StoreFiles } from './store-files.js';
 
@@ -36,6 +39,7 @@ export { DEFAULT_AUDIT_QUERY_LIMIT, FileAuditLog, MAX_AUDIT_QUERY_LIMIT } from '
 export { FileCredentialStore } from './file-credential-store.js';
 export { FileLease } from './file-lease.js';
 export { DEFAULT_PAGE_LIMIT, FileOrgRegistry, MAX_PAGE_LIMIT } from './file-org-registry.js';
+export { FileRefreshTokenJournal } from './file-refresh-token-journal.js';
 export { FileTokenVault } from './file-token-vault.js';
 
 /** Default data directory, relative to the working directory. */
@@ -82,6 +86,7 @@ export class FileStore {
   readonly credentials: FileCredentialStore;
   readonly audit: FileAuditLog;
   readonly lease: FileLease;
+  readonly journal: FileRefreshTokenJournal;
 
   constructor(options: FileStoreOptions = {}) {
     const files = new StoreFiles(validateOptions(options));
@@ -91,6 +96,7 @@ export class FileStore {
     this.credentials = new FileCredentialStore(files);
     this.audit = new FileAuditLog(files);
     this.lease = new FileLease(files);
+    this.journal = new FileRefreshTokenJournal(files);
   }
 }
 

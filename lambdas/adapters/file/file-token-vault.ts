@@ -24,8 +24,9 @@ export class FileTokenVault implements TokenVault {
     this.#files = files;
   }
 
-  async write(record: TokenRecord, options: { attemptId: string }): Promise<void> {
-    rejectUnknownKeys(options, ['attemptId'], 'vault write option');
+  /** `firstWrite` changes nothing here: a file is created and replaced by the same atomic write. */
+  async write(record: TokenRecord, options: { attemptId: string; firstWrite?: boolean }): Promise<void> {
+    rejectUnknownKeys(options, ['attemptId', 'firstWrite'], 'vault write option');
     const attemptId = options?.attemptId;
     if (typeof attemptId !== 'string' || attemptId.length === 0) throw new ValidationError('attemptId must be a non-empty string', { field: 'attemptId' });
     const orgId = requireOrgId((record as Partial<TokenRecord> | undefined)?.orgId);

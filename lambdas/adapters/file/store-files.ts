@@ -21,7 +21,12 @@ const DAY_MS = 86_400_000;
 /** File errors that a retry cannot fix. */
 const PERMANENT_ERRNOS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EISDIR']);
 
-const SUBDIRS = ['registry', 'tokens', 'credentials', 'audit', 'leases', 'locks'] as const;
+const SUBDIRS = ['registry', 'tokens', 'credentials', 'pending', 'audit', 'leases', 'locks'] as const;
+/**
+ * Temp files here may be the only copy of a rotated refresh token (a crash between a temp file's fsync
+ * and its rename): they are never deleted as debris. The journal recovers them (file-refresh-token-journal.ts).
+ */
+const KEEP_TEMP_FILES: ReadonlySet<Subdir> = new Set(['credentials', 'pending']);
 export type Subdir = (typeof SUBDIRS)[number];
 
 /** FileStore's options once validated, with every default filled in. */
@@ -48,7 +53,7 @@ export class StoreFiles {
       ensurePrivateDir(this.dataDir);
       for (const sub of SUBDIRS) {
         ensurePrivateDir(join(this.dataDir, sub));
-        removeStaleTempFiles(join(this.dataDir, sub));
+        if (!KEEP_TEMP_FILES.has(sub)) removeStaleTempFiles(join(this.dataDir, sub));
       }
     } catch (err) {
       const detail = err instanceof PrivateDirError ? err.message : `cannot prepare data directory ${this.dataDir} (${errnoCode(err)})`;

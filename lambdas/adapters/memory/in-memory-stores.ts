@@ -10,11 +10,15 @@ import type {
   AuditRecord,
   ClientCredentials,
   CredentialStore,
+  CurrentCredentials,
   Lease,
   LeaseHandle,
   OrgPage,
   OrgRecord,
   OrgRegistry,
+  PendingRefreshToken,
+  RefreshTokenJournal,
+  RotationWrite,
   TokenRecord,
   TokenState,
   TokenVault,
@@ -75,6 +79,7 @@ export class InMemoryOrgRegistry implements OrgRegistry {
 
 export class InMemoryCredentialStore implements CredentialStore {
   readonly #byOrg = new Map<string, ClientCredentials>();
+  readonly #versions = new Map<string, number>();
   /** Every refresh token ever stored per org, oldest first (tests assert none is lost). */
   readonly refreshTokenHistory = new Map<string, string[]>();
 
@@ -88,16 +93,28 @@ export class InMemoryCredentialStore implements CredentialStore {
     return clone(creds);
   }
 
-  async replaceRefreshToken(org: Pick<OrgRecord, 'orgId'>, refreshToken: string): Promise<void> {
-    const creds = await this.read(org);
-    this.#byOrg.set(org.orgId, { ...creds, refreshToken });
+  async readCurrent(org: Pick<OrgRecord, 'orgId'>): Promise<CurrentCredentials> {
+    return { credentials: await this.read(org), version: String(this.#versions.get(org.orgId) ?? 0), extras: {} };
+  }
+
+  async rotateRefreshToken(org: Pick<OrgRecord, 'orgId'>, from: CurrentCredentials, refreshToken: string, _attemptId?: string): Promise<RotationWrite> {
+    const current = await this.readCurrent(org);
+    if (current.credentials.refreshToken === refreshToken) return 'written';
+    if (current.version !== from.version || current.credentials.clientId !== from.credentials.clientId) return 'changed';
+    this.#set(org.orgId, { ...from.credentials, refreshToken });
     const history = this.refreshTokenHistory.get(org.orgId) ?? [];
     history.push(refreshToken);
     this.refreshTokenHistory.set(org.orgId, history);
+    return 'written';
   }
 
   async save(org: Pick<OrgRecord, 'orgId'>, credentials: ClientCredentials): Promise<void> {
-    this.#byOrg.set(org.orgId, clone(credentials));
+    this.#set(org.orgId, credentials);
+  }
+
+  #set(orgId: string, credentials: ClientCredentials): void {
+    this.#byOrg.set(orgId, clone(credentials));
+    this.#versions.set(orgId, (this.#versions.get(orgId) ?? 0) + 1);
   }
 
   async remove(org: Pick<OrgRecord, 'orgId'>): Promise<void> {
@@ -111,7 +128,7 @@ export class InMemoryTokenVault implements TokenVault {
   readonly #previous = new Map<string, TokenRecord>();
   writes = 0;
 
-  async write(record: TokenRecord, options: { attemptId: string }): Promise<void> {
+  async write(record: TokenRecord, options: { attemptId: string; firstWrite?: boolean }): Promise<void> {
     const existing = this.#current.get(record.orgId);
     if (existing?.attemptId === options.attemptId) return; // idempotent retry
     this.writes++;
@@ -168,9 +185,9 @@ export class InMemoryLease implements Lease {
   readonly #held = new Map<string, { owner: string; expiresAtMs: number; fencingToken: number }>();
   readonly #fencing = new Map<string, number>();
 
-  async acquire(orgId: string, owner: string, ttlMs: number, nowMs: number): Promise<LeaseHandle | undefined> {
+  async acquire(orgId: string, owner: string, ttlMs: number, nowMs: number, takeoverGraceMs = 0): Promise<LeaseHandle | undefined> {
     const held = this.#held.get(orgId);
-    if (held && held.expiresAtMs > nowMs && held.owner !== owner) return undefined;
+    if (held && held.expiresAtMs + takeoverGraceMs > nowMs && held.owner !== owner) return undefined;
     const fencingToken = (this.#fencing.get(orgId) ?? 0) + 1;
     this.#fencing.set(orgId, fencingToken);
     const lease = { owner, expiresAtMs: nowMs + ttlMs, fencingToken };
@@ -186,8 +203,37 @@ export class InMemoryLease implements Lease {
   }
 
   async release(handle: LeaseHandle): Promise<void> {
+    if (this.holds(handle)) this.#held.delete(handle.orgId);
+  }
+
+  /** Whether `handle` is still the org's current lease (same owner and fencing token). */
+  holds(handle: LeaseHandle): boolean {
     const held = this.#held.get(handle.orgId);
-    if (held && held.owner === handle.owner && held.fencingToken === handle.fencingToken) this.#held.delete(handle.orgId);
+    return held !== undefined && held.owner === handle.owner && held.fencingToken === handle.fencingToken;
+  }
+}
+
+/** The write-ahead journal in memory, fenced by an {@link InMemoryLease}. */
+export class InMemoryRefreshTokenJournal implements RefreshTokenJournal {
+  readonly #pending = new Map<string, PendingRefreshToken>();
+  /** Every token recorded, oldest first (tests assert none is lost). */
+  readonly recorded: PendingRefreshToken[] = [];
+
+  constructor(private readonly lease: InMemoryLease) {}
+
+  async record(handle: LeaseHandle, pending: PendingRefreshToken): Promise<void> {
+    if (!this.lease.holds(handle)) throw new ConflictError('lease_held', `lease on org ${handle.orgId} was lost before the write-ahead`, { orgId: handle.orgId });
+    this.#pending.set(handle.orgId, clone(pending));
+    this.recorded.push(clone(pending));
+  }
+
+  async pending(orgId: string): Promise<PendingRefreshToken | undefined> {
+    const pending = this.#pending.get(orgId);
+    return pending ? clone(pending) : undefined;
+  }
+
+  async clear(handle: LeaseHandle, attemptId: string): Promise<void> {
+    if (this.#pending.get(handle.orgId)?.attemptId === attemptId && this.lease.holds(handle)) this.#pending.delete(handle.orgId);
   }
 }
 
