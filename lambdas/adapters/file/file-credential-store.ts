@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { StoreError, ValidationError } from '../../core/errors.js';
+import { StoreError, UnreadableRecordError, ValidationError } from '../../core/errors.js';
 import type { ClientCredentials, CredentialStore, OrgRecord } from '../../core/ports.js';
 import { fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';
-import { type StoreFiles, issueFields, parseInput, parseJson, requireOrgId } from './store-files.js';
+import { type StoreFiles, parseInput, parseStored, requireOrgId } from './store-files.js';
 
 const credentialsSchema = z.object({
   clientId: z.string().min(1),
@@ -27,7 +27,7 @@ export class FileCredentialStore implements CredentialStore {
     const orgId = requireOrgId(org?.orgId);
     const path = this.#files.file('credentials', orgId, '.json');
     const text = await this.#files.guard(orgId, 'credentials_unavailable', 'reading credentials', () => readTextIfExists(path));
-    return parseStoredCredentials(text, orgId);
+    return parseStoredCredentials(text, orgId, path, this.#files.dataDir);
   }
 
   /** Stores a rotated refresh token; fsynced (file and directory) before the promise resolves. */
@@ -38,7 +38,7 @@ export class FileCredentialStore implements CredentialStore {
     }
     const path = this.#files.file('credentials', orgId, '.json');
     await this.#files.locked(orgId, 'refresh_token_persist_failed', 'storing the refresh token', async () => {
-      const current = parseStoredCredentials(await readTextIfExists(path), orgId);
+      const current = parseStoredCredentials(await readTextIfExists(path), orgId, path, this.#files.dataDir);
       await writeFileAtomic(path, JSON.stringify({ ...current, refreshToken }));
     });
   }
@@ -59,12 +59,19 @@ export class FileCredentialStore implements CredentialStore {
   }
 }
 
-function parseStoredCredentials(text: string | undefined, orgId: string): ClientCredentials {
-  if (text === undefined) throw new StoreError('credentials_unavailable', `no credentials stored for org ${orgId}`, { orgId, transient: false });
-  const parsed = credentialsSchema.safeParse(parseJson(text));
-  if (!parsed.success) {
-    throw new StoreError('credentials_unavailable', `stored credentials of org ${orgId} are unreadable (${issueFields(parsed.error)})`, { orgId, transient: false });
+/**
+ * The org's credentials from the file's text. Missing or damaged credentials stay a permanent error for
+ * this org: unlike a token, the broker cannot re-create them, so the message says where and what to do.
+ */
+function parseStoredCredentials(text: string | undefined, orgId: string, path: string, dataDir: string): ClientCredentials {
+  const remedy =
+    `Restore the file from a backup, or store the org's credentials again (genesys-token-broker orgs add --local --data-dir ${dataDir} --org-id ${orgId} ..., ` +
+    'or restart local mode when broker.config.json lists the org); a refresh_token org then needs a new refresh token.';
+  if (text === undefined) {
+    throw new StoreError('credentials_unavailable', `no credentials stored for org ${orgId} (${path}). ${remedy}`, { orgId, transient: false });
   }
-  const { clientId, clientSecret, refreshToken } = parsed.data;
+  const parsed = parseStored(credentialsSchema, text);
+  if (!parsed.ok) throw new UnreadableRecordError('credentials_unavailable', 'credentials file', { orgId, problem: parsed.problem, location: path, remedy });
+  const { clientId, clientSecret, refreshToken } = parsed.value;
   return refreshToken === undefined ? { clientId, clientSecret } : { clientId, clientSecret, refreshToken };
 }
