@@ -284,7 +284,7 @@ describe('sweep reporting', () => {
     due: 2,
     refreshed: 1,
     failed: {},
-    skipped: { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0 },
+    skipped: { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0, unreadable: 0 },
     deferred: 0,
     orgsAtRisk: 0,
     health: {},
