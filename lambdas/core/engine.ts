@@ -9,7 +9,7 @@
  * is built from outcomes by `addOutcome` (sweep-summary.ts).
  */
 import { type AttemptFacts, buildTokenRecord, settleAttempt } from './attempt.js';
-import { BrokerError, ConflictError, StoreError, toBrokerError } from './errors.js';
+import { BrokerError, ConflictError, StoreError, toBrokerError, UnreadableRecordError } from './errors.js';
 import { createRotation, credentialsChanged, type Secured } from './rotation.js';
 import type { GenesysOAuthClient } from './oauth.js';
 import { type PolicyOptions, policyOptions, type RefreshReason, shouldRefresh } from './policy.js';
@@ -31,7 +31,7 @@ import type {
 } from './ports.js';
 import { silentTelemetry } from './ports.js';
 import { resolveRegion } from './regions.js';
-import { allOrgs, REGISTRY_PAGE_SIZE } from './registry-pages.js';
+import { allEntries, REGISTRY_PAGE_SIZE, type UnreadableEntry } from './registry-pages.js';
 import { addOutcome, emptySummary, type RefreshOutcome, type SweepSummary } from './sweep-summary.js';
 
 export type { OrgOutcome, OrgResult, RefreshOutcome, SweepSummary } from './sweep-summary.js';
@@ -146,8 +146,8 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     throw new BrokerError('invalid_config', `concurrency must be an integer from 1 to 256, got ${String(concurrency)}`);
   }
 
-  /** An org to examine, an org id the registry does not know, or one it could not be asked about. */
-  type Item = OrgRecord | { orgId: string; missing: true } | { orgId: string; error: unknown };
+  /** An org to examine, an org id the registry does not know, one it could not read, or one it could not be asked about. */
+  type Item = OrgRecord | UnreadableEntry | { orgId: string; missing: true } | { orgId: string; error: unknown };
 
   async function* orgsToExamine(orgIds?: string[]): AsyncGenerator<Item> {
     if (orgIds) {
@@ -156,12 +156,26 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
         try {
           yield (await registry.get(orgId)) ?? { orgId, missing: true };
         } catch (error) {
-          yield { orgId, error };
+          yield error instanceof UnreadableRecordError ? { orgId, unreadable: error.unreadable } : { orgId, error };
         }
       }
       return;
     }
-    yield* allOrgs(registry, pageSize);
+    yield* allEntries(registry, pageSize);
+  }
+
+  /** Orgs whose stored token cannot be read, for vaults that can tell; none when the vault cannot say. */
+  async function unreadableTokens(): Promise<ReadonlySet<string>> {
+    if (!vault.listUnreadable) return new Set();
+    try {
+      const found = await vault.listUnreadable();
+      for (const entry of found) telemetry.log('warn', 'stored token unreadable: it reads as missing, and the sweep refreshes the org unless it is disabled or backing off', { orgId: entry.orgId, problem: entry.problem, location: entry.location });
+      return new Set(found.map((entry) => entry.orgId.toLowerCase()));
+    } catch (err) {
+      // Only an optimisation of when those orgs refresh: the sweep goes on without it.
+      telemetry.log('warn', 'unreadable tokens could not be listed', { errorCode: toBrokerError(err, 'token_unavailable').code });
+      return new Set();
+    }
   }
 
   /** Extends the org's lease (fenced); a lost lease ends the attempt before it does anything more. */
@@ -377,14 +391,25 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     const { orgIds, ...each } = request;
     const perOrg: RefreshRequest = { ...each, minTimeToStartMs: request.minTimeToStartMs ?? orgTimeBudgetMs };
     const source = orgsToExamine(orgIds);
+    const lostTokens = await unreadableTokens();
     let listingError: unknown;
 
     const examine = async (item: Item): Promise<RefreshOutcome> => {
       if ('missing' in item) return { kind: 'skipped', orgId: item.orgId, reason: 'not_found' };
+      if ('unreadable' in item) {
+        const { problem, location, remedy } = item.unreadable;
+        telemetry.log('warn', 'org registry entry unreadable; skipped', { orgId: item.orgId, errorCode: 'registry_unavailable', problem, location, remedy });
+        return { kind: 'skipped', orgId: item.orgId, reason: 'unreadable', unreadable: item.unreadable };
+      }
       if ('error' in item) {
         const error = toBrokerError(item.error, 'registry_unavailable', item.orgId);
         telemetry.log('error', 'org could not be examined', { orgId: item.orgId, errorCode: error.code });
         return { kind: 'failed', orgId: item.orgId, reason: 'unexamined', errorCode: error.code, error, critical: false, effects: NO_EFFECTS };
+      }
+      // The registry says the token is good, but the store has lost it: refresh now, not at the
+      // refresh mark. Only an org that is merely not due yet; backoff and disabled still hold.
+      if (lostTokens.has(item.orgId.toLowerCase()) && shouldRefresh(item, clock.now(), policy).reason === 'not_due') {
+        return refreshOne(item, { ...perOrg, force: true });
       }
       return refreshOne(item, perOrg);
     };

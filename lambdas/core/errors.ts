@@ -3,6 +3,7 @@
  * callers, audit records, metrics and HTTP/Lambda responses branch on. Messages name the org and the
  * failure; they never carry a token, a secret or a raw upstream body.
  */
+import type { UnreadableOrg } from './ports.js';
 
 /** How a failure should be treated by retry and policy logic. */
 export type FailureClass = 'permanent' | 'rate_limited' | 'transient';
@@ -143,6 +144,23 @@ export class StoreError extends BrokerError {
 
   override get failureClass(): FailureClass {
     return this.#transient ? 'transient' : 'permanent';
+  }
+}
+
+/**
+ * A stored record exists but cannot be read or parsed (a torn or hand-edited file). Permanent: only
+ * an operator can fix it, so the message names the location and the remedy (never a stored value).
+ */
+export class UnreadableRecordError extends StoreError {
+  readonly unreadable: UnreadableOrg;
+
+  constructor(code: 'registry_unavailable' | 'credentials_unavailable', what: string, unreadable: UnreadableOrg, options: ErrorOptions = {}) {
+    super(code, `${what} of org ${unreadable.orgId} (${unreadable.location}) is unreadable: ${unreadable.problem}. ${unreadable.remedy}`, {
+      ...options,
+      orgId: unreadable.orgId,
+      transient: false,
+    });
+    this.unreadable = unreadable;
   }
 }
 

@@ -43,15 +43,34 @@ export interface OrgRecord {
   version: number;
 }
 
-/** A page of orgs; `cursor` is absent on the last page. */
+/**
+ * An org whose stored record exists but cannot be read or parsed (a torn or hand-edited file): a
+ * store that can tell reports it instead of failing the whole listing. Never holds a stored value.
+ */
+export interface UnreadableOrg {
+  orgId: string;
+  /** What is wrong, without values: `not valid JSON`, or the fields that fail the schema. */
+  problem: string;
+  /** Where the record lives, for the operator (a file path). */
+  location: string;
+  /** What the operator should do about it. */
+  remedy: string;
+}
+
+/**
+ * A page of orgs; `cursor` is absent on the last page. `unreadable` lists the orgs in this page's
+ * range whose records could not be read; they are not in `items` (the DynamoDB registry never has any).
+ */
 export interface OrgPage {
   items: OrgRecord[];
   cursor?: string;
+  unreadable?: UnreadableOrg[];
 }
 
 export interface OrgRegistry {
+  /** The org's record; an unreadable one throws `UnreadableRecordError` (`registry_unavailable`, permanent). */
   get(orgId: string): Promise<OrgRecord | undefined>;
-  /** Pages through every org. Never reads a secret. */
+  /** Pages through every org, reporting unreadable records beside the page. Never reads a secret. */
   listPage(options?: { cursor?: string; limit?: number }): Promise<OrgPage>;
   /**
    * Creates or replaces an org's configuration (operator action). `expectedVersion` of `null` means
@@ -158,6 +177,12 @@ export interface TokenVault {
   write(record: TokenRecord, options: { attemptId: string; firstWrite?: boolean }): Promise<void>;
   read(orgId: string): Promise<TokenRecord | undefined>;
   remove?(orgId: string): Promise<void>;
+  /**
+   * Orgs whose stored token exists but cannot be read (a torn or hand-edited file). `read` answers
+   * undefined for them, and a sweep refreshes them at once rather than at their refresh mark, which
+   * rewrites the token. Only stores that can tell cheaply implement it (local mode's files).
+   */
+  listUnreadable?(): Promise<UnreadableOrg[]>;
 }
 
 export type AuditTrigger = 'schedule' | 'manual' | 'getter' | 'cli' | 'local';

@@ -4,7 +4,7 @@
  */
 import type { BrokerError, ErrorCode } from './errors.js';
 import { type Health, orgHealth, type RefreshReason, type SkipReason } from './policy.js';
-import type { OrgRecord, TokenRecord } from './ports.js';
+import type { OrgRecord, TokenRecord, UnreadableOrg } from './ports.js';
 
 /** Side effects of an attempt that failed without failing the refresh itself. */
 export interface AttemptEffects {
@@ -37,6 +37,8 @@ export type RefreshOutcome =
     }
   | { kind: 'skipped'; orgId: string; reason: SkipReason | 'lease_held'; org: OrgRecord }
   | { kind: 'skipped'; orgId: string; reason: 'not_found' }
+  /** The registry holds the org but could not read it (a damaged file): an operator must act. */
+  | { kind: 'skipped'; orgId: string; reason: 'unreadable'; unreadable: UnreadableOrg }
   | { kind: 'deferred'; orgId: string; reason: 'deadline'; org: OrgRecord };
 
 export type OrgOutcome = 'refreshed' | 'failed' | 'skipped' | 'deferred';
@@ -46,7 +48,7 @@ export interface OrgResult {
   orgId: string;
   outcome: OrgOutcome;
   /** Why it was refreshed, skipped or deferred. */
-  reason: RefreshReason | SkipReason | 'lease_held' | 'not_found' | 'deadline' | 'unexamined';
+  reason: RefreshReason | SkipReason | 'lease_held' | 'not_found' | 'unreadable' | 'deadline' | 'unexamined';
   errorCode?: ErrorCode;
   expiresAt?: string;
   /** Final health after this sweep. */
@@ -61,7 +63,8 @@ export interface SweepSummary {
   refreshed: number;
   /** Failed attempts by error code. */
   failed: Partial<Record<ErrorCode, number>>;
-  skipped: { leaseHeld: number; notDue: number; disabled: number; backingOff: number; notFound: number };
+  /** `unreadable`: orgs the registry holds but could not read (never due; each has a result line). */
+  skipped: { leaseHeld: number; notDue: number; disabled: number; backingOff: number; notFound: number; unreadable: number };
   deferred: number;
   /** Orgs whose health is at_risk or expired after the sweep. */
   orgsAtRisk: number;
@@ -76,7 +79,10 @@ export interface SweepSummary {
   critical: number;
   /** Set when the registry could not be listed to the end: orgs after that point were not examined. */
   registryError?: ErrorCode;
-  /** Every org that was due, refreshed, failed or deferred (skips that were not due are counted only). */
+  /**
+   * Every org that was due, refreshed, failed or deferred, and every unknown or unreadable one (skips
+   * that were not due are counted only).
+   */
   results: OrgResult[];
 }
 
@@ -88,7 +94,7 @@ export function emptySummary(startedMs: number): SweepSummary {
     due: 0,
     refreshed: 0,
     failed: {},
-    skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0 },
+    skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0, unreadable: 0 },
     deferred: 0,
     orgsAtRisk: 0,
     health: {},
@@ -105,7 +111,8 @@ const SKIP_COUNTER = {
   backing_off: 'backingOff',
   lease_held: 'leaseHeld',
   not_found: 'notFound',
-} as const satisfies Record<SkipReason | 'lease_held' | 'not_found', keyof SweepSummary['skipped']>;
+  unreadable: 'unreadable',
+} as const satisfies Record<SkipReason | 'lease_held' | 'not_found' | 'unreadable', keyof SweepSummary['skipped']>;
 
 /** The summary line of an outcome; undefined for skips that were simply not due. */
 export function resultOf(outcome: RefreshOutcome): OrgResult | undefined {
@@ -118,12 +125,13 @@ export function resultOf(outcome: RefreshOutcome): OrgResult | undefined {
       return { orgId: outcome.orgId, outcome: 'deferred', reason: outcome.reason };
     case 'skipped':
       if (outcome.reason === 'not_found') return { orgId: outcome.orgId, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' };
+      if (outcome.reason === 'unreadable') return { orgId: outcome.orgId, outcome: 'skipped', reason: 'unreadable', errorCode: 'registry_unavailable' };
       if (outcome.reason === 'lease_held') return { orgId: outcome.orgId, outcome: 'skipped', reason: 'lease_held' };
       return undefined;
   }
 }
 
-/** Whether the org was due: everything but a skip for disabled, not due, backing off or unknown. */
+/** Whether the org was due: everything but a skip for disabled, not due, backing off, unknown or unreadable. */
 function wasDue(outcome: RefreshOutcome): boolean {
   return outcome.kind !== 'skipped' || outcome.reason === 'lease_held';
 }

@@ -3,7 +3,7 @@
  * cache, reads the vault on a miss, and only when the stored token is missing or about to expire does
  * it refresh that one org on demand, under the same lease the scheduled sweep uses.
  */
-import { BrokerError, toBrokerError, TokenUnavailableError, ValidationError } from './errors.js';
+import { BrokerError, toBrokerError, TokenUnavailableError, UnreadableRecordError, ValidationError } from './errors.js';
 import type { RefreshEngine } from './engine.js';
 import { tokenCacheUntil, tokenFreshUntil } from './policy.js';
 import type { Clock, OrgRegistry, TokenRecord, TokenVault } from './ports.js';
@@ -83,6 +83,8 @@ export function toGetterError(err: unknown): GetTokenError {
       return errorResponse('org_disabled', error.message);
     default:
       if (error instanceof TokenUnavailableError) return errorResponse('token_unavailable', error.message, error.retryAfterSeconds);
+      // The org's record is damaged: its message names the problem, where, and the remedy (never a value).
+      if (error instanceof UnreadableRecordError) return errorResponse('token_unavailable', error.message);
       return errorResponse('token_unavailable', error.code === 'token_unavailable' ? error.message : `token unavailable (${error.code})`);
   }
 }

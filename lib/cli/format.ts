@@ -2,6 +2,7 @@
  * Output helpers: human durations (`17h 59m`), relative times, `--since` parsing and plain-text
  * tables. Pure functions of their arguments; `now` is always passed in.
  */
+import type { UnreadableOrg } from '../../lambdas/core/ports.js';
 import { UsageError } from './exit-codes.js';
 
 const SECOND = 1000;
@@ -66,4 +67,14 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
 /** Cuts a cell to `max` characters with an ellipsis. */
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/**
+ * Notes under a table for orgs whose registry record cannot be read: the org, the file and what to do,
+ * two lines each. Empty when there are none.
+ */
+export function unreadableNotes(entries: readonly UnreadableOrg[]): string {
+  if (entries.length === 0) return '';
+  const lines = entries.flatMap((u) => [`corrupt ${u.orgId} (${u.location}): ${u.problem}`, `  ${u.remedy}`]);
+  return `\n${lines.join('\n')}\n`;
 }

@@ -19,7 +19,7 @@ import { ValidationError } from '../../lambdas/core/errors.js';
 import type { GrantType } from '../../lambdas/core/ports.js';
 import { resolveRegion } from '../../lambdas/core/regions.js';
 import { GenesysSimulator } from './genesys-simulator.js';
-import { listAllOrgs } from '../../lambdas/core/registry-pages.js';
+import { listOrgsAndUnreadable } from '../../lambdas/core/registry-pages.js';
 import type { DesiredOrg } from '../local/org-sync.js';
 
 /** Printed first in demo mode, in every output format. */
@@ -72,7 +72,9 @@ export function isDemoOrgId(orgId: string): boolean {
  * orgs to it), and config mode refuses a directory the demo has used. Throws `invalid_config`.
  */
 export async function assertDataDirMode(store: FileStore, mode: 'demo' | 'config'): Promise<void> {
-  const ids = (await listAllOrgs(store.registry)).map((o) => o.orgId);
+  // An org whose registry file cannot be read still says which mode the directory belongs to.
+  const { orgs, unreadable } = await listOrgsAndUnreadable(store.registry);
+  const ids = [...orgs, ...unreadable].map((o) => o.orgId);
   const ledger = await readTextIfExists(join(store.dataDir, DEMO_LEDGER_FILE));
   if (mode === 'demo' && ids.some((id) => !isDemoOrgId(id))) {
     throw new ValidationError(`data directory ${store.dataDir} holds real orgs; demo mode never mixes with real data (add a broker.config.json or pick another --data-dir)`, { code: 'invalid_config', field: 'dataDir' });
@@ -123,7 +125,8 @@ export async function startDemo(options: { store: FileStore; baseFetch?: FetchLi
       simulator.addOrg({ orgId: spec.orgId, name: spec.name, region: spec.region });
       let refreshToken: string | undefined;
       if (spec.grantType === 'refresh_token') {
-        const org = await store.registry.get(spec.orgId);
+        // A damaged registry file only means no stored refresh token to resume from.
+        const org = await store.registry.get(spec.orgId).catch(() => undefined);
         const stored = org ? await store.credentials.read(org).then((c) => c.refreshToken, () => undefined) : undefined;
         refreshToken = ledger.refreshTokens[clientIdOf(spec)] ?? stored ?? seedOf(spec);
         refreshClients.push(clientIdOf(spec));

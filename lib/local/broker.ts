@@ -12,13 +12,13 @@ import type { OrgResult, RefreshEngine, SweepSummary } from '../../lambdas/core/
 import { toBrokerError } from '../../lambdas/core/errors.js';
 import { policyOptions } from '../../lambdas/core/policy.js';
 import type { LogFields, LogLevel, Telemetry } from '../../lambdas/core/ports.js';
-import { listAllOrgs } from '../../lambdas/core/registry-pages.js';
+import { listOrgsAndUnreadable } from '../../lambdas/core/registry-pages.js';
 import { resultOf } from '../../lambdas/core/sweep-summary.js';
 import { createTokenGetter, type TokenGetter } from '../../lambdas/core/token-getter.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SCHEDULE_SECONDS, isLoopbackHost } from './config.js';
 import { createApiListener, type HealthState } from './http-api.js';
 import { LocalMetrics } from './metrics.js';
-import { type OrgStatus, orgStatus } from './org-status.js';
+import { corruptOrgStatus, type OrgStatus, orgStatus } from './org-status.js';
 import { localLeaseOwner, releaseLeasesOfDeadBrokers } from './stale-leases.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
@@ -189,11 +189,14 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
       lastSweep = { startedAt: summary.startedAt, durationMs: summary.durationMs, ok };
       if (ok) lastOkSweepAtMs = doneMs;
       const { results, ...counts } = summary;
+      const unreadableOrgIds = results.filter((r) => r.reason === 'unreadable').map((r) => r.orgId);
+      const attention = Object.keys(summary.failed).length > 0 || summary.critical > 0 || unreadableOrgIds.length > 0;
       emit({
         event: 'sweep',
-        level: ok ? (Object.keys(summary.failed).length > 0 || summary.critical > 0 ? 'warn' : 'info') : 'error',
+        level: ok ? (attention ? 'warn' : 'info') : 'error',
         ...counts,
         deferredOrgIds: results.filter((r) => r.outcome === 'deferred').map((r) => r.orgId),
+        ...(unreadableOrgIds.length > 0 ? { unreadableOrgIds } : {}),
       });
     } catch (err) {
       const error = toBrokerError(err);
@@ -215,7 +218,11 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const orgs = async (): Promise<OrgStatus[]> => {
     const nowMs = clock.now();
     const schedule = scheduleInfo();
-    return (await listAllOrgs(ports.registry)).map((org) => orgStatus(org, nowMs, policy, schedule));
+    // A damaged registry file is shown as a corrupt org, in id order with the others, not an error.
+    const { orgs: records, unreadable } = await listOrgsAndUnreadable(ports.registry);
+    return [...records.map((org) => orgStatus(org, nowMs, policy, schedule)), ...unreadable.map(corruptOrgStatus)].sort((a, b) =>
+      a.orgId < b.orgId ? -1 : a.orgId > b.orgId ? 1 : 0,
+    );
   };
   const health = (): HealthState => {
     const nowMs = clock.now();

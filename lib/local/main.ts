@@ -247,9 +247,10 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
   if (demo) {
     emit({ event: 'demo_mode', level: 'info', message: DEMO_BANNER, simulatorUrl: demo.simulator.baseUrl, brokenOrgIds: demo.brokenOrgIds, ...(hint ? { try: hint } : {}) });
   }
+  const unreadable = synced.filter((r) => r.action === 'unreadable').map((r) => r.orgId);
   emit({
     event: 'orgs_synced',
-    level: 'info',
+    level: unreadable.length > 0 ? 'warn' : 'info',
     mode: demo ? 'demo' : 'config',
     ...(config ? { config: config.source } : {}),
     dataDir: store.dataDir,
@@ -258,6 +259,8 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
     credentialsChanged: synced.filter((r) => r.action === 'credentials_changed').map((r) => r.orgId),
     updated: synced.filter((r) => r.action === 'updated').map((r) => r.orgId),
     disabledUnmanaged: synced.filter((r) => r.action === 'disabled_unmanaged').map((r) => r.orgId),
+    // Registry files that cannot be read were left as they are; the status shows them as corrupt.
+    ...(unreadable.length > 0 ? { unreadable } : {}),
   });
 
   if (args.once) return runOnce(broker, io, isTty, demo);
@@ -280,7 +283,8 @@ async function runOnce(broker: LocalBroker, io: MainIo, isTty: boolean, demo: De
   await broker.stop();
   const expectedFailures = new Set(demo?.brokenOrgIds ?? []);
   const failedNow = new Set((summary?.results ?? []).filter((r) => r.outcome === 'failed').map((r) => r.orgId));
-  const unhealthy = orgs.filter((o) => o.enabled && !expectedFailures.has(o.orgId) && (failedNow.has(o.orgId) || o.health === 'expired' || o.health === 'failing' || o.expiresAt === null));
+  // A corrupt org (unreadable registry file) has no valid token either, whatever its enabled flag was.
+  const unhealthy = orgs.filter((o) => o.health === 'corrupt' || (o.enabled && !expectedFailures.has(o.orgId) && (failedNow.has(o.orgId) || o.health === 'expired' || o.health === 'failing' || o.expiresAt === null)));
   const ok = summary !== undefined && summary.registryError === undefined && unhealthy.length === 0;
   if (isTty) {
     io.stdout.write(renderStatusView({ ...(demo ? { banner: DEMO_BANNER } : {}), orgs, nowMs: Date.now(), sweepRunning: false, events: [], color: true, ...(broker.lastSweep ? { lastSweep: broker.lastSweep } : {}) }));

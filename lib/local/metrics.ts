@@ -3,8 +3,7 @@
  * process; gauges about orgs are computed from the registry at scrape time. Labels carry org ids,
  * outcomes and error codes, never a token.
  */
-import type { Health } from '../../lambdas/core/policy.js';
-import type { OrgStatus } from './org-status.js';
+import type { OrgStatus, OrgStatusHealth } from './org-status.js';
 
 /** Content-Type of the exposition format this module writes. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -25,7 +24,7 @@ export interface MetricFamily {
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const HEALTHS: readonly Health[] = ['healthy', 'refresh_due', 'at_risk', 'expired', 'failing', 'disabled'];
+const HEALTHS: readonly OrgStatusHealth[] = ['healthy', 'refresh_due', 'at_risk', 'expired', 'failing', 'disabled', 'corrupt'];
 
 function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -100,11 +99,11 @@ export class LocalMetrics {
   }
 
   families(orgs: readonly OrgStatus[]): MetricFamily[] {
-    const byHealth = new Map<Health, number>(HEALTHS.map((h) => [h, 0]));
+    const byHealth = new Map<OrgStatusHealth, number>(HEALTHS.map((h) => [h, 0]));
     for (const org of orgs) byHealth.set(org.health, (byHealth.get(org.health) ?? 0) + 1);
     return [
       { name: 'broker_refresh_total', help: 'Token refresh attempts by outcome and error code.', type: 'counter', samples: this.#refreshes.samples() },
-      { name: 'broker_orgs', help: 'Registered orgs by health.', type: 'gauge', samples: HEALTHS.map((h) => ({ labels: { health: h }, value: byHealth.get(h) ?? 0 })) },
+      { name: 'broker_orgs', help: 'Registered orgs by health (corrupt: the registry file cannot be read).', type: 'gauge', samples: HEALTHS.map((h) => ({ labels: { health: h }, value: byHealth.get(h) ?? 0 })) },
       {
         name: 'broker_token_seconds_remaining',
         help: 'Seconds until the current token of each enabled org expires (negative when expired).',

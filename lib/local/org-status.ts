@@ -4,16 +4,24 @@
  */
 import type { ErrorCode } from '../../lambdas/core/errors.js';
 import { type Health, nextRefreshAt, orgHealth, type PolicyOptions } from '../../lambdas/core/policy.js';
-import type { GrantType, OrgRecord } from '../../lambdas/core/ports.js';
+import type { GrantType, OrgRecord, UnreadableOrg } from '../../lambdas/core/ports.js';
+
+/**
+ * The policy's health of an org, or `corrupt`: its registry file cannot be read, so there is no record
+ * to judge (and no token is served) until an operator restores or replaces the file.
+ */
+export type OrgStatusHealth = Health | 'corrupt';
 
 export interface OrgStatus {
   orgId: string;
   label: string | null;
-  /** Region domain. */
-  region: string;
-  grantType: GrantType;
-  enabled: boolean;
-  health: Health;
+  /** Region domain; null when corrupt. */
+  region: string | null;
+  /** Null when corrupt. */
+  grantType: GrantType | null;
+  /** Null when corrupt. */
+  enabled: boolean | null;
+  health: OrgStatusHealth;
   /** ISO instant the current token expires, null when none was issued. */
   expiresAt: string | null;
   expiresInSeconds: number | null;
@@ -23,6 +31,10 @@ export interface OrgStatus {
   lastOutcome: 'success' | 'failure' | null;
   lastAttemptAt: string | null;
   consecutiveFailures: number;
+  /** Corrupt only: what is wrong with the registry file (no values), where it is, and what to do. */
+  problem?: string;
+  location?: string;
+  remedy?: string;
 }
 
 /** The sweep schedule: sweeps run at `firstRunAtMs + k * intervalMs`. */
@@ -64,5 +76,27 @@ export function orgStatus(org: OrgRecord, nowMs: number, policy: PolicyOptions, 
     lastOutcome: s.lastOutcome ?? null,
     lastAttemptAt: iso(s.lastAttemptAtMs),
     consecutiveFailures: s.consecutiveFailures,
+  };
+}
+
+/** The status of an org whose registry file cannot be read. */
+export function corruptOrgStatus(entry: UnreadableOrg): OrgStatus {
+  return {
+    orgId: entry.orgId,
+    label: null,
+    region: null,
+    grantType: null,
+    enabled: null,
+    health: 'corrupt',
+    expiresAt: null,
+    expiresInSeconds: null,
+    nextRefreshAt: null,
+    lastErrorCode: 'registry_unavailable',
+    lastOutcome: null,
+    lastAttemptAt: null,
+    consecutiveFailures: 0,
+    problem: entry.problem,
+    location: entry.location,
+    remedy: entry.remedy,
   };
 }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import { readTextIfExists, writeFileAtomic } from '../../lambdas/adapters/file/atomic-file.js';
-import { ConflictError, StoreError } from '../../lambdas/core/errors.js';
+import { ConflictError, StoreError, UnreadableRecordError } from '../../lambdas/core/errors.js';
 import type { ClientCredentials, GrantType, OrgRecord } from '../../lambdas/core/ports.js';
 import { ConfigError } from './config.js';
 
@@ -37,12 +37,14 @@ export interface DesiredOrg {
   path?: string;
 }
 
-export type SyncAction = 'created' | 'credentials_changed' | 'updated' | 'unchanged' | 'disabled_unmanaged';
+/** `unreadable`: the org's registry file cannot be read; it was left exactly as it is. */
+export type SyncAction = 'created' | 'credentials_changed' | 'updated' | 'unchanged' | 'disabled_unmanaged' | 'unreadable';
 
 export interface SyncResult {
   orgId: string;
   action: SyncAction;
-  credentialsVersion: number;
+  /** Absent when unreadable. */
+  credentialsVersion?: number;
 }
 
 const orgStateSchema = z.object({
@@ -115,7 +117,13 @@ export async function syncOrgs(store: FileStore, desired: readonly DesiredOrg[],
   for (const want of desired) {
     const orgId = want.orgId.toLowerCase();
     wanted.add(orgId);
-    const existing = await store.registry.get(orgId);
+    const existing = await readUnlessUnreadable(store, orgId);
+    if (existing === UNREADABLE) {
+      // Not overwritten from the config: the file may be the operator's to inspect or restore. The
+      // broker starts without this org, shows it as corrupt, and syncs it at the next start.
+      results.push({ orgId, action: 'unreadable' });
+      continue;
+    }
     const prev: OrgSyncState | undefined = state.orgs[orgId];
     const clientHash = keyedHash(state.salt, [orgId, 'client', want.credentials.clientId, want.credentials.clientSecret]);
     const seed = want.grantType === 'refresh_token' ? want.credentials.refreshToken : undefined;
@@ -188,7 +196,12 @@ export async function syncOrgs(store: FileStore, desired: readonly DesiredOrg[],
 
   for (const [orgId, entry] of Object.entries(state.orgs)) {
     if (wanted.has(orgId) || !entry.inConfig) continue;
-    const existing = await store.registry.get(orgId);
+    const existing = await readUnlessUnreadable(store, orgId);
+    // Still marked as in the config, so a later start disables it once its file is readable again.
+    if (existing === UNREADABLE) {
+      results.push({ orgId, action: 'unreadable' });
+      continue;
+    }
     entry.inConfig = false;
     if (!existing) continue;
     const record = existing.enabled ? await putWithRetry(store, orgId, (current) => ({ ...withoutVersion(current), enabled: false })) : existing;
@@ -197,6 +210,18 @@ export async function syncOrgs(store: FileStore, desired: readonly DesiredOrg[],
 
   await writeFileAtomic(statePath, `${JSON.stringify(state)}\n`);
   return results;
+}
+
+const UNREADABLE = Symbol('unreadable');
+
+/** The org's record, undefined when there is none, or UNREADABLE when its registry file cannot be read. */
+async function readUnlessUnreadable(store: FileStore, orgId: string): Promise<OrgRecord | undefined | typeof UNREADABLE> {
+  try {
+    return await store.registry.get(orgId);
+  } catch (err) {
+    if (err instanceof UnreadableRecordError) return UNREADABLE;
+    throw err;
+  }
 }
 
 /** Compares client id and secret without short-circuiting on the secret's content. */

@@ -39,6 +39,8 @@ export function describeEvent(event: BrokerEvent, nowMs: number): string {
   if (event.event === 'sweep' && typeof event.failed === 'object' && event.failed && Object.keys(event.failed).length > 0) {
     parts.push(`failed=${Object.entries(event.failed as Record<string, number>).map(([k, v]) => `${k}:${v}`).join(',')}`);
   }
+  const unreadable = event.event === 'sweep' ? (event.skipped as { unreadable?: unknown } | undefined)?.unreadable : undefined;
+  if (typeof unreadable === 'number' && unreadable > 0) parts.push(`unreadable=${unreadable}`);
   return `${time} ${event.level === 'info' ? ' ' : '!'} ${event.event} ${parts.join(' ')}`.trimEnd();
 }
 
@@ -63,12 +65,17 @@ const COLORS: Record<string, string> = {
   expired: '31',
   failing: '31',
   disabled: '90',
+  corrupt: '1;31',
 };
 
-function pad(raw: string, width: number): string {
-  // Labels come from a config file: no escape sequence reaches the terminal from there.
+/** Labels come from a config file and paths from the file system: no escape sequence reaches the terminal from there. */
+function printable(raw: string): string {
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  const text = raw.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+  return raw.replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+}
+
+function pad(raw: string, width: number): string {
+  const text = printable(raw);
   const cut = text.length > width ? `${text.slice(0, width - 1)}…` : text;
   return cut.padEnd(width);
 }
@@ -99,12 +106,16 @@ export function renderStatusView(input: StatusViewInput): string {
     lines.push([
       pad(org.orgId, 36),
       pad(org.label ?? '', 32),
-      pad(org.region, 18),
+      pad(org.region ?? '-', 18),
       paint(COLORS[org.health] ?? '0', pad(org.health, 11)),
       pad(expires, 10),
       pad(nextRefresh, 12),
-      org.lastErrorCode ?? '',
+      org.health === 'corrupt' ? `${org.lastErrorCode ?? ''} (see below)` : org.lastErrorCode ?? '',
     ].join('  ').trimEnd());
+  }
+  // A corrupt org needs an operator: say where its file is and what to do, under the table.
+  for (const org of input.orgs.filter((o) => o.health === 'corrupt')) {
+    lines.push(paint(COLORS.corrupt ?? '0', printable(`corrupt ${org.orgId} (${org.location ?? '?'}): ${org.problem ?? 'unreadable'}`)), printable(`  ${org.remedy ?? ''}`));
   }
   lines.push('', paint('1', 'recent events'));
   lines.push(...(input.events.length > 0 ? input.events : ['(none yet)']));

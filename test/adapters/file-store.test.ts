@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FileMutex, MutexTimeoutError } from '../../lambdas/adapters/file/file-mutex.js';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
-import { BrokerError, ConflictError, NotFoundError, StoreError, ValidationError } from '../../lambdas/core/errors.js';
+import { ConflictError, NotFoundError, StoreError, UnreadableRecordError, ValidationError } from '../../lambdas/core/errors.js';
 import type { AuditRecord, Clock, OrgRecord, TokenRecord } from '../../lambdas/core/ports.js';
 
 const ACCESS_TOKEN = 'AT-do-not-leak-7f3a9c';
@@ -365,6 +365,81 @@ describe('FileOrgRegistry', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).failureClass).toBe('permanent');
   });
+
+  describe('with damaged registry files among healthy ones', () => {
+    let healthy: string[];
+    let corrupt: string;
+    let invalid: string;
+
+    beforeEach(async () => {
+      const ids = Array.from({ length: 7 }, () => randomUUID()).sort();
+      // Damaged files at the start, in the middle and at the end of the id order.
+      [corrupt, invalid] = [ids[0] as string, ids[3] as string];
+      healthy = ids.filter((id) => id !== corrupt && id !== invalid);
+      for (const orgId of ids) await store.registry.put(newOrg({ orgId }));
+      writeFileSync(join(dataDir, 'registry', `${corrupt}.json`), readFileSync(join(dataDir, 'registry', `${corrupt}.json`), 'utf8').slice(0, 30));
+      const record = JSON.parse(readFileSync(join(dataDir, 'registry', `${invalid}.json`), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(dataDir, 'registry', `${invalid}.json`), JSON.stringify({ ...record, region: 'moon-base-1', state: { consecutiveFailures: -1 } }));
+    });
+
+    it('lists the healthy orgs and reports each damaged file with its problem, location and remedy', async () => {
+      const page = await store.registry.listPage();
+      expect(page.items.map((o) => o.orgId)).toEqual(healthy);
+      expect(page.cursor).toBeUndefined();
+      expect(page.unreadable).toEqual([
+        { orgId: corrupt, problem: 'not valid JSON', location: join(dataDir, 'registry', `${corrupt}.json`), remedy: expect.stringContaining('Restore the file from a backup') },
+        { orgId: invalid, problem: 'fields fail the schema: region, state.consecutiveFailures', location: join(dataDir, 'registry', `${invalid}.json`), remedy: expect.stringContaining(`orgs add --local --data-dir ${dataDir} --org-id ${invalid}`) },
+      ]);
+      // Problems name fields, never values.
+      expect(JSON.stringify(page.unreadable)).not.toContain('moon-base-1');
+    });
+
+    it('throws registry_unavailable naming the file and the remedy from get', async () => {
+      for (const orgId of [corrupt, invalid]) {
+        const err = await store.registry.get(orgId).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(UnreadableRecordError);
+        expect(err).toMatchObject({ code: 'registry_unavailable', failureClass: 'permanent', orgId, unreadable: { orgId, location: join(dataDir, 'registry', `${orgId}.json`) } });
+        expect((err as Error).message).toContain(join(dataDir, 'registry', `${orgId}.json`));
+        expect((err as Error).message).toMatch(/Restore the file from a backup, or delete it and register the org again/);
+      }
+      expect(await store.registry.get(healthy[0] as string)).toMatchObject({ orgId: healthy[0] });
+    });
+
+    it('reaches every healthy org and reports every damaged file when paging with a small limit', async () => {
+      const seen: string[] = [];
+      const unreadable: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.registry.listPage({ limit: 2, ...(cursor ? { cursor } : {}) });
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        seen.push(...page.items.map((o) => o.orgId));
+        unreadable.push(...(page.unreadable ?? []).map((u) => u.orgId));
+        cursor = page.cursor;
+        pages++;
+      } while (cursor);
+      expect(seen).toEqual(healthy);
+      expect(unreadable).toEqual([corrupt, invalid]);
+      expect(pages).toBe(3);
+    });
+
+    it('refuses to overwrite a damaged file, and changes nothing on a read', async () => {
+      const path = join(dataDir, 'registry', `${corrupt}.json`);
+      const before = readFileSync(path, 'utf8');
+      await expect(store.registry.put(newOrg({ orgId: corrupt }))).rejects.toBeInstanceOf(UnreadableRecordError);
+      await expect(store.registry.recordState(corrupt, 1, { consecutiveFailures: 0 })).rejects.toMatchObject({ code: 'registry_unavailable' });
+      await store.registry.listPage();
+      expect(readFileSync(path, 'utf8')).toBe(before);
+    });
+
+    it('reports a registry file that answers for another org', async () => {
+      const copy = randomUUID();
+      writeFileSync(join(dataDir, 'registry', `${copy}.json`), readFileSync(join(dataDir, 'registry', `${healthy[0]}.json`)));
+      const page = await store.registry.listPage();
+      expect(page.items.map((o) => o.orgId)).toEqual(healthy);
+      expect(page.unreadable).toContainEqual(expect.objectContaining({ orgId: copy, problem: 'its orgId field does not match the file name' }));
+    });
+  });
 });
 
 describe('FileTokenVault', () => {
@@ -423,17 +498,49 @@ describe('FileTokenVault', () => {
     expect(await store.vault.read(orgId)).toBeUndefined();
   });
 
-  it('reports a damaged token file as token_unavailable without echoing its content', async () => {
+  it('reads a token that fails the schema as missing and names it without echoing its content or touching the file', async () => {
     await store.vault.write(tokenFor(orgId), { attemptId: 'a1' });
     const path = join(dataDir, 'tokens', `${orgId}.json`);
     const file = JSON.parse(readFileSync(path, 'utf8')) as { current: { value: string } };
     file.current.value = JSON.stringify({ ...tokenFor(orgId), schemaVersion: 2 });
     writeFileSync(path, JSON.stringify(file));
-    const err = await store.vault.read(orgId).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(BrokerError);
-    expect(err).toMatchObject({ code: 'token_unavailable' });
-    expect((err as Error).message).toContain('schemaVersion');
-    expect((err as Error).message).not.toContain(ACCESS_TOKEN);
+    const before = readFileSync(path, 'utf8');
+
+    expect(await store.vault.read(orgId)).toBeUndefined();
+    const unreadable = await store.vault.listUnreadable();
+    expect(unreadable).toEqual([{ orgId, problem: 'the current token: fields fail the schema: schemaVersion', location: path, remedy: expect.stringMatching(/next sweep refreshes/) }]);
+    expect(JSON.stringify(unreadable)).not.toContain(ACCESS_TOKEN);
+    expect(readFileSync(path, 'utf8')).toBe(before);
+  });
+
+  it.each([
+    ['truncated', (text: string) => text.slice(0, 40), /not valid JSON/],
+    ['emptied', () => '', /empty/],
+    ['edited into another shape', () => JSON.stringify({ current: { value: 7 } }), /fields fail the schema: current\.attemptId, current\.value, current\.writtenAtMs/],
+  ])('reads a %s token file as missing, and the next write replaces it whole', async (_name, damage, problem) => {
+    await store.vault.write(tokenFor(orgId, 'token-1'), { attemptId: 'a1' });
+    const path = join(dataDir, 'tokens', `${orgId}.json`);
+    writeFileSync(path, damage(readFileSync(path, 'utf8')));
+    const damaged = readFileSync(path, 'utf8');
+
+    expect(await store.vault.read(orgId)).toBeUndefined();
+    expect(await store.vault.readPrevious(orgId)).toBeUndefined();
+    expect(await store.vault.read(orgId)).toBeUndefined();
+    expect(readFileSync(path, 'utf8')).toBe(damaged);
+    expect(await store.vault.listUnreadable()).toEqual([expect.objectContaining({ orgId, problem: expect.stringMatching(problem), location: path })]);
+
+    await store.vault.write(tokenFor(orgId, 'token-2'), { attemptId: 'a2' });
+    expect((await store.vault.read(orgId))?.accessToken).toBe('token-2');
+    expect(await store.vault.readPrevious(orgId)).toBeUndefined();
+    expect(await store.vault.listUnreadable()).toEqual([]);
+  });
+
+  it('reads a token file holding another org\'s token as missing', async () => {
+    await store.vault.write(tokenFor(orgId), { attemptId: 'a1' });
+    const other = randomUUID();
+    writeFileSync(join(dataDir, 'tokens', `${other}.json`), readFileSync(join(dataDir, 'tokens', `${orgId}.json`)));
+    expect(await store.vault.read(other)).toBeUndefined();
+    expect((await store.vault.listUnreadable()).map((u) => [u.orgId, u.problem])).toEqual([[other, 'the current token belongs to another org']]);
   });
 
   it('removes the token', async () => {
@@ -494,6 +601,22 @@ describe('FileCredentialStore', () => {
     expect(err).toMatchObject({ code: 'credentials_unavailable' });
     expect((err as Error).message).toContain('clientId');
     expect((err as Error).message).not.toContain(CLIENT_SECRET);
+  });
+
+  it('keeps a truncated credentials file a permanent error naming the file and the remedy, never a missing one', async () => {
+    await store.credentials.save(org, { clientId: 'id', clientSecret: CLIENT_SECRET, refreshToken: REFRESH_TOKEN });
+    const path = join(dataDir, 'credentials', `${org.orgId}.json`);
+    writeFileSync(path, readFileSync(path, 'utf8').slice(0, 25));
+    const before = readFileSync(path, 'utf8');
+    const err = await store.credentials.read(org).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreadableRecordError);
+    expect(err).toMatchObject({ code: 'credentials_unavailable', failureClass: 'permanent', orgId: org.orgId });
+    expect((err as Error).message).toContain(path);
+    expect((err as Error).message).toMatch(/not valid JSON.*Restore the file from a backup, or store the org's credentials again/);
+    expect((err as Error).message).not.toContain(before);
+    await expect(store.credentials.readCurrent(org)).rejects.toMatchObject({ code: 'credentials_unavailable' });
+    await expect(store.credentials.rotateRefreshToken(org, { credentials: { clientId: 'id', clientSecret: CLIENT_SECRET }, version: 'v', extras: {} }, 'rt-2', 'a')).rejects.toMatchObject({ code: 'credentials_unavailable' });
+    expect(readFileSync(path, 'utf8')).toBe(before);
   });
 
   it('removes credentials', async () => {

@@ -15,11 +15,11 @@ import { type OrgRecord, systemClock } from '../../lambdas/core/ports.js';
 import { resolveRegion } from '../../lambdas/core/regions.js';
 import { type CommandSpec, parseCommand, suggest } from '../../lib/cli/args.js';
 import { sweepExitCode, summaryLine } from '../../lib/cli/commands/refresh.js';
-import { statusCells, statusRow } from '../../lib/cli/commands/status.js';
+import { corruptStatusCells, corruptStatusRow, statusCells, statusRow, UNHEALTHY } from '../../lib/cli/commands/status.js';
 import { DEFAULT_POLICY } from '../../lambdas/core/policy.js';
 import { tokenOutputMode } from '../../lib/cli/commands/token.js';
 import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';
-import { formatDuration, formatRelative, parseSince, renderTable } from '../../lib/cli/format.js';
+import { formatDuration, formatRelative, parseSince, renderTable, unreadableNotes } from '../../lib/cli/format.js';
 import { exitCodeFor } from '../../lib/cli/main.js';
 import { parseSecretLines } from '../../lib/cli/secret-input.js';
 import { genesysBaseUrl, resolveTarget } from '../../lib/cli/target.js';
@@ -284,7 +284,7 @@ describe('sweep reporting', () => {
     due: 2,
     refreshed: 1,
     failed: {},
-    skipped: { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0 },
+    skipped: { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0, unreadable: 0 },
     deferred: 0,
     orgsAtRisk: 0,
     health: {},
@@ -299,11 +299,33 @@ describe('sweep reporting', () => {
     expect(summaryLine(summary({ failed: { invalid_client: 1 } }))).toBe('examined 3, due 2, refreshed 1, failed 1 (invalid_client: 1), not due 1; took 1.2 s');
   });
 
-  it('exits 1 on any failure, 4 on an unregistered org, 0 otherwise', () => {
+  it('counts orgs the registry could not read in the summary line', () => {
+    const skipped = { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0, unreadable: 2 };
+    expect(summaryLine(summary({ skipped }))).toBe('examined 3, due 2, refreshed 1, failed 0, not due 1, unreadable 2; took 1.2 s');
+  });
+
+  it('exits 1 on any failure or unreadable org, 4 on an unregistered org, 0 otherwise', () => {
+    expect(sweepExitCode(summary({ skipped: { leaseHeld: 0, notDue: 1, disabled: 0, backingOff: 0, notFound: 0, unreadable: 1 } }))).toBe(EXIT.failed);
     expect(sweepExitCode(summary({}))).toBe(EXIT.ok);
     expect(sweepExitCode(summary({ failed: { rate_limited: 2 } }))).toBe(EXIT.failed);
     expect(sweepExitCode(summary({ registryError: 'registry_unavailable' }))).toBe(EXIT.failed);
     expect(sweepExitCode(summary({ results: [{ orgId: ORG, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' }] }))).toBe(EXIT.notFound);
+  });
+});
+
+describe('corrupt status rows', () => {
+  const damaged = { orgId: ORG, problem: 'not valid JSON', location: `/data/registry/${ORG}.json`, remedy: 'Restore the file from a backup.' };
+
+  it('shows an unreadable org as corrupt with the registry error, and counts it as unhealthy', () => {
+    const row = corruptStatusRow(damaged);
+    expect(row).toEqual({ orgId: ORG, health: 'corrupt', lastErrorCode: 'registry_unavailable', problem: 'not valid JSON', location: `/data/registry/${ORG}.json`, remedy: 'Restore the file from a backup.' });
+    expect(corruptStatusCells(row)).toEqual([ORG, '-', '-', 'corrupt', '-', '-', '-', 'registry_unavailable (see below)']);
+    expect(UNHEALTHY.has('corrupt')).toBe(true);
+  });
+
+  it('notes each one under the table with its file, problem and remedy', () => {
+    expect(unreadableNotes([])).toBe('');
+    expect(unreadableNotes([damaged])).toBe(`\ncorrupt ${ORG} (/data/registry/${ORG}.json): not valid JSON\n  Restore the file from a backup.\n`);
   });
 });
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { createRefreshEngine, type EngineOptions, MIN_TIME_FOR_ONE_REFRESH_MS } from '../../lambdas/core/engine.js';
-import { StoreError } from '../../lambdas/core/errors.js';
+import { StoreError, UnreadableRecordError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
-import type { AuditRecord, ClientCredentials, OrgRecord, Telemetry } from '../../lambdas/core/ports.js';
+import type { AuditRecord, ClientCredentials, OrgRecord, Telemetry, UnreadableOrg } from '../../lambdas/core/ports.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
 const H = 3_600_000;
@@ -383,6 +383,69 @@ describe('RefreshEngine, registry and store faults', () => {
     expect(summary).toMatchObject({ examined: 2, refreshed: 1, failed: { registry_unavailable: 1 } });
     expect(summary.results).toContainEqual({ orgId: ORG_US, outcome: 'failed', reason: 'unexamined', errorCode: 'registry_unavailable' });
     expect(summary.registryError).toBeUndefined();
+  });
+
+  it('skips and reports an org the registry could not read, and refreshes every other org on every page', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const jp = client(ORG_JP);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1'), org(ORG_JP, 'mypurecloud.jp')], { [ORG_US]: us, [ORG_IE]: ie, [ORG_JP]: jp });
+    const damaged: UnreadableOrg = { orgId: ORG_BAD, problem: 'not valid JSON', location: `/data/registry/${ORG_BAD}.json`, remedy: 'Restore the file from a backup' };
+    const listPage = f.registry.listPage.bind(f.registry);
+    f.registry.listPage = async (options) => {
+      const page = await listPage(options);
+      return options?.cursor ? page : { ...page, unreadable: [damaged] };
+    };
+    const summary = await f.engine({ pageSize: 1 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ examined: 4, due: 3, refreshed: 3, failed: {}, skipped: { unreadable: 1 } });
+    expect(summary.registryError).toBeUndefined();
+    expect(summary.results).toContainEqual({ orgId: ORG_BAD, outcome: 'skipped', reason: 'unreadable', errorCode: 'registry_unavailable' });
+    const logged = f.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.orgId === ORG_BAD);
+    expect(logged).toMatchObject({ level: 'warn', errorCode: 'registry_unavailable', problem: 'not valid JSON', location: damaged.location, remedy: damaged.remedy });
+  });
+
+  it('skips a named org whose registry record is unreadable', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1')], { [ORG_US]: us, [ORG_IE]: ie });
+    const damaged: UnreadableOrg = { orgId: ORG_US, problem: 'fields fail the schema: region', location: `/data/registry/${ORG_US}.json`, remedy: 'Restore the file from a backup' };
+    const get = f.registry.get.bind(f.registry);
+    f.registry.get = async (orgId) => {
+      if (orgId === ORG_US) throw new UnreadableRecordError('registry_unavailable', 'registry file', damaged);
+      return get(orgId);
+    };
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'manual', orgIds: [ORG_US, ORG_IE] });
+    expect(summary).toMatchObject({ examined: 2, refreshed: 1, failed: {}, skipped: { unreadable: 1 } });
+    expect(summary.results).toContainEqual({ orgId: ORG_US, outcome: 'skipped', reason: 'unreadable', errorCode: 'registry_unavailable' });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('refreshes at once an org whose stored token the vault cannot read, unless it is backing off', async () => {
+    const us = client(ORG_US);
+    const ie = client(ORG_IE);
+    const jp = client(ORG_JP);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1'), org(ORG_JP, 'mypurecloud.jp')], { [ORG_US]: us, [ORG_IE]: ie, [ORG_JP]: jp });
+    expect(await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' })).toMatchObject({ refreshed: 3 });
+    // IE failed since, and waits for its retry time.
+    const ieNow = (await f.registry.get(ORG_IE))!;
+    await f.registry.recordState(ORG_IE, ieNow.version, { ...ieNow.state, lastOutcome: 'failure', lastErrorClass: 'transient', consecutiveFailures: 1, nextAttemptAtMs: clock.now() + H });
+    const lost = (orgId: string): UnreadableOrg => ({ orgId, problem: 'not valid JSON', location: `/data/tokens/${orgId}.json`, remedy: 'None needed' });
+    Object.assign(f.vault, { listUnreadable: async () => [lost(ORG_US), lost(ORG_IE)] });
+
+    const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    expect(summary).toMatchObject({ examined: 3, refreshed: 1, skipped: { notDue: 1, backingOff: 1 } });
+    expect(summary.results).toEqual([expect.objectContaining({ orgId: ORG_US, outcome: 'refreshed', reason: 'forced' })]);
+    expect(sim.counts(us.clientId).token).toBe(2);
+    expect(sim.counts(ie.clientId).token).toBe(1);
+    expect(f.logs.some((l) => l.includes('stored token unreadable') && l.includes(ORG_US))).toBe(true);
+  });
+
+  it('sweeps as usual when the vault cannot list its unreadable tokens', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    Object.assign(f.vault, { listUnreadable: async () => Promise.reject(new Error('EMFILE')) });
+    expect(await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' })).toMatchObject({ refreshed: 1 });
+    expect(f.logs.some((l) => l.includes('unreadable tokens could not be listed'))).toBe(true);
   });
 
   it('retries a state write that met an operator edit, keeping the edit', async () => {

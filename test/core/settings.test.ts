@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { allOrgs, listAllOrgs } from '../../lambdas/core/registry-pages.js';
+import { allEntries, allOrgs, listAllOrgs, listOrgsAndUnreadable } from '../../lambdas/core/registry-pages.js';
 import { BROKER_SETTINGS, describeRange, inRange, settingValue } from '../../lambdas/core/settings.js';
 import { InMemoryOrgRegistry } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import type { UnreadableOrg } from '../../lambdas/core/ports.js';
 
 describe('settings', () => {
   it('holds the documented defaults', () => {
@@ -67,5 +68,31 @@ describe('registry paging', () => {
     expect(calls[0]).not.toHaveProperty('cursor');
     expect(calls.slice(1).every((c) => typeof c.cursor === 'string')).toBe(true);
     expect((await listAllOrgs(registry)).map((o) => o.orgId)).toEqual(orgs.map((o) => o.orgId));
+  });
+
+  it('reports the unreadable orgs of every page beside its records, and leaves them out of the record lists', async () => {
+    const registry = new InMemoryOrgRegistry(orgs);
+    const damaged = (orgId: string): UnreadableOrg => ({ orgId, problem: 'not valid JSON', location: `/data/registry/${orgId}.json`, remedy: 'Restore the file' });
+    const listPage = registry.listPage.bind(registry);
+    // As the file registry does: pages of 3 records, each with one damaged file before its last record.
+    registry.listPage = async (options = {}) => {
+      const page = await listPage(options);
+      return { ...page, unreadable: [damaged(`2b000000-0000-4000-8000-00000000000${page.items.length}`)] };
+    };
+    const entries: string[] = [];
+    for await (const entry of allEntries(registry, 3)) entries.push('unreadable' in entry ? `unreadable ${entry.orgId}` : entry.orgId);
+    expect(entries).toEqual([
+      ...orgs.slice(0, 3).map((o) => o.orgId), 'unreadable 2b000000-0000-4000-8000-000000000003',
+      ...orgs.slice(3, 6).map((o) => o.orgId), 'unreadable 2b000000-0000-4000-8000-000000000003',
+      orgs[6]!.orgId, 'unreadable 2b000000-0000-4000-8000-000000000001',
+    ]);
+    const seen: string[] = [];
+    for await (const org of allOrgs(registry, 3)) seen.push(org.orgId);
+    expect(seen).toEqual(orgs.map((o) => o.orgId));
+    expect((await listAllOrgs(registry)).map((o) => o.orgId)).toEqual(orgs.map((o) => o.orgId));
+    const both = await listOrgsAndUnreadable(registry);
+    expect(both.orgs.map((o) => o.orgId)).toEqual(orgs.map((o) => o.orgId));
+    // One page of 100: one unreadable entry, with everything the operator needs.
+    expect(both.unreadable).toEqual([damaged('2b000000-0000-4000-8000-000000000007')]);
   });
 });

@@ -24,6 +24,12 @@ const token = { expiresAt: new Date(T0 + 24 * H).toISOString() } as TokenRecord;
 const none = { auditWriteFailed: false, stateWriteFailed: false };
 const error = new BrokerError('invalid_client', 'refused');
 
+const unreadable: RefreshOutcome = {
+  kind: 'skipped',
+  orgId: ORG,
+  reason: 'unreadable',
+  unreadable: { orgId: ORG, problem: 'not valid JSON', location: `/data/registry/${ORG}.json`, remedy: 'Restore the file from a backup' },
+};
 const refreshed: RefreshOutcome = { kind: 'refreshed', orgId: ORG, reason: 'at_refresh_mark', token, org: healthy, effects: none };
 const failed: RefreshOutcome = { kind: 'failed', orgId: ORG, reason: 'retry_due', errorCode: 'invalid_client', error, critical: false, org: atRisk, effects: none };
 
@@ -40,6 +46,7 @@ describe('resultOf', () => {
     ['a failure that still wrote a token, with its expiry', { ...failed, errorCode: 'refresh_token_persist_failed', token } as RefreshOutcome, { orgId: ORG, outcome: 'failed', reason: 'retry_due', errorCode: 'refresh_token_persist_failed', expiresAt: token.expiresAt }],
     ['a deferral', { kind: 'deferred', orgId: ORG, reason: 'deadline', org: healthy }, { orgId: ORG, outcome: 'deferred', reason: 'deadline' }],
     ['an unknown org', { kind: 'skipped', orgId: ORG, reason: 'not_found' }, { orgId: ORG, outcome: 'skipped', reason: 'not_found', errorCode: 'org_not_found' }],
+    ['an org the registry could not read, with the registry error code', unreadable, { orgId: ORG, outcome: 'skipped', reason: 'unreadable', errorCode: 'registry_unavailable' }],
     ['an org busy elsewhere', { kind: 'skipped', orgId: ORG, reason: 'lease_held', org: healthy }, { orgId: ORG, outcome: 'skipped', reason: 'lease_held' }],
     ['nothing for an org that was not due', { kind: 'skipped', orgId: ORG, reason: 'not_due', org: healthy }, undefined],
     ['nothing for a disabled org', { kind: 'skipped', orgId: ORG, reason: 'disabled', org: healthy }, undefined],
@@ -62,19 +69,34 @@ describe('addOutcome', () => {
       { kind: 'skipped', orgId: ORG, reason: 'disabled', org: org({}, { enabled: false }) },
       { kind: 'skipped', orgId: ORG, reason: 'backing_off', org: atRisk },
       { kind: 'skipped', orgId: ORG, reason: 'not_found' },
+      unreadable,
     );
     expect(summary).toMatchObject({
-      examined: 10,
+      examined: 11,
       due: 6,
       refreshed: 1,
       failed: { invalid_client: 1, timeout: 2 },
       deferred: 1,
-      skipped: { leaseHeld: 1, notDue: 1, disabled: 1, backingOff: 1, notFound: 1 },
+      skipped: { leaseHeld: 1, notDue: 1, disabled: 1, backingOff: 1, notFound: 1, unreadable: 1 },
       critical: 0,
       auditWriteFailures: 0,
       stateWriteFailures: 0,
     });
-    expect(summary.results.map((r) => r.outcome)).toEqual(['refreshed', 'failed', 'failed', 'failed', 'deferred', 'skipped', 'skipped']);
+    expect(summary.results.map((r) => r.outcome)).toEqual(['refreshed', 'failed', 'failed', 'failed', 'deferred', 'skipped', 'skipped', 'skipped']);
+  });
+
+  it.each<[string, RefreshOutcome[], Partial<SweepSummary>]>([
+    ['one unreadable org alone', [unreadable], { examined: 1, due: 0, refreshed: 0, failed: {}, health: {}, orgsAtRisk: 0 }],
+    ['an unreadable org beside a refresh', [refreshed, unreadable], { examined: 2, due: 1, refreshed: 1, failed: {}, health: { healthy: 1 } }],
+    ['two unreadable orgs beside a failure', [unreadable, failed, unreadable], { examined: 3, due: 1, failed: { invalid_client: 1 }, health: { at_risk: 1 }, orgsAtRisk: 1 }],
+  ])('counts %s as skipped and unreadable, never due, failed or judged for health', (_name, outcomes, expected) => {
+    const summary = summarize(...outcomes);
+    const count = outcomes.filter((o) => o === unreadable).length;
+    expect(summary).toMatchObject({ ...expected, skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0, unreadable: count } });
+    expect(summary.registryError).toBeUndefined();
+    expect(summary.results.filter((r) => r.reason === 'unreadable')).toEqual(
+      Array.from({ length: count }, () => ({ orgId: ORG, outcome: 'skipped', reason: 'unreadable', errorCode: 'registry_unavailable' })),
+    );
   });
 
   it('counts critical events and failed side effects of attempts only', () => {
@@ -117,7 +139,7 @@ describe('emptySummary', () => {
       due: 0,
       refreshed: 0,
       failed: {},
-      skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0 },
+      skipped: { leaseHeld: 0, notDue: 0, disabled: 0, backingOff: 0, notFound: 0, unreadable: 0 },
       deferred: 0,
       orgsAtRisk: 0,
       health: {},

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { createRefreshEngine } from '../../lambdas/core/engine.js';
+import { UnreadableRecordError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type Clock, systemClock } from '../../lambdas/core/ports.js';
 import { createTokenGetter, parseGetTokenRequest } from '../../lambdas/core/token-getter.js';
@@ -173,6 +174,16 @@ describe('TokenGetter', () => {
     await s.container().handle({ orgId: MISSING }, ctx());
     expect(await s.registry.get(MISSING)).toBeUndefined();
     expect(s.audit.records).toHaveLength(0);
+    expect(sim.totalRequests()).toBe(before);
+  });
+
+  it('answers token_unavailable naming the problem, the place and the remedy for an org whose record is unreadable', async () => {
+    const s = setup();
+    const damaged = { orgId: ORG, problem: 'not valid JSON', location: `/data/registry/${ORG}.json`, remedy: 'Restore the file from a backup.' };
+    s.registry.get = async () => Promise.reject(new UnreadableRecordError('registry_unavailable', 'registry file', damaged));
+    const before = sim.totalRequests();
+    const response = await s.container().handle({ orgId: ORG }, ctx());
+    expect(response).toEqual({ error: { code: 'token_unavailable', message: `registry file of org ${ORG} (/data/registry/${ORG}.json) is unreadable: not valid JSON. Restore the file from a backup.` } });
     expect(sim.totalRequests()).toBe(before);
   });
 });

@@ -2,14 +2,14 @@
  * The CLI in-process: flags, exit codes, and the live status view on a (fake) terminal.
  * The child-process behaviour (signals, kill -9, JSON lines) is in test/e2e/local-mode.test.ts.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import type { LocalBroker } from '../../lib/local/broker.js';
 import { DEMO_BANNER } from '../../lib/demo/demo.js';
-import { EXIT_OK, EXIT_USAGE, main, USAGE } from '../../lib/local/main.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main, USAGE } from '../../lib/local/main.js';
 
 const root = mkdtempSync(join(tmpdir(), 'local-main-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -66,6 +66,24 @@ describe('main', () => {
     const real = capture();
     expect(await main(['--once', '--data-dir', demoDir], { ...real.io, cwd })).toBe(EXIT_USAGE);
     expect(real.err.join('')).toContain(`data directory ${demoDir} belongs to demo mode`);
+  });
+
+  it('starts and sweeps beside a corrupt registry file, leaves it alone, and fails --once because of it', async () => {
+    const dataDir = join(root, 'corrupt-demo');
+    expect(await main(['--once', '--data-dir', dataDir], capture().io)).toBe(EXIT_OK);
+    // The refresh_token demo org: start-up reads its record to resume its refresh token.
+    const orgId = 'de000000-0000-4000-8000-000000000003';
+    const path = join(dataDir, 'registry', `${orgId}.json`);
+    writeFileSync(path, readFileSync(path, 'utf8').slice(0, 20));
+    const damaged = readFileSync(path, 'utf8');
+
+    const c = capture();
+    expect(await main(['--once', '--data-dir', dataDir], c.io)).toBe(EXIT_FAILURE);
+    const events = c.out.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.find((e) => e.event === 'orgs_synced')).toMatchObject({ level: 'warn', unreadable: [orgId] });
+    expect(events.find((e) => e.event === 'sweep')).toMatchObject({ level: 'warn', unreadableOrgIds: [orgId], skipped: { unreadable: 1 } });
+    expect(events.find((e) => e.event === 'once_done')).toMatchObject({ ok: false, orgsWithoutValidToken: [orgId] });
+    expect(readFileSync(path, 'utf8')).toBe(damaged);
   });
 
   it('draws the live status view on a terminal: banner, getter URL, curl hint and org rows, never a token', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LocalMetrics, PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../../lib/local/metrics.js';
-import type { OrgStatus } from '../../lib/local/org-status.js';
+import { corruptOrgStatus, type OrgStatus } from '../../lib/local/org-status.js';
 
 /** One sample line of text format 0.0.4: name, optional {labels}, a value. */
 const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*")*\})? (-?[0-9.e+-]+|NaN|[+-]Inf)$/;
@@ -61,6 +61,15 @@ describe('LocalMetrics', () => {
     expect(text).toContain('broker_last_sweep_timestamp_seconds 1767225600\n');
     expect(text).toContain('broker_getter_requests_total{result="ok"} 1\n');
     expect(text).toContain('broker_getter_requests_total{result="token_unavailable"} 1\n');
+  });
+
+  it('counts corrupt orgs by health, with no token sample', () => {
+    const corrupt = corruptOrgStatus({ orgId: 'o-4', problem: 'not valid JSON', location: '/data/registry/o-4.json', remedy: 'Restore it.' });
+    const text = new LocalMetrics().render([status('o-1', 'healthy', 250), corrupt]);
+    expect(text).toContain('broker_orgs{health="corrupt"} 1\n');
+    expect(text).toContain('broker_orgs{health="healthy"} 1\n');
+    expect(text).not.toContain('org_id="o-4"');
+    expect(new LocalMetrics().render([])).toContain('broker_orgs{health="corrupt"} 0\n');
   });
 
   it('declares every family before any sample exists', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeEvent, formatDuration, formatJsonLine, renderStatusView } from '../../lib/local/output.js';
-import type { OrgStatus } from '../../lib/local/org-status.js';
+import { corruptOrgStatus, type OrgStatus } from '../../lib/local/org-status.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const ORG: OrgStatus = {
@@ -16,6 +16,13 @@ describe('formatJsonLine', () => {
     expect(line.indexOf('\n')).toBe(line.length - 1);
     expect(Object.keys(JSON.parse(line) as object)).toEqual(['time', 'level', 'event', 'orgId', 'expiresInSeconds']);
     expect(JSON.parse(line)).toMatchObject({ time: '2026-06-01T12:00:00.000Z', level: 'info', event: 'refreshed' });
+  });
+});
+
+describe('describeEvent', () => {
+  it('counts unreadable orgs in a sweep line', () => {
+    const line = describeEvent({ event: 'sweep', level: 'warn', refreshed: 2, failed: {}, skipped: { unreadable: 1 } }, NOW);
+    expect(line).toBe('12:00:00 ! sweep refreshed=2 unreadable=1');
   });
 });
 
@@ -51,6 +58,14 @@ describe('renderStatusView', () => {
     const text = renderStatusView({ orgs: [{ ...ORG, label: 'Evil\x1b[2J\x07Corp' }], nowMs: NOW, sweepRunning: false, events: [], color: false });
     expect(text).toContain('Evil?[2J?Corp');
     expect(text).not.toContain('\x1b');
+  });
+
+  it('shows a corrupt org in the table, and its file and remedy under it', () => {
+    const corrupt = corruptOrgStatus({ orgId: 'f0000000-0000-4000-8000-000000000003', problem: 'not valid JSON', location: '/data/registry/f0000000-0000-4000-8000-000000000003.json\x1b[2J', remedy: 'Restore the file from a backup.' });
+    const rows = renderStatusView({ orgs: [ORG, corrupt], nowMs: NOW, sweepRunning: false, events: [], color: false }).split('\n');
+    expect(rows.find((r) => r.startsWith(corrupt.orgId))).toMatch(/^\S+\s+-\s+corrupt\s+-\s+-\s+registry_unavailable \(see below\)$/);
+    const note = rows.findIndex((r) => r.startsWith(`corrupt ${corrupt.orgId}`));
+    expect(rows.slice(note, note + 2)).toEqual([`corrupt ${corrupt.orgId} (/data/registry/${corrupt.orgId}.json?[2J): not valid JSON`, '  Restore the file from a backup.']);
   });
 
   it('reports sweep timing', () => {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { StoreError, ValidationError } from '../../core/errors.js';
 import { createHash } from 'node:crypto';
+import { StoreError, UnreadableRecordError, ValidationError } from '../../core/errors.js';
 import type { ClientCredentials, CredentialStore, CurrentCredentials, OrgRecord, RotationWrite } from '../../core/ports.js';
 import { fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';
-import { type StoreFiles, issueFields, parseInput, parseJson, requireOrgId } from './store-files.js';
+import { type StoreFiles, parseInput, parseStored, requireOrgId } from './store-files.js';
 
 const credentialsSchema = z.object({
   clientId: z.string().min(1),
@@ -28,7 +28,7 @@ export class FileCredentialStore implements CredentialStore {
     const orgId = requireOrgId(org?.orgId);
     const path = this.#files.file('credentials', orgId, '.json');
     const text = await this.#files.guard(orgId, 'credentials_unavailable', 'reading credentials', () => readTextIfExists(path));
-    return parseStoredCredentials(text, orgId);
+    return parseStoredCredentials(text, orgId, path, this.#files.dataDir);
   }
 
   /** The credentials and the version they were read at: a hash of the file's content. */
@@ -36,7 +36,7 @@ export class FileCredentialStore implements CredentialStore {
     const orgId = requireOrgId(org?.orgId);
     const path = this.#files.file('credentials', orgId, '.json');
     const text = await this.#files.guard(orgId, 'credentials_unavailable', 'reading credentials', () => readTextIfExists(path));
-    return { credentials: parseStoredCredentials(text, orgId), version: versionOf(text!), extras: {} };
+    return { credentials: parseStoredCredentials(text, orgId, path, this.#files.dataDir), version: versionOf(text!), extras: {} };
   }
 
   /**
@@ -51,7 +51,7 @@ export class FileCredentialStore implements CredentialStore {
     const path = this.#files.file('credentials', orgId, '.json');
     return this.#files.locked(orgId, 'refresh_token_persist_failed', 'storing the refresh token', async () => {
       const text = await readTextIfExists(path);
-      const stored = parseStoredCredentials(text, orgId);
+      const stored = parseStoredCredentials(text, orgId, path, this.#files.dataDir);
       if (stored.refreshToken === refreshToken) return 'written';
       if (versionOf(text!) !== from.version || stored.clientId !== from.credentials.clientId) return 'changed';
       await writeFileAtomic(path, JSON.stringify({ ...from.credentials, refreshToken }));
@@ -80,12 +80,19 @@ function versionOf(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
-function parseStoredCredentials(text: string | undefined, orgId: string): ClientCredentials {
-  if (text === undefined) throw new StoreError('credentials_unavailable', `no credentials stored for org ${orgId}`, { orgId, transient: false });
-  const parsed = credentialsSchema.safeParse(parseJson(text));
-  if (!parsed.success) {
-    throw new StoreError('credentials_unavailable', `stored credentials of org ${orgId} are unreadable (${issueFields(parsed.error)})`, { orgId, transient: false });
+/**
+ * The org's credentials from the file's text. Missing or damaged credentials stay a permanent error for
+ * this org: unlike a token, the broker cannot re-create them, so the message says where and what to do.
+ */
+function parseStoredCredentials(text: string | undefined, orgId: string, path: string, dataDir: string): ClientCredentials {
+  const remedy =
+    `Restore the file from a backup, or store the org's credentials again (genesys-token-broker orgs add --local --data-dir ${dataDir} --org-id ${orgId} ..., ` +
+    'or restart local mode when broker.config.json lists the org); a refresh_token org then needs a new refresh token.';
+  if (text === undefined) {
+    throw new StoreError('credentials_unavailable', `no credentials stored for org ${orgId} (${path}). ${remedy}`, { orgId, transient: false });
   }
-  const { clientId, clientSecret, refreshToken } = parsed.data;
+  const parsed = parseStored(credentialsSchema, text);
+  if (!parsed.ok) throw new UnreadableRecordError('credentials_unavailable', 'credentials file', { orgId, problem: parsed.problem, location: path, remedy });
+  const { clientId, clientSecret, refreshToken } = parsed.value;
   return refreshToken === undefined ? { clientId, clientSecret } : { clientId, clientSecret, refreshToken };
 }

@@ -1,18 +1,17 @@
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { ConflictError, NotFoundError, StoreError, ValidationError } from '../../core/errors.js';
-import type { OrgPage, OrgRecord, OrgRegistry, TokenState } from '../../core/ports.js';
+import { ConflictError, NotFoundError, StoreError, UnreadableRecordError, ValidationError } from '../../core/errors.js';
+import type { OrgPage, OrgRecord, OrgRegistry, TokenState, UnreadableOrg } from '../../core/ports.js';
 import { findRegion } from '../../core/regions.js';
 import { isOrgId } from '../../core/token-record.js';
-import { fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';
+import { errnoCode, fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';
 import {
   type SameKeys,
   type StoreFiles,
-  issueFields,
   nonNegativeInt,
   orgKey,
   parseInput,
-  parseJson,
+  parseStored,
   rejectUnknownKeys,
   requireOrgId,
 } from './store-files.js';
@@ -67,13 +66,18 @@ export class FileOrgRegistry implements OrgRegistry {
     this.#files = files;
   }
 
+  /** The org's record; a file that cannot be read or parsed throws {@link UnreadableRecordError}. */
   async get(orgId: string): Promise<OrgRecord | undefined> {
-    const path = this.#files.file('registry', orgId, '.json');
-    const text = await this.#files.guard(orgId, 'registry_unavailable', 'reading the registry', () => readTextIfExists(path));
-    return text === undefined ? undefined : parseStoredOrg(text, orgId);
+    const entry = await this.#read(orgKey(orgId));
+    if (entry === undefined || entry.ok) return entry?.record;
+    throw new UnreadableRecordError('registry_unavailable', 'registry file', entry.unreadable);
   }
 
-  /** Pages through orgs in org-id order; `cursor` is the last org id of the previous page. */
+  /**
+   * Pages through orgs in org-id order; `cursor` is the last org id of the previous page. A file that
+   * cannot be read or parsed is left out of `items` and reported in `unreadable`, so one damaged file
+   * never hides the others; it does not count towards `limit`.
+   */
   async listPage(options: { cursor?: string; limit?: number } = {}): Promise<OrgPage> {
     rejectUnknownKeys(options, ['cursor', 'limit'], 'listPage option');
     const limit = options.limit ?? DEFAULT_PAGE_LIMIT;
@@ -84,14 +88,38 @@ export class FileOrgRegistry implements OrgRegistry {
     const ids = await this.#files.guard(undefined, 'registry_unavailable', 'listing the registry', () => this.#files.listOrgIds('registry', '.json'));
     const remaining = after === undefined ? ids : ids.filter((id) => id > after);
     const items: OrgRecord[] = [];
+    const unreadable: UnreadableOrg[] = [];
     let index = 0;
     for (; index < remaining.length && items.length < limit; index++) {
       // An org removed since readdir is simply skipped.
-      const record = await this.get(remaining[index] as string);
-      if (record) items.push(record);
+      const entry = await this.#read(remaining[index] as string);
+      if (entry?.ok) items.push(entry.record);
+      else if (entry) unreadable.push(entry.unreadable);
     }
-    const last = items.at(-1);
-    return index < remaining.length && last ? { items, cursor: last.orgId } : { items };
+    // The cursor is the last id looked at, so the next page starts after the unreadable ones too.
+    const last = remaining[index - 1];
+    const page: OrgPage = index < remaining.length && last !== undefined ? { items, cursor: last } : { items };
+    if (unreadable.length > 0) page.unreadable = unreadable;
+    return page;
+  }
+
+  /**
+   * Reads one registry file: undefined when there is none, the record, or what makes it unreadable.
+   * A file error no retry fixes (permissions, a directory in its place) is unreadable too; a transient
+   * one (too many open files) throws, so the caller tries again later rather than skip a good record.
+   */
+  async #read(key: string): Promise<{ ok: true; record: OrgRecord } | { ok: false; unreadable: UnreadableOrg } | undefined> {
+    const path = this.#files.file('registry', key, '.json');
+    let text: string | undefined;
+    try {
+      text = await this.#files.guard(key, 'registry_unavailable', 'reading the registry', () => readTextIfExists(path));
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.failureClass !== 'permanent') throw err;
+      return { ok: false, unreadable: this.#unreadable(key, path, `the file cannot be read (${errnoCode(err.cause)})`) };
+    }
+    if (text === undefined) return undefined;
+    const parsed = parseStoredOrg(text, key);
+    return parsed.ok ? { ok: true, record: parsed.value } : { ok: false, unreadable: this.#unreadable(key, path, parsed.problem) };
   }
 
   async put(org: Omit<OrgRecord, 'version'>, options: { expectedVersion?: number | null } = {}): Promise<OrgRecord> {
@@ -105,7 +133,7 @@ export class FileOrgRegistry implements OrgRegistry {
     const path = this.#files.file('registry', orgId, '.json');
     return this.#files.locked(orgId, 'registry_write_failed', 'writing the registry', async () => {
       const text = await readTextIfExists(path);
-      const existing = text === undefined ? undefined : parseStoredOrg(text, orgId);
+      const existing = text === undefined ? undefined : this.#parseOrThrow(text, orgId, path);
       if (expected === null && existing) {
         throw new ConflictError('version_conflict', `org ${orgId} already exists (version ${existing.version})`, { orgId });
       }
@@ -129,7 +157,7 @@ export class FileOrgRegistry implements OrgRegistry {
     return this.#files.locked(orgId, 'registry_write_failed', 'recording state', async () => {
       const text = await readTextIfExists(path);
       if (text === undefined) throw new NotFoundError('org_not_found', `org ${orgId} is not registered`, { orgId });
-      const existing = parseStoredOrg(text, orgId);
+      const existing = this.#parseOrThrow(text, orgId, path);
       if (existing.version !== expectedVersion) {
         throw new ConflictError('version_conflict', `org ${orgId} is at version ${existing.version}, expected version ${expectedVersion}`, { orgId });
       }
@@ -137,6 +165,17 @@ export class FileOrgRegistry implements OrgRegistry {
       await writeFileAtomic(path, JSON.stringify(stored));
       return stored;
     });
+  }
+
+  /** For writers: a damaged file is refused, never overwritten; the operator decides what replaces it. */
+  #parseOrThrow(text: string, orgId: string, path: string): OrgRecord {
+    const parsed = parseStoredOrg(text, orgKey(orgId));
+    if (parsed.ok) return parsed.value;
+    throw new UnreadableRecordError('registry_unavailable', 'registry file', this.#unreadable(orgKey(orgId), path, parsed.problem));
+  }
+
+  #unreadable(orgId: string, location: string, problem: string): UnreadableOrg {
+    return { orgId, problem, location, remedy: registryRemedy(orgId, this.#files.dataDir) };
   }
 
   /** Removes the org's registry entry, token and credentials. Its audit trail and fencing counter stay. */
@@ -154,10 +193,19 @@ export class FileOrgRegistry implements OrgRegistry {
   }
 }
 
-function parseStoredOrg(text: string, orgId: string): OrgRecord {
-  const parsed = storedOrgSchema.safeParse(parseJson(text));
-  if (!parsed.success) {
-    throw new StoreError('registry_unavailable', `registry file of org ${orgId} is unreadable (${issueFields(parsed.error)})`, { orgId, transient: false });
-  }
-  return parsed.data as OrgRecord;
+/** What to do about a registry file that cannot be read: the broker cannot re-create an org's record. */
+export function registryRemedy(orgId: string, dataDir: string): string {
+  return (
+    'Restore the file from a backup, or delete it and register the org again ' +
+    `(genesys-token-broker orgs add --local --data-dir ${dataDir} --org-id ${orgId} ..., or restart local mode when broker.config.json lists the org); ` +
+    'until then the org is skipped and its token is not served.'
+  );
+}
+
+function parseStoredOrg(text: string, key: string): { ok: true; value: OrgRecord } | { ok: false; problem: string } {
+  const parsed = parseStored(storedOrgSchema, text);
+  if (!parsed.ok) return parsed;
+  // A file copied or renamed by hand would otherwise answer for another org.
+  if (parsed.value.orgId.toLowerCase() !== key) return { ok: false, problem: 'its orgId field does not match the file name' };
+  return { ok: true, value: parsed.value as OrgRecord };
 }

@@ -18,6 +18,12 @@
  * line torn by a crash is skipped on read. Reads take no lock: a rename makes a file change atomically.
  * Org ids are checked with `isOrgId` before they become part of a path, so no input can leave the directory.
  *
+ * A file damaged anyway (truncated by a full disk, edited by hand) touches only its org, and no read
+ * changes it: a registry file is left out of `listPage` and reported in its `unreadable` (`get` throws
+ * `UnreadableRecordError`); a token file reads as missing, so the next sweep refreshes the org and the
+ * write replaces it; a credentials file stays a permanent `credentials_unavailable`, since only an
+ * operator can restore credentials. Messages say where the file is and what to do, never what it holds.
+ *
  * The ports share method names (`read`, `remove`), so one object cannot implement them all; `FileStore`
  * exposes one adapter per port, all sharing the same directory and mutex. Each adapter has its own file
  * (file-org-registry.ts, file-token-vault.ts, file-credential-store.ts, file-audit-log.ts, file-lease.ts),

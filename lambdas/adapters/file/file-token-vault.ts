@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { StoreError, ValidationError } from '../../core/errors.js';
-import type { TokenRecord, TokenVault } from '../../core/ports.js';
-import { parseTokenRecord, tokenRecordSchema } from '../../core/token-record.js';
+import type { TokenRecord, TokenVault, UnreadableOrg } from '../../core/ports.js';
+import { tokenRecordSchema } from '../../core/token-record.js';
 import { fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';
-import { type StoreFiles, parseInput, parseJson, rejectUnknownKeys, requireOrgId } from './store-files.js';
+import { type StoreFiles, parseInput, parseStored, rejectUnknownKeys, requireOrgId } from './store-files.js';
 
 /** One stored token version: the serialized secret value, as Secrets Manager would hold it. */
 const tokenVersionSchema = z.object({ attemptId: z.string().min(1), value: z.string(), writtenAtMs: z.number() });
@@ -33,7 +33,9 @@ export class FileTokenVault implements TokenVault {
     const value = JSON.stringify(parseInput(tokenRecordSchema, record, 'token record', orgId));
     const path = this.#files.file('tokens', orgId, '.json');
     await this.#files.locked(orgId, 'vault_write_failed', 'writing the token', async () => {
-      const existing = await readTokenFile(path, orgId);
+      // A file that cannot be parsed holds no token anyone can use: the new one replaces it whole.
+      const read = await readTokenFile(path);
+      const existing = read?.ok ? read.value : undefined;
       const sameAttempt = [existing?.current, existing?.previous].find((v) => v?.attemptId === attemptId);
       if (sameAttempt) {
         if (sameAttempt.value === value) return;
@@ -45,12 +47,17 @@ export class FileTokenVault implements TokenVault {
     });
   }
 
-  /** The current token, or undefined when none was written. */
+  /**
+   * The current token, or undefined when none was written, or when the file cannot yield this org's
+   * token (truncated, edited by hand, failing the schema): such a token is as good as missing, and the
+   * next sweep refreshes the org and replaces the file ({@link FileTokenVault.listUnreadable} tells
+   * it which). A read never deletes or rewrites the file.
+   */
   async read(orgId: string): Promise<TokenRecord | undefined> {
     return this.#readStage(orgId, 'current');
   }
 
-  /** The token the current one replaced (Secrets Manager's AWSPREVIOUS), if any. */
+  /** The token the current one replaced (Secrets Manager's AWSPREVIOUS), if any and readable. */
   async readPrevious(orgId: string): Promise<TokenRecord | undefined> {
     return this.#readStage(orgId, 'previous');
   }
@@ -62,23 +69,46 @@ export class FileTokenVault implements TokenVault {
     });
   }
 
+  /**
+   * Every token file that exists but cannot yield its org's current token. Reads each file once (no
+   * lock: writes are atomic renames); a file that vanishes meanwhile is not reported.
+   */
+  async listUnreadable(): Promise<UnreadableOrg[]> {
+    const ids = await this.#files.guard(undefined, 'token_unavailable', 'listing the tokens', () => this.#files.listOrgIds('tokens', '.json'));
+    const unreadable: UnreadableOrg[] = [];
+    for (const orgId of ids) {
+      const path = this.#files.file('tokens', orgId, '.json');
+      const found = await this.#files.guard(orgId, 'token_unavailable', 'reading the token', () => readStage(path, orgId, 'current'));
+      if (found && !found.ok) unreadable.push({ orgId, problem: found.problem, location: path, remedy: TOKEN_REMEDY });
+    }
+    return unreadable;
+  }
+
   async #readStage(orgId: string, stage: 'current' | 'previous'): Promise<TokenRecord | undefined> {
     const path = this.#files.file('tokens', orgId, '.json');
-    const file = await this.#files.guard(orgId, 'token_unavailable', 'reading the token', () => readTokenFile(path, orgId));
-    const version = file?.[stage];
-    if (!version) return undefined;
-    const record = parseTokenRecord(version.value, orgId);
-    if (record.orgId.toLowerCase() !== orgId.toLowerCase()) {
-      throw new StoreError('token_unavailable', `token file of org ${orgId} holds another org's token`, { orgId, transient: false });
-    }
-    return record;
+    const found = await this.#files.guard(orgId, 'token_unavailable', 'reading the token', () => readStage(path, orgId, stage));
+    return found?.ok ? found.value : undefined;
   }
 }
 
-async function readTokenFile(path: string, orgId: string): Promise<TokenFile | undefined> {
+/** Nothing for an operator to do: the broker re-creates a token, unlike credentials or registry records. */
+const TOKEN_REMEDY = 'None needed: the token reads as missing, and the next sweep refreshes the org and replaces the file.';
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+async function readTokenFile(path: string): Promise<Parsed<TokenFile> | undefined> {
   const text = await readTextIfExists(path);
-  if (text === undefined) return undefined;
-  const parsed = tokenFileSchema.safeParse(parseJson(text));
-  if (!parsed.success) throw new StoreError('token_unavailable', `token file of org ${orgId} is unreadable`, { orgId, transient: false });
-  return parsed.data;
+  return text === undefined ? undefined : parseStored(tokenFileSchema, text);
+}
+
+/** One stage's token from the file: undefined when the file or the stage is absent. */
+async function readStage(path: string, orgId: string, stage: 'current' | 'previous'): Promise<Parsed<TokenRecord> | undefined> {
+  const file = await readTokenFile(path);
+  if (!file?.ok) return file;
+  const version = file.value[stage];
+  if (!version) return undefined;
+  const record = parseStored(tokenRecordSchema, version.value);
+  if (!record.ok) return { ok: false, problem: `the ${stage} token: ${record.problem}` };
+  if (record.value.orgId.toLowerCase() !== orgId.toLowerCase()) return { ok: false, problem: `the ${stage} token belongs to another org` };
+  return { ok: true, value: record.value as TokenRecord };
 }

@@ -148,6 +148,22 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string
   return parsed.data;
 }
 
+/**
+ * Parses a stored file against its schema; on failure, says what is wrong without any value: an empty
+ * file, text that is not JSON (typically a truncated write or a hand edit), or the fields that fail.
+ */
+export function parseStored<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | { ok: false; problem: string } {
+  if (text.trim() === '') return { ok: false, problem: 'the file is empty' };
+  let json: unknown;
+  try {
+    json = JSON.parse(text) as unknown;
+  } catch {
+    return { ok: false, problem: 'not valid JSON' };
+  }
+  const parsed = schema.safeParse(json);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problem: `fields fail the schema: ${issueFields(parsed.error)}` };
+}
+
 export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;

@@ -6,14 +6,14 @@ import { createGenesysOAuthClient } from '../../../lambdas/core/broker-engine.js
 import type { OrgResult } from '../../../lambdas/core/engine.js';
 import type { GenesysOAuthClient } from '../../../lambdas/core/oauth.js';
 import { orgHealth } from '../../../lambdas/core/policy.js';
-import { type GrantType, type OrgRecord, type OrgRegistry, systemClock } from '../../../lambdas/core/ports.js';
+import { type GrantType, type OrgRecord, type OrgRegistry, systemClock, type UnreadableOrg } from '../../../lambdas/core/ports.js';
 import { findRegion, type GenesysRegion, REGIONS } from '../../../lambdas/core/regions.js';
-import { listAllOrgs } from '../../../lambdas/core/registry-pages.js';
+import { listOrgsAndUnreadable } from '../../../lambdas/core/registry-pages.js';
 import { isOrgId } from '../../../lambdas/core/token-record.js';
 import { BIN, type CommandSpec, flag, type ParsedValues, stringValue } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { CliFailure, EXIT, UsageError } from '../exit-codes.js';
-import { formatRelative, renderTable } from '../format.js';
+import { formatRelative, renderTable, unreadableNotes } from '../format.js';
 import { readSecrets } from '../secret-input.js';
 import { verifyCredentials } from '../verify.js';
 
@@ -59,9 +59,16 @@ function parseLabel(values: ParsedValues): string | undefined {
   return label;
 }
 
-/** Every registered org, by label and then org id (the order `list` and `status` print). */
-export async function sortedOrgs(registry: OrgRegistry): Promise<OrgRecord[]> {
-  return (await listAllOrgs(registry)).sort((a, b) => (a.label ?? '').localeCompare(b.label ?? '') || a.orgId.localeCompare(b.orgId));
+/**
+ * Every registered org, by label and then org id (the order `list` and `status` print), and the orgs
+ * whose registry record cannot be read, by org id (printed after them).
+ */
+export async function sortedOrgsAndUnreadable(registry: OrgRegistry): Promise<{ orgs: OrgRecord[]; unreadable: UnreadableOrg[] }> {
+  const { orgs, unreadable } = await listOrgsAndUnreadable(registry);
+  return {
+    orgs: orgs.sort((a, b) => (a.label ?? '').localeCompare(b.label ?? '') || a.orgId.localeCompare(b.orgId)),
+    unreadable: unreadable.sort((a, b) => a.orgId.localeCompare(b.orgId)),
+  };
 }
 
 /** Re-reads and retries an operator edit when the refresher recorded state in between. */
@@ -229,12 +236,14 @@ const listSpec: CommandSpec = {
 
 async function runList(ctx: CommandContext): Promise<number> {
   const backend = await ctx.backend();
-  const orgs = await sortedOrgs(backend.registry);
+  const { orgs, unreadable } = await sortedOrgsAndUnreadable(backend.registry);
   if (flag(ctx.values, 'json')) {
+    // stdout stays a list of records; damaged ones are reported beside it, where a person sees them.
     ctx.io.stdout.write(`${JSON.stringify(orgs, null, 2)}\n`);
+    for (const u of unreadable) ctx.io.stderr.write(`warning: org ${u.orgId} is corrupt (${u.location}): ${u.problem}. ${u.remedy}\n`);
     return EXIT.ok;
   }
-  if (orgs.length === 0) {
+  if (orgs.length === 0 && unreadable.length === 0) {
     ctx.io.stdout.write(`No orgs registered in ${backend.description}. Add one with '${BIN} orgs add'.\n`);
     return EXIT.ok;
   }
@@ -248,7 +257,9 @@ async function runList(ctx: CommandContext): Promise<number> {
     String(o.credentialsVersion),
     orgHealth(o, now).health,
   ]);
+  rows.push(...unreadable.map((u) => [u.orgId, '-', '-', '-', '-', '-', 'corrupt']));
   ctx.io.stdout.write(renderTable(['ORG', 'LABEL', 'REGION', 'GRANT', 'ENABLED', 'CREDS', 'HEALTH'], rows));
+  ctx.io.stdout.write(unreadableNotes(unreadable));
   return EXIT.ok;
 }
 

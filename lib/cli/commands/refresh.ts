@@ -22,7 +22,7 @@ const spec: CommandSpec = {
   details: `With --stack (or --refresher-function) the refresher Lambda is invoked synchronously with
 {"orgIds":[...],"force":true} and its summary printed. With explicit tables or --local the same engine
 runs in this process against the same stores. Progress goes to stderr, the summary to stdout.
-Exit 1 when any org failed, 4 when a named org is not registered.`,
+Exit 1 when any org failed or its registry record cannot be read, 4 when a named org is not registered.`,
   examples: [`${BIN} refresh --stack my-broker`, `${BIN} refresh --stack my-broker --org 3f1c2b9e-0d4a-4c1e-9a57-2b8f6e1d0c33 --force`],
 };
 
@@ -41,6 +41,8 @@ export function summaryLine(summary: SweepSummary): string {
     ...(skipped.disabled ? [`disabled ${skipped.disabled}`] : []),
     ...(skipped.leaseHeld ? [`busy elsewhere ${skipped.leaseHeld}`] : []),
     ...(skipped.notFound ? [`not registered ${skipped.notFound}`] : []),
+    // A summary from an older refresher Lambda has no such counter.
+    ...(skipped.unreadable ? [`unreadable ${skipped.unreadable}`] : []),
     ...(summary.deferred ? [`deferred ${summary.deferred}`] : []),
   ];
   return `${parts.join(', ')}; took ${(summary.durationMs / 1000).toFixed(1)} s`;
@@ -57,10 +59,13 @@ function resultRows(results: OrgResult[], nowMs: number): string[][] {
   ]);
 }
 
-/** Exit code for a sweep: any failure is 1; otherwise a named org that is not registered is 4. */
+/**
+ * Exit code for a sweep: any failure, or an org whose registry record cannot be read, is 1; otherwise
+ * a named org that is not registered is 4.
+ */
 export function sweepExitCode(summary: SweepSummary): number {
   const failed = Object.values(summary.failed).some((n) => (n ?? 0) > 0);
-  if (failed || summary.registryError || summary.critical > 0) return EXIT.failed;
+  if (failed || summary.registryError || summary.critical > 0 || (summary.skipped.unreadable ?? 0) > 0) return EXIT.failed;
   if (summary.results.some((r) => r.reason === 'not_found')) return EXIT.notFound;
   return EXIT.ok;
 }
@@ -81,9 +86,14 @@ async function run(ctx: CommandContext): Promise<number> {
     }
     if (summary.registryError) ctx.io.stdout.write(`The registry could not be read to the end (${summary.registryError}); later orgs were not examined.\n`);
     if (summary.critical > 0) ctx.io.stdout.write(`${summary.critical} critical event(s): a rotated refresh token could not be saved; re-authorize those orgs.\n`);
+    if (summary.skipped.unreadable) ctx.io.stdout.write(`${summary.skipped.unreadable} org(s) could not be read from the registry and were skipped; '${BIN} status' says where and what to do.\n`);
   }
   const code = sweepExitCode(summary);
-  if (code === EXIT.failed) ctx.io.stderr.write(`error: some refreshes failed; '${BIN} status' and '${BIN} audit --org <id> --failures' show why\n`);
+  if (code === EXIT.failed) {
+    const failed = Object.values(summary.failed).some((n) => (n ?? 0) > 0) || summary.registryError !== undefined || summary.critical > 0;
+    if (failed) ctx.io.stderr.write(`error: some refreshes failed; '${BIN} status' and '${BIN} audit --org <id> --failures' show why\n`);
+    if (summary.skipped.unreadable) ctx.io.stderr.write(`error: some orgs could not be read from the registry; '${BIN} status' shows them as corrupt\n`);
+  }
   if (code === EXIT.notFound) ctx.io.stderr.write('error: some named orgs are not registered\n');
   return code;
 }

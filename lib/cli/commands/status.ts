@@ -4,16 +4,22 @@
  */
 import type { ErrorCode } from '../../../lambdas/core/errors.js';
 import { DEFAULT_POLICY, type Health, nextRefreshAt, orgHealth, type PolicyOptions } from '../../../lambdas/core/policy.js';
-import type { OrgRecord } from '../../../lambdas/core/ports.js';
+import type { OrgRecord, UnreadableOrg } from '../../../lambdas/core/ports.js';
 import { findRegion } from '../../../lambdas/core/regions.js';
 import { BIN, type CommandSpec, flag } from '../args.js';
 import type { Command, CommandContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
-import { formatDuration, renderTable } from '../format.js';
-import { sortedOrgs } from './orgs.js';
+import { formatDuration, renderTable, unreadableNotes } from '../format.js';
+import { sortedOrgsAndUnreadable } from './orgs.js';
+
+/**
+ * The policy's health of an org, or `corrupt`: its registry record cannot be read, so there is nothing
+ * for the policy to judge and no token is served until an operator restores or replaces it.
+ */
+export type StatusHealth = Health | 'corrupt';
 
 /** Health values that fail `status --fail-on-unhealthy`. */
-export const UNHEALTHY: ReadonlySet<Health> = new Set(['failing', 'at_risk', 'expired']);
+export const UNHEALTHY: ReadonlySet<StatusHealth> = new Set(['failing', 'at_risk', 'expired', 'corrupt']);
 
 /** One org's status, as the table and `--json` show it. */
 export interface StatusRow {
@@ -33,6 +39,26 @@ export interface StatusRow {
   lastOutcome?: 'success' | 'failure';
   lastErrorCode?: ErrorCode;
   consecutiveFailures: number;
+}
+
+/** An org whose registry record cannot be read, as the table and `--json` show it. */
+export interface CorruptStatusRow {
+  orgId: string;
+  health: 'corrupt';
+  lastErrorCode: 'registry_unavailable';
+  /** What is wrong (no values), where the record is, and what to do. */
+  problem: string;
+  location: string;
+  remedy: string;
+}
+
+export function corruptStatusRow(entry: UnreadableOrg): CorruptStatusRow {
+  return { orgId: entry.orgId, health: 'corrupt', lastErrorCode: 'registry_unavailable', problem: entry.problem, location: entry.location, remedy: entry.remedy };
+}
+
+/** A corrupt row's cells: nothing is known but the org id; the notes under the table say the rest. */
+export function corruptStatusCells(row: CorruptStatusRow): string[] {
+  return [row.orgId, '-', '-', row.health, '-', '-', '-', `${row.lastErrorCode} (see below)`];
 }
 
 /** Builds an org's status row at `nowMs`; the next refresh is the policy's own answer (`nextRefreshAt`). */
@@ -89,7 +115,7 @@ const spec: CommandSpec = {
   target: true,
   options: {
     json: { type: 'boolean', description: 'print the rows as JSON' },
-    'fail-on-unhealthy': { type: 'boolean', description: 'exit 1 when any org is failing, at_risk or expired (for cron and CI checks)' },
+    'fail-on-unhealthy': { type: 'boolean', description: 'exit 1 when any org is failing, at_risk, expired or corrupt (for cron and CI checks)' },
   },
   details: `Health (from the refresh policy):
   healthy      token valid and not yet at its refresh mark
@@ -97,7 +123,9 @@ const spec: CommandSpec = {
   at_risk      the last attempt failed and the token is past its refresh mark
   failing      the last attempt failed permanently (bad credentials, wrong org): needs an operator
   expired      no valid token
-  disabled     turned off with 'orgs disable'`,
+  disabled     turned off with 'orgs disable'
+  corrupt      its registry record cannot be read (a damaged file in local mode): no token is served;
+               the notes under the table say where it is and what to do`,
 };
 
 async function run(ctx: CommandContext): Promise<number> {
@@ -105,18 +133,22 @@ async function run(ctx: CommandContext): Promise<number> {
   const now = ctx.io.now();
   // The engine stores each token's refresh mark in the registry, so the policy's fraction matters only
   // for records without one; the CLI cannot read the deployment's setting and uses the default.
-  const rows = (await sortedOrgs(backend.registry)).map((org) => statusRow(org, now, DEFAULT_POLICY));
+  const { orgs, unreadable } = await sortedOrgsAndUnreadable(backend.registry);
+  const rows = orgs.map((org) => statusRow(org, now, DEFAULT_POLICY));
+  const corrupt = unreadable.map(corruptStatusRow);
+  const all: (StatusRow | CorruptStatusRow)[] = [...rows, ...corrupt];
   if (flag(ctx.values, 'json')) {
-    ctx.io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-  } else if (rows.length === 0) {
+    ctx.io.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+  } else if (all.length === 0) {
     ctx.io.stdout.write(`No orgs registered in ${backend.description}. Add one with '${BIN} orgs add'.\n`);
   } else {
-    ctx.io.stdout.write(renderTable(['ORG', 'LABEL', 'REGION', 'HEALTH', 'TOKEN AGE', 'EXPIRES IN', 'NEXT REFRESH', 'LAST ERROR'], rows.map((r) => statusCells(r, now))));
-    const counts = new Map<Health, number>();
-    for (const r of rows) counts.set(r.health, (counts.get(r.health) ?? 0) + 1);
-    ctx.io.stdout.write(`${rows.length} org${rows.length === 1 ? '' : 's'}: ${[...counts].map(([h, n]) => `${n} ${h}`).join(', ')}\n`);
+    ctx.io.stdout.write(renderTable(['ORG', 'LABEL', 'REGION', 'HEALTH', 'TOKEN AGE', 'EXPIRES IN', 'NEXT REFRESH', 'LAST ERROR'], [...rows.map((r) => statusCells(r, now)), ...corrupt.map(corruptStatusCells)]));
+    const counts = new Map<StatusHealth, number>();
+    for (const r of all) counts.set(r.health, (counts.get(r.health) ?? 0) + 1);
+    ctx.io.stdout.write(`${all.length} org${all.length === 1 ? '' : 's'}: ${[...counts].map(([h, n]) => `${n} ${h}`).join(', ')}\n`);
+    ctx.io.stdout.write(unreadableNotes(unreadable));
   }
-  const unhealthy = rows.filter((r) => UNHEALTHY.has(r.health));
+  const unhealthy = all.filter((r) => UNHEALTHY.has(r.health));
   if (flag(ctx.values, 'fail-on-unhealthy') && unhealthy.length > 0) {
     ctx.io.stderr.write(`error: ${unhealthy.length} org${unhealthy.length === 1 ? ' is' : 's are'} unhealthy: ${unhealthy.map((r) => `${r.orgId} (${r.health})`).join(', ')}\n`);
     return EXIT.failed;
