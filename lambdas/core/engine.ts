@@ -57,7 +57,7 @@ export interface EngineDependencies {
 }
 
 /** The durable steps of an attempt, in order: a crash between any two loses nothing. */
-export type RotationStep = 'write_ahead' | 'credentials_written' | 'token_written' | 'state_written';
+export type RotationStep = 'spend_noted' | 'write_ahead' | 'credentials_written' | 'token_written' | 'state_written';
 
 export interface EngineOptions {
   /** Orgs refreshed at once. @default 16 */
@@ -236,28 +236,43 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       let refreshToken = current.credentials.refreshToken;
       let secured: Secured | undefined;
       let rotated: PendingRefreshToken | undefined;
+      let spending = false;
       if (org.grantType === 'refresh_token') {
         ({ current, refreshToken } = await rotation.resume(org, current, handle));
         // Renewed (fenced) right before the spend: nobody else can take the org and present the same
         // token while this attempt may still be writing the rotated one.
         await renewLease(handle, org.orgId, 'before spending its refresh token');
+        if (refreshToken) {
+          await rotation.beginSpend(org, current, handle, facts.attemptId, refreshToken, orgDeadline);
+          spending = true;
+          await checkpoint('spend_noted', org.orgId);
+        }
       }
       const clientCredentials = { ...current.credentials, ...(refreshToken ? { refreshToken } : {}) };
       // A refresh_token grant spends the stored refresh token: keep time after the answer to persist
       // the rotated one before the caller's deadline (a Lambda timeout would lose it).
       const tokenDeadline = org.grantType === 'refresh_token' ? orgDeadline - PERSIST_RESERVE_MS : orgDeadline;
-      const granted = await oauth.requestToken({
-        orgId: org.orgId,
-        region,
-        grantType: org.grantType,
-        credentials: clientCredentials,
-        deadlineMs: tokenDeadline,
-        onRefreshToken: async (token) => {
-          rotated = { refreshToken: token, attemptId: facts.attemptId, receivedAtMs: clock.now(), clientId: current.credentials.clientId, credentialsVersion: org.credentialsVersion };
-          secured = await rotation.secure(org, current, handle, rotated, orgDeadline);
-          await checkpoint('write_ahead', org.orgId);
-        },
-      });
+      let granted;
+      try {
+        granted = await oauth.requestToken({
+          orgId: org.orgId,
+          region,
+          grantType: org.grantType,
+          credentials: clientCredentials,
+          deadlineMs: tokenDeadline,
+          onRefreshToken: async (token) => {
+            rotated = { kind: 'received', refreshToken: token, attemptId: facts.attemptId, atMs: clock.now(), clientId: current.credentials.clientId, credentialsVersion: org.credentialsVersion };
+            secured = await rotation.secure(org, current, handle, rotated, orgDeadline);
+            await checkpoint('write_ahead', org.orgId);
+          },
+        });
+      } catch (err) {
+        // Refused before Genesys spent anything: the noted spend is over. An unknown outcome stays noted.
+        if (spending && !rotated && !(err instanceof BrokerError && err.code === 'refresh_outcome_unknown')) await rotation.endSpend(org, handle, facts.attemptId);
+        throw err;
+      }
+      // A grant without a new refresh token leaves the presented one valid: nothing to keep noted.
+      if (spending && !rotated) await rotation.endSpend(org, handle, facts.attemptId);
       facts.httpAttempts += granted.attempts;
       facts.httpStatus = granted.httpStatus;
       const grant = granted.value;
@@ -314,6 +329,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     if (settled.recordState) {
       try {
         after = await recordState(org, settled.state);
+        await checkpoint('state_written', org.orgId);
       } catch (err) {
         stateWriteFailed = true;
         const when = facts.written ? 'after the token was stored' : 'after a failed attempt';

@@ -140,32 +140,51 @@ export interface TokenRecord {
 }
 
 /**
- * A rotated refresh token held write-ahead: made durable the moment Genesys hands it over, before
- * validation, verification or the credentials write, and kept until the credentials hold it. Never
- * logged; stores encrypt it at rest (KMS on AWS).
+ * One org's entry in the refresh token journal: the write-ahead log of refresh_token spends. Never
+ * logged; stores encrypt the token at rest (KMS on AWS).
+ *
+ * - `spending`: written (durably) right before a refresh token is presented to Genesys. Until the
+ *   answer is recorded, the outcome of that request is unknown: Genesys may have spent the token. An
+ *   attempt that finds a `spending` entry of a dead attempt stops instead of presenting the token again.
+ * - `received`: the rotated refresh token Genesys answered with, made durable the moment it arrived,
+ *   before validation, verification or any other write; kept until the credentials hold it.
  */
-export interface PendingRefreshToken {
-  refreshToken: string;
-  /** The attempt that received it (its credentials write is idempotent on this id). */
-  attemptId: string;
-  receivedAtMs: number;
-  /** The OAuth client whose rotation chain it belongs to. */
-  clientId: string;
-  /** The org's credentialsVersion when it was received: a later one means an operator replaced the credentials. */
-  credentialsVersion: number;
-}
+export type JournalEntry =
+  | {
+      kind: 'spending';
+      /** The attempt presenting the token. */
+      attemptId: string;
+      atMs: number;
+      /** The OAuth client whose rotation chain it belongs to. */
+      clientId: string;
+      /** The org's credentialsVersion at the time: a later one means an operator replaced the credentials. */
+      credentialsVersion: number;
+      /** SHA-256 prefix of the presented token: tells a stale intent (the credentials moved on) from a live one. */
+      presented: string;
+    }
+  | {
+      kind: 'received';
+      /** The attempt that received it; its credentials write is idempotent on this id. */
+      attemptId: string;
+      atMs: number;
+      clientId: string;
+      credentialsVersion: number;
+      refreshToken: string;
+    };
 
-/** The write-ahead journal of rotated refresh tokens, one pending token per org at most. */
+/** A rotated refresh token held write-ahead. */
+export type PendingRefreshToken = Extract<JournalEntry, { kind: 'received' }>;
+
+/** The refresh token journal: at most one entry per org, fenced by the org's lease. */
 export interface RefreshTokenJournal {
   /**
-   * Makes `pending` durable for its org while `handle` still holds the org's lease (fenced: a holder
-   * that lost the lease gets `lease_held` and writes nothing). Replaces any older pending token, which
-   * the request that produced this one has spent.
+   * Makes `entry` durable for its org while `handle` still holds the org's lease (fenced: a holder
+   * that lost the lease gets `lease_held` and writes nothing). Replaces the org's previous entry.
    */
-  record(handle: LeaseHandle, pending: PendingRefreshToken): Promise<void>;
-  /** The org's pending token, if one waits. */
-  pending(orgId: string): Promise<PendingRefreshToken | undefined>;
-  /** Forgets the pending token of `attemptId` once the credentials hold it; a newer one is kept. */
+  record(handle: LeaseHandle, entry: JournalEntry): Promise<void>;
+  /** The org's entry, if one is there. */
+  read(orgId: string): Promise<JournalEntry | undefined>;
+  /** Removes the org's entry when it is `attemptId`'s (a newer one is kept), while `handle` holds the lease. */
   clear(handle: LeaseHandle, attemptId: string): Promise<void>;
 }
 

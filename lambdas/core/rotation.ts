@@ -1,22 +1,28 @@
 /**
  * Rotating refresh tokens, made loss-proof. For a refresh_token org Genesys spends the presented
  * refresh token on every refresh and hands back a new one; from that moment the new one is the only
- * way to reach the org without a person re-authorizing it. So:
+ * way to reach the org without a person re-authorizing it. So, with the refresh token journal:
  *
  * 1. Before the spend, a token left write-ahead by an interrupted attempt is used first, and its
- *    persist into the credentials is finished ({@link Rotation.resume}).
- * 2. The moment Genesys answers with a new token, it is made durable write-ahead in the journal
- *    (fenced by the org's lease), before validation, verification or any other write; if the journal
- *    cannot take it, straight into the credentials ({@link Rotation.secure}).
- * 3. After a valid grant the credentials get it too (built from the credentials read at the start,
+ *    persist into the credentials is finished; a spend a dead attempt began and never saw answered
+ *    stops the org instead of presenting a possibly spent token ({@link Rotation.resume}).
+ * 2. The spend is noted durably before the token is presented ({@link Rotation.beginSpend}).
+ * 3. The moment Genesys answers with a new token, it is made durable in the journal (fenced by the
+ *    org's lease), before validation, verification or any other write; if the journal cannot take it,
+ *    straight into the credentials ({@link Rotation.secure}).
+ * 4. After a valid grant the credentials get it too (built from the credentials read at the start,
  *    idempotent on the attempt id, refused when an operator replaced them meanwhile), and the journal
  *    entry is cleared ({@link Rotation.settle}). If the credentials cannot be written, the journal
  *    keeps the token and the next attempt finishes the job.
  *
+ * What no software can close is the moment between Genesys spending a token and the journal holding
+ * its successor (the answer crossing the network, then one write): a crash there is caught by step 1
+ * on the next attempt and reported as `refresh_outcome_unknown`, never retried with the old token.
+ *
  * Durable writes are retried until the attempt's deadline; none of them ever logs a token.
  */
 import { BrokerError, ConflictError, toBrokerError } from './errors.js';
-import type { Clock, CredentialStore, CurrentCredentials, LeaseHandle, OrgRecord, PendingRefreshToken, RefreshTokenJournal, Telemetry } from './ports.js';
+import type { Clock, CredentialStore, CurrentCredentials, JournalEntry, LeaseHandle, OrgRecord, PendingRefreshToken, RefreshTokenJournal, Telemetry } from './ports.js';
 
 /** Longest pause between two tries of a durable write. */
 const MAX_PAUSE_MS = 2_000;
@@ -56,12 +62,17 @@ export interface RotationDeps {
 
 export interface Rotation {
   /**
-   * The refresh token to present and the credentials to build on. A pending token that belongs to
+   * The refresh token to present and the credentials to build on. A received token that belongs to
    * these credentials (same client, same credentials version) comes first; its persist into the
-   * credentials is finished, and the journal entry cleared, when the store allows. A pending token
-   * of replaced credentials is left alone for the operator.
+   * credentials is finished, and the journal entry cleared, when the store allows. A spend a dead
+   * attempt began on the token the credentials still hold throws `refresh_outcome_unknown`: Genesys
+   * may have spent it. Entries of replaced credentials are left alone for the operator.
    */
   resume(org: OrgRecord, current: CurrentCredentials, handle: LeaseHandle): Promise<{ current: CurrentCredentials; refreshToken: string | undefined }>;
+  /** Notes durably that `refreshToken` is about to be presented; throws (nothing spent) when the journal cannot take it. */
+  beginSpend(org: OrgRecord, current: CurrentCredentials, handle: LeaseHandle, attemptId: string, refreshToken: string, deadlineMs: number): Promise<void>;
+  /** The request was refused before Genesys spent anything (a 4xx or 429, or it never left): forgets the spend. */
+  endSpend(org: OrgRecord, handle: LeaseHandle, attemptId: string): Promise<void>;
   /** Makes a rotated token durable before anything else happens. Never throws. */
   secure(org: OrgRecord, current: CurrentCredentials, handle: LeaseHandle, pending: PendingRefreshToken, deadlineMs: number): Promise<Secured>;
   /**
@@ -70,6 +81,17 @@ export interface Rotation {
    * (the journal keeps the token for them); any other failure leaves the token in the journal.
    */
   settle(org: OrgRecord, current: CurrentCredentials, handle: LeaseHandle, pending: PendingRefreshToken, deadlineMs: number): Promise<'written' | 'kept'>;
+}
+
+/** SHA-256 prefix of a refresh token, to recognise it in a spend entry without storing it. */
+export async function fingerprint(refreshToken: string | undefined): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(refreshToken ?? ''));
+  return Buffer.from(digest).toString('hex').slice(0, 32);
+}
+
+/** A dead attempt presented the org's refresh token and never recorded the answer. */
+export function spendInDoubt(orgId: string, attemptId: string): BrokerError {
+  return new BrokerError('refresh_outcome_unknown', `attempt ${attemptId} presented the refresh token of org ${orgId} and stopped before recording Genesys' answer; the token may be spent and is not presented again: re-authorize the org`, { orgId });
 }
 
 export function credentialsChanged(orgId: string): BrokerError {
@@ -85,41 +107,61 @@ export function createRotation(deps: RotationDeps): Rotation {
       await journal.clear(handle, attemptId);
     } catch (err) {
       // The credentials hold the token now; a stale journal entry is finished (a no-op) next time.
-      warn('write-ahead entry not cleared', org.orgId, err);
+      warn('refresh token journal entry not cleared', org.orgId, err);
     }
+  }
+
+  /** A spend entry of a dead attempt: stale when the credentials moved on since, otherwise in doubt. */
+  async function resumeSpend(org: OrgRecord, current: CurrentCredentials, handle: LeaseHandle, entry: Extract<JournalEntry, { kind: 'spending' }>) {
+    if ((await fingerprint(current.credentials.refreshToken)) !== entry.presented) {
+      // The answer's token reached the credentials after all (the journal was down then): nothing in doubt.
+      await clear(org, handle, entry.attemptId);
+      return { current, refreshToken: current.credentials.refreshToken };
+    }
+    throw spendInDoubt(org.orgId, entry.attemptId);
   }
 
   return {
     async resume(org, current, handle) {
-      const pending = await journal.pending(org.orgId);
-      if (!pending) return { current, refreshToken: current.credentials.refreshToken };
-      if (pending.clientId !== current.credentials.clientId || pending.credentialsVersion !== org.credentialsVersion) {
-        telemetry.log('warn', 'a write-ahead refresh token belongs to credentials an operator replaced; it is left for inspection', { orgId: org.orgId, attemptId: pending.attemptId });
+      const entry = await journal.read(org.orgId);
+      if (!entry) return { current, refreshToken: current.credentials.refreshToken };
+      if (entry.clientId !== current.credentials.clientId || entry.credentialsVersion !== org.credentialsVersion) {
+        telemetry.log('warn', 'a refresh token journal entry belongs to credentials an operator replaced; it is left for inspection', { orgId: org.orgId, attemptId: entry.attemptId });
         return { current, refreshToken: current.credentials.refreshToken };
       }
-      if (current.credentials.refreshToken !== pending.refreshToken) {
+      if (entry.kind === 'spending') return resumeSpend(org, current, handle, entry);
+      if (current.credentials.refreshToken !== entry.refreshToken) {
         try {
           // Idempotent on the attempt that received it: a write that landed before a crash is a no-op.
-          const written = await credentials.rotateRefreshToken(org, current, pending.refreshToken, pending.attemptId);
+          const written = await credentials.rotateRefreshToken(org, current, entry.refreshToken, entry.attemptId);
           if (written === 'changed') throw credentialsChanged(org.orgId);
           current = await credentials.readCurrent(org);
         } catch (err) {
           if (err instanceof BrokerError && err.code === 'credentials_changed_during_refresh') throw err;
           // The journal still holds it: present it anyway, and persist with this attempt's new one.
-          warn('finishing an interrupted refresh token persist failed; the write-ahead entry is kept', org.orgId, err);
-          return { current, refreshToken: pending.refreshToken };
+          warn('finishing an interrupted refresh token persist failed; the journal entry is kept', org.orgId, err);
+          return { current, refreshToken: entry.refreshToken };
         }
       }
-      await clear(org, handle, pending.attemptId);
-      return { current, refreshToken: pending.refreshToken };
+      await clear(org, handle, entry.attemptId);
+      return { current, refreshToken: entry.refreshToken };
+    },
+
+    async beginSpend(org, current, handle, attemptId, refreshToken, deadlineMs) {
+      const entry: JournalEntry = { kind: 'spending', attemptId, atMs: clock.now(), clientId: current.credentials.clientId, credentialsVersion: org.credentialsVersion, presented: await fingerprint(refreshToken) };
+      await retryUntil(clock, deadlineMs, () => journal.record(handle, entry), (err, tries) => warn(`journal write before a refresh token spend failed (try ${tries})`, org.orgId, err));
+    },
+
+    async endSpend(org, handle, attemptId) {
+      await clear(org, handle, attemptId);
     },
 
     async secure(org, current, handle, pending, deadlineMs) {
       try {
-        await retryUntil(clock, deadlineMs, () => journal.record(handle, pending), (err, tries) => warn(`write-ahead of a rotated refresh token failed (try ${tries})`, org.orgId, err));
+        await retryUntil(clock, deadlineMs, () => journal.record(handle, pending), (err, tries) => warn(`journal write of a rotated refresh token failed (try ${tries})`, org.orgId, err));
         return { kind: 'journal' };
       } catch (journalError) {
-        telemetry.log('error', 'write-ahead journal refused a rotated refresh token; writing it to the credentials directly', { orgId: org.orgId, errorCode: toBrokerError(journalError).code });
+        telemetry.log('error', 'the refresh token journal refused a rotated refresh token; writing it to the credentials directly', { orgId: org.orgId, errorCode: toBrokerError(journalError).code });
         try {
           const written = await retryUntil(clock, deadlineMs, () => credentials.rotateRefreshToken(org, current, pending.refreshToken, pending.attemptId), (err, tries) =>
             warn(`credentials write of a rotated refresh token failed (try ${tries})`, org.orgId, err),

@@ -63,6 +63,15 @@ function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, Clien
 
 const deadline = () => clock.now() + 10 * 60_000;
 
+/** Makes the journal refuse every rotated token (a spend is still noted). */
+function failReceived(f: Fixture): void {
+  const record = f.journal.record.bind(f.journal);
+  f.journal.record = async (handle, entry) => {
+    if (entry.kind === 'received') throw new StoreError('refresh_token_persist_failed', 'journal down');
+    return record(handle, entry);
+  };
+}
+
 beforeAll(async () => {
   clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'));
   sim = await GenesysSimulator.start({ now: () => clock.now(), tokenLifetimeSeconds: 86_400 });
@@ -223,9 +232,7 @@ describe('RefreshEngine.sweep', () => {
   it('reports a rotated refresh token that neither the journal nor the credentials take as critical, and still serves the access token', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'p'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
-    f.journal.record = async () => {
-      throw new StoreError('refresh_token_persist_failed', 'journal down');
-    };
+    failReceived(f);
     f.credentials.rotateRefreshToken = async () => {
       throw new StoreError('refresh_token_persist_failed', 'store down');
     };
@@ -502,23 +509,25 @@ describe('RefreshEngine, registry and store faults', () => {
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
     const record = f.journal.record.bind(f.journal);
     let failures = 2;
-    f.journal.record = async (handle, pending) => {
-      if (failures-- > 0) throw new StoreError('refresh_token_persist_failed', 'throttled');
-      return record(handle, pending);
+    f.journal.record = async (handle, entry) => {
+      if (entry.kind === 'received' && failures-- > 0) throw new StoreError('refresh_token_persist_failed', 'throttled');
+      return record(handle, entry);
     };
     const sleepsBefore = clock.sleeps.length;
     const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ refreshed: 1, critical: 0 });
     expect(clock.sleeps.slice(sleepsBefore)).toEqual([100, 200]);
     expect((await f.credentials.read({ orgId: ORG_AC } as OrgRecord)).refreshToken).toBe(sim.currentRefreshToken(ac.clientId));
-    expect(await f.journal.pending(ORG_AC)).toBeUndefined();
+    expect(await f.journal.read(ORG_AC)).toBeUndefined();
   });
 
   it('keeps trying to persist until the attempt deadline, pausing at most 2 s, before declaring the token lost', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'k'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
     const tried: number[] = [];
-    f.journal.record = async () => {
+    const record = f.journal.record.bind(f.journal);
+    f.journal.record = async (handle, entry) => {
+      if (entry.kind === 'spending') return record(handle, entry);
       tried.push(clock.now());
       throw new StoreError('refresh_token_persist_failed', 'down');
     };
@@ -674,9 +683,7 @@ describe('RefreshEngine.refreshOne', () => {
   it('returns a lost rotated refresh token as a critical failure that still carries the written token', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'o'.repeat(40)}` });
     const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
-    f.journal.record = async () => {
-      throw new StoreError('refresh_token_persist_failed', 'journal down');
-    };
+    failReceived(f);
     f.credentials.rotateRefreshToken = async () => {
       throw new StoreError('refresh_token_persist_failed', 'store down');
     };

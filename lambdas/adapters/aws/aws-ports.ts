@@ -72,7 +72,7 @@ const NO_JOURNAL: RefreshTokenJournal = {
   record: async (handle) => {
     throw new BrokerError('invalid_config', `no KMS key is configured, so a rotated refresh token of org ${handle.orgId} cannot be held write-ahead`, { orgId: handle.orgId });
   },
-  pending: async (orgId) => {
+  read: async (orgId) => {
     throw new BrokerError('invalid_config', `no KMS key is configured: org ${orgId} uses the refresh_token grant, which needs the write-ahead journal`, { orgId });
   },
   clear: async () => undefined,

@@ -50,15 +50,20 @@ export const LEASE_ATTRIBUTES = Object.freeze({
 } as const);
 
 /**
- * Attributes of the refresh token journal on the org's registry item: a rotated refresh token held
- * write-ahead (KMS-sealed, never plaintext) until the credentials secret has it.
+ * Attributes of the refresh token journal on the org's registry item: a spend in flight, or a rotated
+ * refresh token held write-ahead (KMS-sealed, never plaintext) until the credentials secret has it.
  */
 export const PENDING_ATTRIBUTES = Object.freeze({
-  sealedToken: 'pendingRefreshToken',
-  attemptId: 'pendingAttemptId',
-  receivedAtMs: 'pendingReceivedAtMs',
-  clientId: 'pendingClientId',
-  credentialsVersion: 'pendingCredentialsVersion',
+  /** `spending` or `received` (see JournalEntry). */
+  kind: 'journalKind',
+  attemptId: 'journalAttemptId',
+  atMs: 'journalAtMs',
+  clientId: 'journalClientId',
+  credentialsVersion: 'journalCredentialsVersion',
+  /** `spending` only: SHA-256 prefix of the presented token. */
+  presented: 'journalPresented',
+  /** `received` only: the rotated refresh token, KMS-sealed. */
+  sealedToken: 'journalSealedToken',
 } as const);
 
 /** The org registry (and lease) table. */

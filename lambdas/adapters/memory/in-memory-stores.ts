@@ -16,7 +16,7 @@ import type {
   OrgPage,
   OrgRecord,
   OrgRegistry,
-  PendingRefreshToken,
+  JournalEntry,
   RefreshTokenJournal,
   RotationWrite,
   TokenRecord,
@@ -213,27 +213,27 @@ export class InMemoryLease implements Lease {
   }
 }
 
-/** The write-ahead journal in memory, fenced by an {@link InMemoryLease}. */
+/** The refresh token journal in memory, fenced by an {@link InMemoryLease}. */
 export class InMemoryRefreshTokenJournal implements RefreshTokenJournal {
-  readonly #pending = new Map<string, PendingRefreshToken>();
-  /** Every token recorded, oldest first (tests assert none is lost). */
-  readonly recorded: PendingRefreshToken[] = [];
+  readonly #entries = new Map<string, JournalEntry>();
+  /** Every entry recorded, oldest first (tests assert none is lost). */
+  readonly recorded: JournalEntry[] = [];
 
   constructor(private readonly lease: InMemoryLease) {}
 
-  async record(handle: LeaseHandle, pending: PendingRefreshToken): Promise<void> {
-    if (!this.lease.holds(handle)) throw new ConflictError('lease_held', `lease on org ${handle.orgId} was lost before the write-ahead`, { orgId: handle.orgId });
-    this.#pending.set(handle.orgId, clone(pending));
-    this.recorded.push(clone(pending));
+  async record(handle: LeaseHandle, entry: JournalEntry): Promise<void> {
+    if (!this.lease.holds(handle)) throw new ConflictError('lease_held', `lease on org ${handle.orgId} was lost before the journal write`, { orgId: handle.orgId });
+    this.#entries.set(handle.orgId, clone(entry));
+    this.recorded.push(clone(entry));
   }
 
-  async pending(orgId: string): Promise<PendingRefreshToken | undefined> {
-    const pending = this.#pending.get(orgId);
-    return pending ? clone(pending) : undefined;
+  async read(orgId: string): Promise<JournalEntry | undefined> {
+    const entry = this.#entries.get(orgId);
+    return entry ? clone(entry) : undefined;
   }
 
   async clear(handle: LeaseHandle, attemptId: string): Promise<void> {
-    if (this.#pending.get(handle.orgId)?.attemptId === attemptId && this.lease.holds(handle)) this.#pending.delete(handle.orgId);
+    if (this.#entries.get(handle.orgId)?.attemptId === attemptId && this.lease.holds(handle)) this.#entries.delete(handle.orgId);
   }
 }
 
