@@ -7,7 +7,7 @@
  */
 import { type BrokerEngineDependencies, createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import type { OrgResult, RefreshEngine, SweepSummary } from '../../lambdas/core/engine.js';
-import type { AuditLog, BrokerPorts, CredentialStore, OrgRecord, OrgRegistry, Telemetry, TokenVault } from '../../lambdas/core/ports.js';
+import type { AuditLog, BrokerPorts, Clock, CredentialStore, Lease, OrgRecord, OrgRegistry, Telemetry, TokenVault } from '../../lambdas/core/ports.js';
 import type { BaseUrlResolver } from '../../lambdas/core/regions.js';
 import { resultOf } from '../../lambdas/core/sweep-summary.js';
 import { describeStackTarget, invokeRefresher } from './aws.js';
@@ -31,6 +31,9 @@ export interface Backend {
   readonly credentials: CredentialStore;
   readonly vault: TokenVault;
   readonly audit: AuditLog;
+  /** The per-org leases the engines take: operator writes of an org hold its lease too. */
+  readonly lease: Lease;
+  readonly clock: Clock;
   /** How refreshes run: `refresher Lambda <name>` or `in-process engine`. */
   readonly refreshVia: string;
   /** Where an org's credentials are kept, for messages. */
@@ -80,6 +83,8 @@ async function openLocal(dataDir: string, options: BackendOptions): Promise<Back
     credentials: ports.credentials,
     vault: ports.vault,
     audit: ports.audit,
+    lease: ports.lease,
+    clock: ports.clock,
     refreshVia: 'in-process engine',
     credentialsLocation: (org) => `${ports.dataDir}/credentials/${org.orgId.toLowerCase()}.json`,
     prepareNewOrg: async () => undefined,
@@ -120,6 +125,8 @@ async function openAws(resources: AwsResources, options: BackendOptions): Promis
     credentials: ports.credentials,
     vault: ports.vault,
     audit: ports.audit,
+    lease: ports.lease,
+    clock: ports.clock,
     refreshVia: refresher ? `refresher Lambda ${refresher}` : 'in-process engine',
     credentialsLocation: (org) => `secret ${ports.credentials.secretId(org)}`,
     async prepareNewOrg(orgId) {

@@ -17,6 +17,9 @@ import { type CommandSpec, parseCommand, suggest } from '../../lib/cli/args.js';
 import { sweepExitCode, summaryLine } from '../../lib/cli/commands/refresh.js';
 import { corruptStatusCells, corruptStatusRow, statusCells, statusRow, UNHEALTHY } from '../../lib/cli/commands/status.js';
 import { DEFAULT_POLICY } from '../../lambdas/core/policy.js';
+import { InMemoryLease, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
+import { LEASE_TAKEOVER_GRACE_MS } from '../../lambdas/core/engine.js';
+import { ORG_LEASE_WAIT_MS, withOrgLease } from '../../lib/cli/commands/orgs.js';
 import { tokenOutputMode } from '../../lib/cli/commands/token.js';
 import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';
 import { formatDuration, formatRelative, parseSince, renderTable, unreadableNotes } from '../../lib/cli/format.js';
@@ -472,5 +475,53 @@ describe('main in-process', () => {
     expect((await runInProcess(['orgs', 'enable', ORG, ...local()])).stdout).toBe(`Org ${ORG} enabled.\n`);
     const missing = await runInProcess(['orgs', 'enable', 'd1000000-0000-4000-8000-0000000000ff', ...local()]);
     expect(missing.code).toBe(4);
+  });
+});
+
+describe('withOrgLease', () => {
+  const ORG_ID = '4f1c2b9e-0d4a-4c1e-9a57-2b8f6e1d0c33';
+  const setup = () => {
+    const clock = new ManualClock(Date.parse('2026-06-01T00:00:00Z'));
+    const lease = new InMemoryLease();
+    return { clock, lease, backend: { lease, clock } };
+  };
+
+  it('holds the org lease around the write and releases it after', async () => {
+    const { clock, lease, backend } = setup();
+    const seen = await withOrgLease(backend, ORG_ID, () => undefined, async () => lease.acquire(ORG_ID, 'refresher', 60_000, clock.now()));
+    // While the operator wrote, a refresher could not take the org.
+    expect(seen).toBeUndefined();
+    expect(await lease.acquire(ORG_ID, 'refresher', 60_000, clock.now())).toBeDefined();
+  });
+
+  it('waits for a refresh holding the lease, past its expiry and the takeover grace', async () => {
+    const { clock, lease, backend } = setup();
+    const refresh = (await lease.acquire(ORG_ID, 'refresher', 10_000, clock.now()))!;
+    let waits = 0;
+    const wroteAt = await withOrgLease(backend, ORG_ID, () => waits++, async () => clock.now());
+    expect(waits).toBe(1);
+    expect(wroteAt).toBeGreaterThanOrEqual(refresh.expiresAtMs + LEASE_TAKEOVER_GRACE_MS);
+  });
+
+  it('writes an org that is not registered yet without a lease', async () => {
+    const { backend } = setup();
+    backend.lease.acquire = async () => {
+      throw new NotFoundError('org_not_found', 'no such org');
+    };
+    expect(await withOrgLease(backend, ORG_ID, () => undefined, async () => 'written')).toBe('written');
+  });
+
+  it('gives up with nothing changed when the lease stays held', async () => {
+    const { clock, lease, backend } = setup();
+    backend.lease.acquire = async () => undefined;
+    let wrote = false;
+    const err = await withOrgLease(backend, ORG_ID, () => undefined, async () => {
+      wrote = true;
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliFailure);
+    expect((err as Error).message).toMatch(/nothing was changed/);
+    expect(wrote).toBe(false);
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(ORG_LEASE_WAIT_MS);
+    void lease;
   });
 });
