@@ -41,6 +41,7 @@ import {
   parseBasic,
   parseBearer,
   platformBody,
+  retryAfterSeconds,
   slug,
 } from './simulator-protocol.js';
 import type { ClientState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
@@ -202,6 +203,11 @@ export class GenesysSimulator {
   /** Every request the server received, 404s included. */
   totalRequests(): number {
     return this.#total;
+  }
+
+  /** Requests of every client that presented a refresh token it had already used: a broker must keep this 0. */
+  totalRefreshTokenReuse(): number {
+    return [...this.#clients.values()].reduce((n, c) => n + c.counts.refreshTokenReuse, 0);
   }
 
   /** The refresh token the client must present next, if any. */
@@ -383,7 +389,7 @@ export class GenesysSimulator {
         return true;
       case 'rate_limit': {
         const retryAfter = fault.retryAfter === undefined ? '1' : fault.retryAfter;
-        const seconds = this.#retryAfterSeconds(retryAfter);
+        const seconds = retryAfterSeconds(retryAfter, this.#now());
         this.#send(res, 429, platformBody(429, `Rate limit exceeded the maximum. Retry the request in [${seconds}] seconds`, 'too.many.requests'),
           retryAfter === null ? {} : { 'Retry-After': retryAfter });
         return true;
@@ -421,13 +427,6 @@ export class GenesysSimulator {
         // Acted out by the grant itself (#token), after it ran.
         return false;
     }
-  }
-
-  #retryAfterSeconds(retryAfter: string | null): number {
-    if (retryAfter === null) return 1;
-    if (/^\s*\d+\s*$/.test(retryAfter)) return Number(retryAfter.trim());
-    const at = Date.parse(retryAfter);
-    return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - this.#now()) / 1000));
   }
 
   /** POST /oauth/token after faults: authenticate the client in this region, then run the grant. */

@@ -133,3 +133,11 @@ export function fakeBody(endpoint: SimEndpoint, lifetimeSeconds: number): string
   const org = { id: '00000000-0000-0000-0000-000000000000', name: 'Truncated', selfUri: '/api/v2/organizations/00000000-0000-0000-0000-000000000000' };
   return JSON.stringify(endpoint === 'tokens/me' ? { organization: org, homeOrganization: org, authorizedScope: [] } : { ...org, state: 'active' });
 }
+
+/** The seconds a `Retry-After` value (delta-seconds or an HTTP-date) asks for, at least 0; 1 when absent or unreadable. */
+export function retryAfterSeconds(retryAfter: string | null, nowMs: number): number {
+  if (retryAfter === null) return 1;
+  if (/^\s*\d+\s*$/.test(retryAfter)) return Number(retryAfter.trim());
+  const at = Date.parse(retryAfter);
+  return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - nowMs) / 1000));
+}

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { GenesysSimulator, type SimClientSpec } from '../../lib/demo/genesys-simulator.js';
+import { acknowledgeRefreshTokenReuse } from '../support/no-refresh-token-reuse.js';
 
 const ORG_IE = '11111111-0000-4000-8000-000000000001';
 const ORG_US = '11111111-0000-4000-8000-000000000002';
@@ -269,6 +270,7 @@ describe('GenesysSimulator refresh_token grant', () => {
     expect(reuse.status).toBe(400);
     expect(JSON.parse(reuse.text)).toMatchObject({ error: 'invalid_grant' });
     expect(sim.counts(client.clientId).refreshTokenReuse).toBe(1);
+    acknowledgeRefreshTokenReuse(sim, 1);
     // A failed attempt does not rotate: the current token still works.
     expect(sim.currentRefreshToken(client.clientId)).toBe(current);
     expect((await postToken(client, { grant_type: 'refresh_token', refresh_token: current })).status).toBe(200);
