@@ -2,6 +2,8 @@
  * The OAuth client over real HTTP against the Genesys simulator: request format, retries and
  * classification of every transport fault, Retry-After, deadlines and verification.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { UpstreamError } from '../../lambdas/core/errors.js';
@@ -64,6 +66,120 @@ describe('OAuth client against the simulator', () => {
     const err = await failure(client.requestToken({ orgId: ORG, region, grantType: 'refresh_token', credentials, deadlineMs: Date.now() + 5_000 }));
     expect(err).toMatchObject({ code: 'missing_refresh_token', failureClass: 'permanent' });
     expect(sim.counts(credentials.clientId).token).toBe(0);
+  });
+
+  describe('refresh_token grant: a refresh token is single-use', () => {
+    const rtSetup = (options: Partial<OAuthClientOptions> = {}) => setup(options, { grantTypes: ['refresh_token'], refreshToken: `rt-${n + 1}-initial-0123456789` });
+    /** Requests a refresh, noting every rotated token handed to the write-ahead callback. */
+    async function refresh(s: ReturnType<typeof rtSetup>, deadlineMs = Date.now() + 20_000) {
+      const seen: string[] = [];
+      const result = s.client.requestToken({ orgId: ORG, region, grantType: 'refresh_token', credentials: s.credentials, deadlineMs, onRefreshToken: async (t) => void seen.push(t) });
+      return { result, seen };
+    }
+
+    it('hands the rotated token to the write-ahead callback before returning it', async () => {
+      const s = rtSetup();
+      const { result, seen } = await refresh(s);
+      const granted = await result;
+      expect(seen).toEqual([sim.currentRefreshToken(s.credentials.clientId)]);
+      expect(granted.value.refreshToken).toBe(seen[0]);
+    });
+
+    it('waits for the write-ahead callback: a failing one fails the call', async () => {
+      const s = rtSetup();
+      const err = await s.client
+        .requestToken({ orgId: ORG, region, grantType: 'refresh_token', credentials: s.credentials, deadlineMs: Date.now() + 20_000, onRefreshToken: async () => Promise.reject(new Error('journal down')) })
+        .catch((e: unknown) => e);
+      expect((err as Error).message).toBe('journal down');
+    });
+
+    it('keeps the rotated token of a 200 whose body is invalid, then reports the body', async () => {
+      const s = rtSetup();
+      sim.injectFault(s.credentials.clientId, { kind: 'invalid_token_body' });
+      const { result, seen } = await refresh(s);
+      const err = await failure(result);
+      expect(err).toMatchObject({ code: 'invalid_token_response', attempts: 1 });
+      expect(seen).toEqual([sim.currentRefreshToken(s.credentials.clientId)]);
+      expect(sim.counts(s.credentials.clientId).token).toBe(1);
+    });
+
+    const unknown: Array<[string, SimFault]> = [
+      ['a reset after Genesys rotated', { kind: 'after_grant', then: { kind: 'reset' } }],
+      ['a 502 after Genesys rotated', { kind: 'after_grant', then: { kind: 'status', status: 502 } }],
+      ['an HTML error page after Genesys rotated', { kind: 'after_grant', then: { kind: 'html', status: 503 } }],
+      ['a cut-off body after Genesys rotated', { kind: 'after_grant', then: { kind: 'malformed_json' } }],
+      ['a 500 (Genesys may have processed it)', { kind: 'status', status: 500 }],
+    ];
+    it.each(unknown)('never presents the token again after %s: refresh_outcome_unknown, permanent, one request', async (_name, fault) => {
+      const s = rtSetup();
+      sim.injectFault(s.credentials.clientId, fault, { times: Infinity });
+      const { result, seen } = await refresh(s);
+      const err = await failure(result);
+      expect(err).toMatchObject({ code: 'refresh_outcome_unknown', failureClass: 'permanent', attempts: 1 });
+      expect(err.message).toMatch(/re-authorize/);
+      expect(seen).toEqual([]);
+      expect(sim.counts(s.credentials.clientId).token).toBe(1);
+    });
+
+    it('gives the one request the whole budget and calls a timeout an unknown outcome', async () => {
+      const s = rtSetup({ requestTimeoutMs: 100 });
+      sim.injectFault(s.credentials.clientId, { kind: 'latency', ms: 400 });
+      // 400 ms exceeds the per-request timeout but not the budget: a refresh waits for its answer.
+      const rotated = (await (await refresh(s)).result).value.refreshToken;
+      expect(rotated).toBe(sim.currentRefreshToken(s.credentials.clientId));
+      s.credentials.refreshToken = rotated!;
+      sim.injectFault(s.credentials.clientId, { kind: 'after_grant', then: { kind: 'hang' } });
+      const started = Date.now();
+      const err = await failure((await refresh(s, Date.now() + 500)).result);
+      expect(err).toMatchObject({ code: 'refresh_outcome_unknown', attempts: 1 });
+      expect(Date.now() - started).toBeLessThan(3_000);
+    });
+
+    it('does not retry a 429 inline: Genesys refused it before spending the token', async () => {
+      const s = rtSetup();
+      sim.injectFault(s.credentials.clientId, { kind: 'rate_limit', retryAfter: '0' });
+      const err = await failure((await refresh(s)).result);
+      expect(err).toMatchObject({ code: 'rate_limited', attempts: 1 });
+      expect(sim.currentRefreshToken(s.credentials.clientId)).toBe(s.credentials.refreshToken);
+    });
+
+    it('retries a request that certainly never reached Genesys (connection refused)', async () => {
+      // A port that was free a moment ago: nothing listens there.
+      const probe = createServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise((resolve) => probe.close(resolve));
+      const closed = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: systemClock, baseUrl: () => `http://127.0.0.1:${port}`, backoffBaseMs: 1, backoffCapMs: 5 });
+      const err = await failure(closed.requestToken({ orgId: ORG, region, grantType: 'refresh_token', credentials: { clientId: 'c', clientSecret: 's', refreshToken: 'r' }, deadlineMs: Date.now() + 5_000 }));
+      expect(err).toMatchObject({ code: 'network_error', transportCode: 'ECONNREFUSED', attempts: 4 });
+    });
+
+    it('stops at invalid_grant: the token is spent or revoked', async () => {
+      const s = rtSetup();
+      const err = await failure(s.client.requestToken({ orgId: ORG, region, grantType: 'refresh_token', credentials: { ...s.credentials, refreshToken: 'never-issued' }, deadlineMs: Date.now() + 5_000 }));
+      expect(err).toMatchObject({ code: 'invalid_grant', failureClass: 'permanent', attempts: 1 });
+    });
+  });
+
+  it('refuses to follow a redirect, so a secret never reaches another host', async () => {
+    const redirector = createServer((req, res) => {
+      res.writeHead(307, { Location: `${sim.baseUrl}${req.url}` });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (redirector.address() as AddressInfo).port;
+      const { credentials } = setup();
+      const client = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: systemClock, baseUrl: (host) => `http://127.0.0.1:${port}/${host}`, backoffBaseMs: 1, backoffCapMs: 5 });
+      const err = await failure(client.requestToken({ orgId: ORG, region, grantType: 'client_credentials', credentials, deadlineMs: Date.now() + 5_000 }));
+      expect(err.code).toBe('network_error');
+      expect(sim.counts(credentials.clientId).token).toBe(0);
+      const rt = await failure(client.requestToken({ orgId: ORG, region, grantType: 'refresh_token', credentials: { ...credentials, refreshToken: 'r' }, deadlineMs: Date.now() + 5_000 }));
+      expect(rt).toMatchObject({ code: 'refresh_outcome_unknown', attempts: 1 });
+      expect(sim.counts(credentials.clientId).token).toBe(0);
+    } finally {
+      await new Promise((resolve) => redirector.close(resolve));
+    }
   });
 
   const transientThenSuccess: Array<[string, SimFault, string]> = [
