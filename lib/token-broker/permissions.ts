@@ -27,6 +27,12 @@ export const TOKEN_READER_ACTIONS = Object.freeze(['secretsmanager:DescribeSecre
 /** KMS actions the functions need on the broker key (Secrets Manager and DynamoDB call KMS for them). */
 export const KEY_USER_ACTIONS = Object.freeze(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*'] as const);
 
+/**
+ * KMS actions the functions call themselves (not through a service) to seal and open a rotated
+ * refresh token held in the refresh token journal; the grant is bound to that encryption context.
+ */
+export const JOURNAL_KEY_ACTIONS = Object.freeze(['kms:Decrypt', 'kms:GenerateDataKey'] as const);
+
 /** DynamoDB actions on the registry table: the engine's Get/Scan/Update and the lease's conditional updates. */
 export const REGISTRY_ACTIONS = Object.freeze(['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'] as const);
 

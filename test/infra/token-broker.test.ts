@@ -97,6 +97,13 @@ function expectedEngineStatements(stack: Stack, broker: TokenBroker, logGroupLog
       Condition: { StringEquals: { 'kms:ViaService': [viaService('secretsmanager'), viaService('dynamodb')] } },
     },
     {
+      Sid: 'BrokerKeyForTheRefreshTokenJournal',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      Resource: keyArn,
+      Condition: { StringEquals: { 'kms:EncryptionContext:purpose': 'genesys-token-broker/pending-refresh-token' } },
+    },
+    {
       Sid: 'RegistryReadWrite',
       Effect: 'Allow',
       Action: ['dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
@@ -412,8 +419,9 @@ describe('TokenBroker IAM', () => {
     // AccessDenied in a customer's account. Calls listed as operator-only are made by the CLI.
     const operatorOnly = new Set(['dynamodb:DeleteItem', 'dynamodb:Query', 'secretsmanager:DeleteSecret', 'secretsmanager:RestoreSecret']);
     const files = {
-      dynamodb: ['dynamodb-org-registry.ts', 'dynamodb-lease.ts', 'dynamodb-audit-log.ts'],
+      dynamodb: ['dynamodb-org-registry.ts', 'dynamodb-lease.ts', 'dynamodb-audit-log.ts', 'dynamodb-refresh-token-journal.ts'],
       secretsmanager: ['secrets-manager-common.ts', 'secrets-manager-token-vault.ts', 'secrets-manager-credential-store.ts'],
+      kms: ['kms-envelope.ts'],
     };
     const used = new Set<string>();
     for (const [service, names] of Object.entries(files)) {

@@ -14,7 +14,9 @@ import { type AttributeValue, type DynamoDBClient, GetItemCommand, UpdateItemCom
 import { ConflictError, StoreError } from '../../core/errors.js';
 import type { JournalEntry, LeaseHandle, RefreshTokenJournal } from '../../core/ports.js';
 import { isConditionalCheckFailed, toStoreError } from './aws-errors.js';
-import { LEASE_ATTRIBUTES, PENDING_ATTRIBUTES, REGISTRY_TABLE } from './tables.js';
+import { LEASE_ATTRIBUTES, PENDING_ATTRIBUTES, PENDING_TOKEN_PURPOSE, REGISTRY_TABLE } from './tables.js';
+
+export { PENDING_TOKEN_PURPOSE };
 
 /** Seals and opens small secrets under an encryption context (kms-envelope.ts's KmsEnvelope). */
 export interface Sealer {
@@ -22,8 +24,6 @@ export interface Sealer {
   open(sealed: string, context: Record<string, string>): Promise<string>;
 }
 
-/** Encryption context purpose of a sealed rotated refresh token. */
-export const PENDING_TOKEN_PURPOSE = 'genesys-token-broker/pending-refresh-token';
 
 export interface DynamoDbRefreshTokenJournalOptions {
   client: DynamoDBClient;

@@ -66,6 +66,9 @@ export const PENDING_ATTRIBUTES = Object.freeze({
   sealedToken: 'journalSealedToken',
 } as const);
 
+/** Encryption context `purpose` of a journal's sealed refresh token; the functions' KMS grant is bound to it. */
+export const PENDING_TOKEN_PURPOSE = 'genesys-token-broker/pending-refresh-token';
+
 /** The org registry (and lease) table. */
 export const REGISTRY_TABLE = Object.freeze({
   partitionKey: { name: 'orgId', type: 'S' },

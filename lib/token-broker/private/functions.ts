@@ -13,7 +13,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { AUDIT_ACTIONS, CREDENTIAL_SECRET_ACTIONS, KEY_USER_ACTIONS, REGISTRY_ACTIONS, TOKEN_SECRET_WRITER_ACTIONS } from '../permissions.js';
+import { PENDING_TOKEN_PURPOSE } from '../../../lambdas/adapters/aws/tables.js';
+import { AUDIT_ACTIONS, CREDENTIAL_SECRET_ACTIONS, JOURNAL_KEY_ACTIONS, KEY_USER_ACTIONS, REGISTRY_ACTIONS, TOKEN_SECRET_WRITER_ACTIONS } from '../permissions.js';
 
 /**
  * Repository root, resolved from this file (lib/token-broker/private/) so synth works from any
@@ -119,6 +120,14 @@ export function grantEngineAccess(fn: lambda.IFunction, resources: EngineResourc
       resources: [resources.encryptionKey.keyArn],
       // Only Secrets Manager (token secrets) and DynamoDB (the tables) use the key on the functions' behalf.
       conditions: { StringEquals: { 'kms:ViaService': [`secretsmanager.${stack.region}.amazonaws.com`, `dynamodb.${stack.region}.amazonaws.com`] } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'BrokerKeyForTheRefreshTokenJournal',
+      actions: [...JOURNAL_KEY_ACTIONS],
+      resources: [resources.encryptionKey.keyArn],
+      // Envelope encryption of a rotated refresh token (kms-envelope.ts): only with the journal's
+      // encryption context, so this grant opens nothing else the key protects.
+      conditions: { StringEquals: { 'kms:EncryptionContext:purpose': PENDING_TOKEN_PURPOSE } },
     }),
     new iam.PolicyStatement({ sid: 'RegistryReadWrite', actions: [...REGISTRY_ACTIONS], resources: [resources.registryTable.tableArn] }),
     new iam.PolicyStatement({ sid: 'AuditAppend', actions: [...AUDIT_ACTIONS], resources: [resources.auditTable.tableArn] }),
