@@ -3,9 +3,10 @@
  * refresh token on every refresh and hands back a new one; from that moment the new one is the only
  * way to reach the org without a person re-authorizing it. So, with the refresh token journal:
  *
- * 1. Before the spend, a token left write-ahead by an interrupted attempt is used first, and its
- *    persist into the credentials is finished; a spend a dead attempt began and never saw answered
- *    stops the org instead of presenting a possibly spent token ({@link Rotation.resume}).
+ * 1. Before the spend, a token left write-ahead by an interrupted attempt is used first, once its
+ *    persist into the credentials is finished (until then the attempt stops and the journal keeps
+ *    it); a spend a dead attempt began and never saw answered stops the org instead of presenting a
+ *    possibly spent token ({@link Rotation.resume}).
  * 2. The spend is noted durably before the token is presented ({@link Rotation.beginSpend}).
  * 3. The moment Genesys answers with a new token, it is made durable in the journal (fenced by the
  *    org's lease), before validation, verification or any other write; if the journal cannot take it,
@@ -21,7 +22,7 @@
  *
  * Durable writes are retried until the attempt's deadline; none of them ever logs a token.
  */
-import { BrokerError, ConflictError, toBrokerError } from './errors.js';
+import { BrokerError, ConflictError, StoreError, toBrokerError } from './errors.js';
 import type { Clock, CredentialStore, CurrentCredentials, JournalEntry, LeaseHandle, OrgRecord, PendingRefreshToken, RefreshTokenJournal, Telemetry } from './ports.js';
 
 /** Longest pause between two tries of a durable write. */
@@ -63,8 +64,10 @@ export interface RotationDeps {
 export interface Rotation {
   /**
    * The refresh token to present and the credentials to build on. A received token that belongs to
-   * these credentials (same client, same credentials version) comes first; its persist into the
-   * credentials is finished, and the journal entry cleared, when the store allows. A spend a dead
+   * these credentials (same client, same credentials version) comes first: its persist into the
+   * credentials is finished and the journal entry cleared; when the credentials refuse it, this throws
+   * `credentials_unavailable` and the journal keeps it (it is not presented: the spend note would
+   * replace the journal's only copy, and a refusal or a lost answer would then cost it). A spend a dead
    * attempt began on the token the credentials still hold throws `refresh_outcome_unknown`: Genesys
    * may have spent it. Entries of replaced credentials are left alone for the operator.
    */
@@ -92,6 +95,15 @@ export async function fingerprint(refreshToken: string | undefined): Promise<str
 /** A dead attempt presented the org's refresh token and never recorded the answer. */
 export function spendInDoubt(orgId: string, attemptId: string): BrokerError {
   return new BrokerError('refresh_outcome_unknown', `attempt ${attemptId} presented the refresh token of org ${orgId} and stopped before recording Genesys' answer; the token may be spent and is not presented again: re-authorize the org`, { orgId });
+}
+
+/** A rotated refresh token the journal holds could not be written into the credentials, so it is not presented. */
+function pendingNotPersisted(orgId: string, cause: unknown): StoreError {
+  return new StoreError('credentials_unavailable', `the rotated refresh token held write-ahead for org ${orgId} could not be written into its credentials; it stays in the journal and is presented once they take it`, {
+    orgId,
+    cause,
+    transient: toBrokerError(cause).failureClass !== 'permanent',
+  });
 }
 
 export function credentialsChanged(orgId: string): BrokerError {
@@ -138,9 +150,11 @@ export function createRotation(deps: RotationDeps): Rotation {
           current = await credentials.readCurrent(org);
         } catch (err) {
           if (err instanceof BrokerError && err.code === 'credentials_changed_during_refresh') throw err;
-          // The journal still holds it: present it anyway, and persist with this attempt's new one.
-          warn('finishing an interrupted refresh token persist failed; the journal entry is kept', org.orgId, err);
-          return { current, refreshToken: entry.refreshToken };
+          // Not presented while only the journal holds it: beginSpend would replace that entry with a
+          // spend note, and a refusal (429) or a lost answer would leave the credentials' spent token
+          // as the only one stored. The entry stays; a later attempt finishes the persist first.
+          warn('finishing an interrupted refresh token persist failed; the journal entry is kept and nothing is spent', org.orgId, err);
+          throw pendingNotPersisted(org.orgId, err);
         }
       }
       await clear(org, handle, entry.attemptId);

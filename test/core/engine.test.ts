@@ -246,6 +246,32 @@ describe('RefreshEngine.sweep', () => {
     expect(sim.counts(ac.clientId).refreshTokenReuse).toBe(0);
   });
 
+  it('does not present a journal-held refresh token while the credentials refuse it, so a 429 cannot cost it', async () => {
+    const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'j'.repeat(40)}` });
+    const f = fixture([org(ORG_AC, 'mypurecloud.de', 'refresh_token')], { [ORG_AC]: ac });
+    const rotate = f.credentials.rotateRefreshToken.bind(f.credentials);
+    let refusing = true;
+    f.credentials.rotateRefreshToken = async (...args) => {
+      if (refusing) throw new StoreError('refresh_token_persist_failed', 'store down');
+      return rotate(...args);
+    };
+    const engine = f.engine();
+    const request = { deadlineMs: deadline(), trigger: 'manual' as const, force: true };
+    expect(await engine.sweep(request)).toMatchObject({ refreshed: 1 });
+    const pending = sim.currentRefreshToken(ac.clientId)!;
+    // Presented now, its spend note would replace the journal's only copy and the 429 would lose it.
+    sim.injectFault(ac.clientId, { kind: 'rate_limit', retryAfter: '1' });
+    expect(await engine.sweep({ ...request, deadlineMs: deadline() })).toMatchObject({ refreshed: 0, failed: { credentials_unavailable: 1 }, critical: 0 });
+    expect(sim.counts(ac.clientId).token).toBe(1);
+    expect(await f.journal.read(ORG_AC)).toMatchObject({ kind: 'received', refreshToken: pending });
+
+    refusing = false;
+    sim.clearFaults(ac.clientId);
+    expect(await engine.sweep({ ...request, deadlineMs: deadline() })).toMatchObject({ refreshed: 1 });
+    expect(sim.usedRefreshTokens(ac.clientId)).toEqual([ac.refreshToken, pending]);
+    expect(sim.counts(ac.clientId).refreshTokenReuse).toBe(0);
+  });
+
   it('refreshes an org named twice in one request once, spending its refresh token once', async () => {
     const ac = client(ORG_AC, { grantTypes: ['refresh_token'], refreshToken: `rt0-${'d'.repeat(40)}` });
     sim.injectFault(ac.clientId, { kind: 'latency', ms: 100 });

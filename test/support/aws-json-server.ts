@@ -48,6 +48,12 @@ export interface FaultSpec {
    * @default false
    */
   afterProcessing?: boolean;
+  /**
+   * Only requests whose input has each of these top-level members with exactly this value, for
+   * example `{ SecretId: name }`: one secret's writes fail while every other secret's go through.
+   * @default - every request for the operation
+   */
+  when?: Readonly<Record<string, string>>;
 }
 
 /** One request as the emulator saw it. Never holds a body, so never a secret value or plaintext. */
@@ -86,9 +92,10 @@ export interface AwsJsonEmulatorOptions {
   verifySignatures: boolean;
 }
 
-interface QueuedFault extends Required<Omit<FaultSpec, 'message' | 'status'>> {
+interface QueuedFault extends Required<Omit<FaultSpec, 'message' | 'status' | 'when'>> {
   status?: number;
   message?: string;
+  when?: Readonly<Record<string, string>>;
   operation: string;
 }
 
@@ -166,6 +173,7 @@ export abstract class AwsJsonEmulator<Operation extends string> {
       afterProcessing: spec.afterProcessing ?? false,
       ...(spec.status === undefined ? {} : { status: spec.status }),
       ...(spec.message === undefined ? {} : { message: spec.message }),
+      ...(spec.when === undefined ? {} : { when: { ...spec.when } }),
     });
   }
 
@@ -199,7 +207,7 @@ export abstract class AwsJsonEmulator<Operation extends string> {
     if (invocationId !== undefined) record.invocationId = invocationId;
     this.requests.push(record);
 
-    const fault = this.#takeFault(operation);
+    const fault = this.#takeFault(operation, body);
     if (fault && !fault.afterProcessing) return this.#sendFault(req, res, fault, record);
 
     let reply: Json | ServiceError;
@@ -218,8 +226,20 @@ export abstract class AwsJsonEmulator<Operation extends string> {
     this.#send(res, 200, reply, {});
   }
 
-  #takeFault(operation: string): QueuedFault | undefined {
-    const fault = this.#faults.find((f) => f.operation === '*' || f.operation === operation);
+  #takeFault(operation: string, body: Buffer): QueuedFault | undefined {
+    let input: Json | undefined;
+    const inputOf = (): Json => {
+      if (input === undefined) {
+        try {
+          input = parseInput(body);
+        } catch {
+          input = {};
+        }
+      }
+      return input;
+    };
+    const matches = (f: QueuedFault): boolean => f.when === undefined || Object.entries(f.when).every(([member, value]) => inputOf()[member] === value);
+    const fault = this.#faults.find((f) => (f.operation === '*' || f.operation === operation) && matches(f));
     if (!fault) return undefined;
     fault.times--;
     if (fault.times <= 0) this.#faults = this.#faults.filter((f) => f !== fault);

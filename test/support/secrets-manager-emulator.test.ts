@@ -354,6 +354,21 @@ describe('SecretsManagerEmulator', () => {
       expect(err.$metadata?.httpStatusCode).toBe(500);
     });
 
+    it('fails only the requests whose input matches a fault\'s when', async () => {
+      await client.send(new CreateSecretCommand({ Name: 'one', SecretString: 'v1' }));
+      await client.send(new CreateSecretCommand({ Name: 'other', SecretString: 'v1' }));
+      emulator.resetCalls();
+      emulator.injectFault('PutSecretValue', { type: 'LimitExceededException', times: 2, when: { SecretId: 'one' } });
+      await client.send(new PutSecretValueCommand({ SecretId: 'other', SecretString: 'v2' }));
+      const err = await rejectionOf(client.send(new PutSecretValueCommand({ SecretId: 'one', SecretString: 'v2' })));
+      expect(err.name).toBe('LimitExceededException');
+      await client.send(new PutSecretValueCommand({ SecretId: 'other', SecretString: 'v3' }));
+      await rejectionOf(client.send(new PutSecretValueCommand({ SecretId: 'one', SecretString: 'v2' })));
+      await client.send(new PutSecretValueCommand({ SecretId: 'one', SecretString: 'v2' }));
+      expect(emulator.requests.map((r) => r.outcome)).toEqual(['ok', 'LimitExceededException', 'ok', 'LimitExceededException', 'ok']);
+      expect(emulator.versionWithStage('other')!.secretString).toBe('v3');
+    });
+
     it('applies the operation before a lost reply when afterProcessing is set', async () => {
       await client.send(new CreateSecretCommand({ Name: 'lost', SecretString: 'v1' }));
       emulator.injectFault('PutSecretValue', { type: 'ConnectionReset', afterProcessing: true });
