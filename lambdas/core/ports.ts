@@ -184,7 +184,10 @@ export interface RefreshTokenJournal {
   record(handle: LeaseHandle, entry: JournalEntry): Promise<void>;
   /** The org's entry, if one is there. */
   read(orgId: string): Promise<JournalEntry | undefined>;
-  /** Removes the org's entry when it is `attemptId`'s (a newer one is kept), while `handle` holds the lease. */
+  /**
+   * Removes the org's entry when it is `attemptId`'s (a newer one is kept), while `handle` holds the
+   * lease; otherwise removes nothing and does not throw (a fenced conditional delete).
+   */
   clear(handle: LeaseHandle, attemptId: string): Promise<void>;
 }
 

@@ -55,9 +55,11 @@ export class FileRefreshTokenJournal implements RefreshTokenJournal {
   async clear(handle: LeaseHandle, attemptId: string): Promise<void> {
     const orgId = handle.orgId;
     await this.#files.locked(orgId, 'refresh_token_persist_failed', 'clearing the refresh token journal', async () => {
-      await this.#assertHolds(handle);
+      // Like a fenced conditional delete: a holder that lost the lease removes nothing.
+      if (!(await this.#holds(handle))) return;
       const candidates = await this.#candidates(orgId);
-      const cleared = candidates.find((c) => c.entry.attemptId === attemptId);
+      // The newest entry of the attempt (its spend note and its received token share the id).
+      const cleared = candidates.filter((c) => c.entry.attemptId === attemptId).sort((a, b) => b.entry.atMs - a.entry.atMs)[0];
       if (!cleared) return;
       let removed = false;
       // Everything as old as the cleared entry is done with: the file, and stranded temps.
@@ -84,9 +86,13 @@ export class FileRefreshTokenJournal implements RefreshTokenJournal {
 
   /** The write is fenced: only the holder of the org's lease (same owner and fencing token) may write. */
   async #assertHolds(handle: LeaseHandle): Promise<void> {
-    const lock = lockSchema.safeParse(parseJson((await readTextIfExists(this.#files.file('leases', handle.orgId, '.lock'))) ?? ''));
-    if (!lock.success || lock.data.owner !== handle.owner || lock.data.fencingToken !== handle.fencingToken) {
+    if (!(await this.#holds(handle))) {
       throw new ConflictError('lease_held', `lease on org ${handle.orgId} was lost; the refresh token journal was not written`, { orgId: handle.orgId });
     }
+  }
+
+  async #holds(handle: LeaseHandle): Promise<boolean> {
+    const lock = lockSchema.safeParse(parseJson((await readTextIfExists(this.#files.file('leases', handle.orgId, '.lock'))) ?? ''));
+    return lock.success && lock.data.owner === handle.owner && lock.data.fencingToken === handle.fencingToken;
   }
 }
