@@ -14,7 +14,8 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 /** The rows of README's "Error codes" table: codes and classes as written. */
 function readmeErrorTable(): Map<string, FailureClass[]> {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### Error codes'), readme.indexOf('## Data formats'));
+  const start = readme.indexOf('### Error codes');
+  const section = readme.slice(start, readme.indexOf('\n#', start + 1));
   const rows = section.split('\n').filter((line) => line.startsWith('| `'));
   const table = new Map<string, FailureClass[]>();
   for (const row of rows) {
