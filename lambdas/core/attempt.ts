@@ -84,6 +84,7 @@ export function buildTokenRecord(input: {
     apiBaseUrl: apiBaseUrlFor(input.region),
     oauthClientId: info.oauthClientId ?? input.clientId,
     scopes: info.authorizedScope,
+    ...(info.idlesAtMs !== undefined ? { idlesAt: new Date(info.idlesAtMs).toISOString() } : {}),
   };
 }
 
@@ -168,6 +169,8 @@ function settleWritten(facts: AttemptFacts, written: WrittenToken, baseAudit: Om
     consecutiveFailures: persistError ? org.state.consecutiveFailures + 1 : 0,
     credentialsVersionUsed: org.credentialsVersion,
     ...(record.oauthClientId ? { oauthClientId: record.oauthClientId } : {}),
+    // The rejection-check rate limit outlives the refresh it led to.
+    ...(org.state.rejectionCheckedAtMs !== undefined ? { rejectionCheckedAtMs: org.state.rejectionCheckedAtMs } : {}),
   };
   // The stored refresh token is spent, so any retry would only earn invalid_grant (and may trip
   // Genesys' reuse detection): wait for an operator to re-authorize (credentials_changed).

@@ -11,6 +11,7 @@
 import { type AttemptFacts, buildTokenRecord, settleAttempt } from './attempt.js';
 import { BrokerError, ConflictError, StoreError, toBrokerError, UnreadableRecordError } from './errors.js';
 import { createRotation, credentialsChanged, type Secured } from './rotation.js';
+import { checkReportedToken, type TokenReport } from './token-rejection.js';
 import type { GenesysOAuthClient } from './oauth.js';
 import { type PolicyOptions, policyOptions, type RefreshReason, shouldRefresh } from './policy.js';
 import type {
@@ -90,6 +91,12 @@ export interface RefreshRequest {
    *   getter invocation, uses the time there is); for `sweep`, the engine's `orgTimeBudgetMs`
    */
   minTimeToStartMs?: number;
+  /**
+   * What the caller found wrong with the org's current token: Genesys rejected it (by the token's
+   * fingerprint, fingerprint.ts), or the vault has none. An org that is otherwise not due is checked
+   * under its lease (token-rejection.ts) and refreshed only when the report holds.
+   */
+  report?: TokenReport;
 }
 
 export interface SweepRequest extends RefreshRequest {
@@ -366,7 +373,12 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     const force = request.force ?? false;
     const nowMs = clock.now();
     const decision = shouldRefresh(org, nowMs, policy, { force });
-    if (!decision.due) return { kind: 'skipped', orgId: org.orgId, reason: decision.reason, org };
+    // A report about the token is looked into only for an org that is otherwise fine and not due; a
+    // due org is refreshed anyway, and a disabled or backing-off one stays as it is.
+    const { report } = request;
+    const checksReport = (d: ReturnType<typeof shouldRefresh>) => report !== undefined && !d.due && d.reason === 'not_due';
+    if (!decision.due && !checksReport(decision)) return { kind: 'skipped', orgId: org.orgId, reason: decision.reason, org };
+    const reason: RefreshReason = decision.due ? decision.reason : report!.kind;
     if (nowMs + (request.minTimeToStartMs ?? MIN_TIME_FOR_ONE_REFRESH_MS) > request.deadlineMs) {
       return { kind: 'deferred', orgId: org.orgId, reason: 'deadline', org };
     }
@@ -376,7 +388,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     } catch (err) {
       // Removed between listing and now (a store that keeps the lease on the org item says so).
       if (err instanceof BrokerError && err.code === 'org_not_found') return { kind: 'skipped', orgId: org.orgId, reason: 'not_found' };
-      return failedBeforeAttempt(org, decision.reason, err);
+      return failedBeforeAttempt(org, reason, err);
     }
     if (!handle) return { kind: 'skipped', orgId: org.orgId, reason: 'lease_held', org };
     try {
@@ -385,10 +397,20 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       try {
         fresh = await registry.get(org.orgId);
       } catch (err) {
-        return failedBeforeAttempt(org, decision.reason, err);
+        return failedBeforeAttempt(org, reason, err);
       }
       if (!fresh) return { kind: 'skipped', orgId: org.orgId, reason: 'not_found' };
       const recheck = shouldRefresh(fresh, clock.now(), policy, { force });
+      if (checksReport(recheck)) {
+        let verdict;
+        try {
+          verdict = await checkReportedToken({ vault, oauth, clock, telemetry, recordState }, fresh, report!, request.deadlineMs);
+        } catch (err) {
+          return failedBeforeAttempt(fresh, report!.kind, err);
+        }
+        if (!verdict.refresh) return { kind: 'skipped', orgId: org.orgId, reason: verdict.reason, org: verdict.org, ...(verdict.retryAtMs !== undefined ? { retryAtMs: verdict.retryAtMs } : {}) };
+        return await attempt(verdict.org, report!.kind, handle, request);
+      }
       if (!recheck.due) return { kind: 'skipped', orgId: org.orgId, reason: recheck.reason, org: fresh };
       return await attempt(fresh, recheck.reason, handle, request);
     } finally {

@@ -1,6 +1,7 @@
 /**
  * Environment variable names: a contract between the CDK construct (which sets them) and the
  * handlers (which read them once at cold start). Values are names, ARNs and numbers, never secrets.
+ * Each function gets only the variables its handler reads ({@link REFRESHER_ENV}, {@link GETTER_ENV}).
  */
 export const ENV = {
   /** Prefix of every secret the broker owns: `<prefix>/tokens/<orgId>`, `<prefix>/credentials/<orgId>`. */
@@ -21,6 +22,25 @@ export const ENV = {
   auditRetentionDays: 'BROKER_AUDIT_RETENTION_DAYS',
   /** Getter per-container cache bound, in seconds. */
   getterCacheMaxAgeSeconds: 'BROKER_GETTER_CACHE_MAX_AGE_SECONDS',
+  /** Getter only: the refresher function it asks for on-demand refreshes (name or ARN). */
+  refresherFunction: 'BROKER_REFRESHER_FUNCTION',
+  /** Scoped getters only: the comma-separated org ids the getter serves; unset means every org. */
+  allowedOrgIds: 'BROKER_ALLOWED_ORG_IDS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+/** What the refresher reads. */
+export const REFRESHER_ENV = Object.freeze([
+  ENV.secretPrefix,
+  ENV.registryTable,
+  ENV.auditTable,
+  ENV.kmsKeyId,
+  ENV.refreshAtFraction,
+  ENV.sweepConcurrency,
+  ENV.secretWriteRatePerSecond,
+  ENV.auditRetentionDays,
+] as const);
+
+/** What a getter reads (a scoped getter also reads {@link ENV.allowedOrgIds}). */
+export const GETTER_ENV = Object.freeze([ENV.secretPrefix, ENV.registryTable, ENV.getterCacheMaxAgeSeconds, ENV.refresherFunction, ENV.allowedOrgIds] as const);

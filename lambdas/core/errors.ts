@@ -48,12 +48,14 @@ export const ERROR_CODE_CLASSES = Object.freeze({
   audit_write_failed: ['transient', 'permanent'],
   version_conflict: ['transient'],
   lease_held: ['transient'],
+  refresher_unavailable: ['transient', 'permanent'],
   // Input and configuration
   invalid_request: ['permanent'],
   invalid_config: ['permanent'],
   unknown_region: ['permanent'],
   org_not_found: ['permanent'],
   org_disabled: ['permanent'],
+  org_not_allowed: ['permanent'],
   token_unavailable: ['transient', 'permanent'],
   internal_error: ['permanent'],
 } as const satisfies Record<string, readonly FailureClass[]>);

@@ -14,7 +14,7 @@ export type MetricsService = keyof typeof METRICS_SERVICE;
 
 /** Metric names. */
 export const METRIC = Object.freeze({
-  // The refresher, once per sweep.
+  // The refresher: counters for every refresh (sweep or on-demand), gauges once per sweep.
   refreshSucceeded: 'RefreshSucceeded',
   /** Also published per `errorCode` dimension. */
   refreshFailed: 'RefreshFailed',
@@ -23,6 +23,8 @@ export const METRIC = Object.freeze({
   orgsAtRisk: 'OrgsAtRisk',
   sweepDurationMs: 'SweepDurationMs',
   auditWriteFailures: 'AuditWriteFailures',
+  /** An org's new state (retry time, failure count) could not be written after an attempt. */
+  stateWriteFailures: 'StateWriteFailures',
   criticalEvents: 'CriticalEvents',
   minTokenSecondsRemaining: 'MinTokenSecondsRemaining',
   // The getter, once per request.

@@ -67,7 +67,11 @@ export type RefreshReason =
   | 'expired'
   | 'forced'
   | 'retry_due'
-  | 'credentials_changed';
+  | 'credentials_changed'
+  /** A consumer reported the token rejected by Genesys, and GET tokens/me did not vouch for it. */
+  | 'rejected'
+  /** The getter found no token in the vault although the org's state says it has one. */
+  | 'missing';
 
 export type SkipReason = 'disabled' | 'not_due' | 'backing_off';
 
@@ -203,30 +207,44 @@ export const NEAR_EXPIRY_RECHECK_MS = 5_000;
 /** Why a cached token stops being served when it does. */
 export type CacheExpiryReason = 'max_age' | 'refresh_margin' | 'near_expiry';
 
+/** What the fresh and cache windows are computed from; `idlesAtMs` when Genesys reported an idle timeout. */
+export interface TokenTimes {
+  expiresAtMs: number;
+  lifetimeMs: number;
+  marginMs: number;
+  idlesAtMs?: number;
+}
+
+/** When the token stops working at all: its expiry, or its idle time if that comes first. */
+function tokenEndMs(input: Pick<TokenTimes, 'expiresAtMs' | 'idlesAtMs'>): number {
+  return input.idlesAtMs === undefined ? input.expiresAtMs : Math.min(input.expiresAtMs, input.idlesAtMs);
+}
+
 /**
  * Until when a token counts as fresh: `expiresAtMs` minus a margin of min(`marginMs`, 10% of its
- * lifetime), so short-lived tokens keep most of their life.
+ * lifetime), so short-lived tokens keep most of their life; never past the time Genesys said it idles out.
  */
-export function tokenFreshUntil(input: { expiresAtMs: number; lifetimeMs: number; marginMs: number }): number {
-  return input.expiresAtMs - Math.min(input.marginMs, Math.max(0, Math.floor(input.lifetimeMs / 10)));
+export function tokenFreshUntil(input: TokenTimes): number {
+  const freshMs = input.expiresAtMs - Math.min(input.marginMs, Math.max(0, Math.floor(input.lifetimeMs / 10)));
+  return Math.min(freshMs, tokenEndMs(input));
 }
 
 /**
  * How long a reader (the getter's container cache, the consumer library's cache) may serve a token
  * fetched at `fetchedAtMs` without fetching it again: until the earlier of `fetchedAtMs + maxAgeMs`
  * and {@link tokenFreshUntil}. A token already past its fresh time when fetched gets a short recheck
- * window instead ({@link NEAR_EXPIRY_RECHECK_MS}, never beyond its expiry or the max age). An `untilMs`
- * at or before `fetchedAtMs` means "do not cache".
+ * window instead ({@link NEAR_EXPIRY_RECHECK_MS}, never beyond its expiry, its idle time or the max
+ * age). An `untilMs` at or before `fetchedAtMs` means "do not cache".
  */
-export function tokenCacheUntil(input: { fetchedAtMs: number; expiresAtMs: number; lifetimeMs: number; maxAgeMs: number; marginMs: number }): {
+export function tokenCacheUntil(input: TokenTimes & { fetchedAtMs: number; maxAgeMs: number }): {
   untilMs: number;
   reason: CacheExpiryReason;
 } {
-  const { fetchedAtMs, expiresAtMs, maxAgeMs } = input;
+  const { fetchedAtMs, maxAgeMs } = input;
   const freshUntilMs = tokenFreshUntil(input);
   const maxAgeUntilMs = fetchedAtMs + maxAgeMs;
   if (freshUntilMs > fetchedAtMs) {
     return maxAgeUntilMs <= freshUntilMs ? { untilMs: maxAgeUntilMs, reason: 'max_age' } : { untilMs: freshUntilMs, reason: 'refresh_margin' };
   }
-  return { untilMs: Math.min(maxAgeUntilMs, fetchedAtMs + NEAR_EXPIRY_RECHECK_MS, expiresAtMs), reason: 'near_expiry' };
+  return { untilMs: Math.min(maxAgeUntilMs, fetchedAtMs + NEAR_EXPIRY_RECHECK_MS, tokenEndMs(input)), reason: 'near_expiry' };
 }

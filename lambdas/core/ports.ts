@@ -23,6 +23,11 @@ export interface TokenState {
   /** The registry's `credentialsVersion` the last attempt used; a mismatch means an operator changed them. */
   credentialsVersionUsed?: number;
   oauthClientId?: string;
+  /**
+   * When a consumer last reported the current token rejected by Genesys and the broker checked it
+   * (GET tokens/me); such checks run at most once per org per `REJECTION_CHECK_INTERVAL_MS`.
+   */
+  rejectionCheckedAtMs?: number;
 }
 
 /** One org in the registry. */
@@ -137,6 +142,8 @@ export interface TokenRecord {
   apiBaseUrl: string;
   oauthClientId: string;
   scopes: string[];
+  /** When Genesys said the token idles out if unused (tokens/me `dateTokenIdles`); past it, it is not served. */
+  idlesAt?: string;
 }
 
 /**

@@ -23,7 +23,11 @@
  * Durable writes are retried until the attempt's deadline; none of them ever logs a token.
  */
 import { BrokerError, ConflictError, StoreError, toBrokerError } from './errors.js';
+import { fingerprint } from './fingerprint.js';
 import type { Clock, CredentialStore, CurrentCredentials, JournalEntry, LeaseHandle, OrgRecord, PendingRefreshToken, RefreshTokenJournal, Telemetry } from './ports.js';
+
+/** Re-exported for the tests and harnesses that name the spend a journal entry notes. */
+export { fingerprint };
 
 /** Longest pause between two tries of a durable write. */
 const MAX_PAUSE_MS = 2_000;
@@ -84,12 +88,6 @@ export interface Rotation {
    * (the journal keeps the token for them); any other failure leaves the token in the journal.
    */
   settle(org: OrgRecord, current: CurrentCredentials, handle: LeaseHandle, pending: PendingRefreshToken, deadlineMs: number): Promise<'written' | 'kept'>;
-}
-
-/** SHA-256 prefix of a refresh token, to recognise it in a spend entry without storing it. */
-export async function fingerprint(refreshToken: string | undefined): Promise<string> {
-  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(refreshToken ?? ''));
-  return Buffer.from(digest).toString('hex').slice(0, 32);
 }
 
 /** A dead attempt presented the org's refresh token and never recorded the answer. */

@@ -5,6 +5,7 @@
 import type { BrokerError, ErrorCode } from './errors.js';
 import { type Health, orgHealth, type RefreshReason, type SkipReason } from './policy.js';
 import type { OrgRecord, TokenRecord, UnreadableOrg } from './ports.js';
+import type { RejectionSkipReason } from './token-rejection.js';
 
 /** Side effects of an attempt that failed without failing the refresh itself. */
 export interface AttemptEffects {
@@ -36,6 +37,8 @@ export type RefreshOutcome =
       effects: AttemptEffects;
     }
   | { kind: 'skipped'; orgId: string; reason: SkipReason | 'lease_held'; org: OrgRecord }
+  /** A reported rejection (on-demand only) that called for no refresh; `retryAtMs` for `recently_checked`. */
+  | { kind: 'skipped'; orgId: string; reason: RejectionSkipReason; org: OrgRecord; retryAtMs?: number }
   | { kind: 'skipped'; orgId: string; reason: 'not_found' }
   /** The registry holds the org but could not read it (a damaged file): an operator must act. */
   | { kind: 'skipped'; orgId: string; reason: 'unreadable'; unreadable: UnreadableOrg }
@@ -112,7 +115,11 @@ const SKIP_COUNTER = {
   lease_held: 'leaseHeld',
   not_found: 'notFound',
   unreadable: 'unreadable',
-} as const satisfies Record<SkipReason | 'lease_held' | 'not_found' | 'unreadable', keyof SweepSummary['skipped']>;
+  // Only on-demand refreshes report these: the org was not due, and stayed so.
+  token_replaced: 'notDue',
+  token_valid: 'notDue',
+  recently_checked: 'notDue',
+} as const satisfies Record<SkipReason | RejectionSkipReason | 'lease_held' | 'not_found' | 'unreadable', keyof SweepSummary['skipped']>;
 
 /** The summary line of an outcome; undefined for skips that were simply not due. */
 export function resultOf(outcome: RefreshOutcome): OrgResult | undefined {

@@ -20,6 +20,7 @@ export const tokenRecordSchema = z.object({
   apiBaseUrl: z.string().url(),
   oauthClientId: z.string(),
   scopes: z.array(z.string()),
+  idlesAt: isoInstant.optional(),
 });
 
 /** Parses a stored token value. Errors name fields, never values. */

@@ -1,5 +1,5 @@
 /**
- * Handler configuration, read once at cold start from the environment and validated. Errors name the
+ * Handler configuration (the refresher's and the getter's), read once at cold start from the environment and validated. Errors name the
  * variable and what is allowed; values are echoed only for non-secret settings (all of these are).
  * Ranges and defaults come from core/settings.ts, the module the construct validates its props with.
  */
@@ -8,6 +8,7 @@ import { secretPrefixProblem } from '../adapters/aws/secret-names.js';
 import { BrokerError } from '../core/errors.js';
 import { ENV } from '../core/env-names.js';
 import { BROKER_SETTINGS, type BrokerSettingName, DEFAULT_SECRET_PREFIX } from '../core/settings.js';
+import { isOrgId } from '../core/token-record.js';
 
 /** A number from an environment variable, within the setting's range, or the setting's default. */
 function setting(name: BrokerSettingName) {
@@ -16,21 +17,42 @@ function setting(name: BrokerSettingName) {
   return (range.integer ? number.int() : number).default(range.default);
 }
 
-const schema = z.object({
-  [ENV.secretPrefix]: z.string().superRefine((s, ctx) => {
+const tableName = z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/);
+const secretPrefix = z
+  .string()
+  .superRefine((s, ctx) => {
     const problem = secretPrefixProblem(s);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }).default(DEFAULT_SECRET_PREFIX),
-  [ENV.registryTable]: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/),
-  [ENV.auditTable]: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/),
+  })
+  .default(DEFAULT_SECRET_PREFIX);
+
+const refresherSchema = z.object({
+  [ENV.secretPrefix]: secretPrefix,
+  [ENV.registryTable]: tableName,
+  [ENV.auditTable]: tableName,
   [ENV.kmsKeyId]: z.string().min(1).max(2048).optional(),
   [ENV.refreshAtFraction]: setting('refreshAtFraction'),
   [ENV.sweepConcurrency]: setting('sweepConcurrency'),
   [ENV.secretWriteRatePerSecond]: setting('secretWriteRatePerSecond'),
   [ENV.auditRetentionDays]: setting('auditRetentionDays'),
-  [ENV.getterCacheMaxAgeSeconds]: setting('getterCacheMaxAgeSeconds'),
 });
 
+/** Comma-separated org ids, each a UUID, at least one; stored lower-case. */
+const orgIdList = z
+  .string()
+  .transform((s) => s.split(',').map((id) => id.trim().toLowerCase()))
+  .refine((ids) => ids.length > 0 && ids.every(isOrgId), 'must be a comma-separated list of Genesys Cloud organization ids (UUIDs)');
+
+const getterSchema = z.object({
+  [ENV.secretPrefix]: secretPrefix,
+  [ENV.registryTable]: tableName,
+  [ENV.getterCacheMaxAgeSeconds]: setting('getterCacheMaxAgeSeconds'),
+  // A function name, partial or full ARN, optionally qualified.
+  [ENV.refresherFunction]: z.string().regex(/^[A-Za-z0-9_:.\-/]{1,170}$/),
+  [ENV.allowedOrgIds]: orgIdList.optional(),
+});
+
+/** The refresher's settings. */
 export interface BrokerConfig {
   secretPrefix: string;
   registryTable: string;
@@ -40,11 +62,20 @@ export interface BrokerConfig {
   sweepConcurrency: number;
   secretWriteRatePerSecond: number;
   auditRetentionDays: number;
-  getterCacheMaxAgeSeconds: number;
 }
 
-/** Validates the environment. Throws `invalid_config` naming every bad variable. */
-export function loadConfig(env: Record<string, string | undefined>): BrokerConfig {
+/** A getter's settings: where tokens and the registry are, whom to ask for a refresh, whom it serves. */
+export interface GetterConfig {
+  secretPrefix: string;
+  registryTable: string;
+  getterCacheMaxAgeSeconds: number;
+  refresherFunction: string;
+  /** Absent: every org. */
+  allowedOrgIds?: string[];
+}
+
+/** Validates `env` against `schema`; empty strings mean "not set". Throws `invalid_config` naming every bad variable. */
+function parseEnv<T extends z.ZodTypeAny>(schema: T, env: Record<string, string | undefined>): z.output<T> {
   // Empty strings mean "not set" (CloudFormation cannot omit a variable conditionally with ease).
   const present = Object.fromEntries(Object.values(ENV).map((name) => [name, env[name] === '' ? undefined : env[name]]));
   const parsed = schema.safeParse(present);
@@ -52,7 +83,12 @@ export function loadConfig(env: Record<string, string | undefined>): BrokerConfi
     const problems = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ');
     throw new BrokerError('invalid_config', `invalid environment: ${problems}`);
   }
-  const v = parsed.data;
+  return parsed.data;
+}
+
+/** The refresher's environment. Throws `invalid_config` naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): BrokerConfig {
+  const v = parseEnv(refresherSchema, env);
   return {
     secretPrefix: v[ENV.secretPrefix],
     registryTable: v[ENV.registryTable],
@@ -62,6 +98,17 @@ export function loadConfig(env: Record<string, string | undefined>): BrokerConfi
     sweepConcurrency: v[ENV.sweepConcurrency],
     secretWriteRatePerSecond: v[ENV.secretWriteRatePerSecond],
     auditRetentionDays: v[ENV.auditRetentionDays],
+  };
+}
+
+/** A getter's environment. Throws `invalid_config` naming every bad variable. */
+export function loadGetterConfig(env: Record<string, string | undefined>): GetterConfig {
+  const v = parseEnv(getterSchema, env);
+  return {
+    secretPrefix: v[ENV.secretPrefix],
+    registryTable: v[ENV.registryTable],
     getterCacheMaxAgeSeconds: v[ENV.getterCacheMaxAgeSeconds],
+    refresherFunction: v[ENV.refresherFunction],
+    ...(v[ENV.allowedOrgIds] ? { allowedOrgIds: v[ENV.allowedOrgIds] } : {}),
   };
 }

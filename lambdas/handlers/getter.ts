@@ -1,7 +1,8 @@
 /**
- * The getter: consumers invoke it with `{ "orgId": "<uuid>" }` and get the current token, or a typed
- * error. It caches per container and refreshes one org on demand only when its token is missing or
- * about to expire.
+ * The getter: consumers invoke it with `{ "orgId": "<uuid>" }` (and `"rejectedToken"` when Genesys
+ * refused the token they had) and get the current token, or a typed error. It caches per container and
+ * reads tokens and the registry only: when a token is missing, about to expire or rejected, it asks
+ * the refresher to refresh that one org. A scoped getter serves only the orgs it was built for.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -9,21 +10,26 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { createPowertoolsTelemetry } from '../adapters/powertools/powertools-telemetry.js';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
 import { createTokenGetter, type GetTokenError, type GetTokenResponse } from '../core/token-getter.js';
-import { type HandlerOptions, setUpBroker } from './setup.js';
+import { type GetterHandlerOptions, setUpGetter } from './setup.js';
 
-export function createGetterHandler(options: HandlerOptions = {}) {
+/** Time kept back from the Lambda timeout to answer after an on-demand refresh. */
+const ANSWER_RESERVE_MS = 1_000;
+
+export function createGetterHandler(options: GetterHandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-getter' });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE.getter });
-  const { config, ports, engine } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
-  const getter = createTokenGetter({ registry: ports.registry, vault: ports.vault, engine, clock: ports.clock }, { cacheMaxAgeMs: config.getterCacheMaxAgeSeconds * 1000 });
+  const { config, ports } = setUpGetter(options);
+  const getter = createTokenGetter(ports, {
+    cacheMaxAgeMs: config.getterCacheMaxAgeSeconds * 1000,
+    ...(config.allowedOrgIds ? { allowedOrgIds: config.allowedOrgIds } : {}),
+  });
 
   async function get(event: unknown, context: Context): Promise<GetTokenResponse | GetTokenError> {
     const startedMs = ports.clock.now();
     const { response, from } = await getter.serve(event, {
-      deadlineMs: startedMs + Math.max(0, context.getRemainingTimeInMillis() - 1_000),
+      deadlineMs: startedMs + Math.max(0, context.getRemainingTimeInMillis() - ANSWER_RESERVE_MS),
       requestId: context.awsRequestId,
     });
     const cacheHit = from === 'cache';

@@ -1,6 +1,8 @@
 /**
  * The scheduled refresher. EventBridge invokes it every few minutes; operators may invoke it with
  * `{ "orgIds": [...], "force": true }`. One sweep per invocation, bounded by the Lambda's remaining time.
+ * The getter invokes it with `{ "onDemand": {...} }` to refresh one org and gets an OnDemandResult back
+ * (never a token): the refresher is the only function that writes tokens or reads credentials.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -9,11 +11,12 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { createPowertoolsTelemetry } from '../adapters/powertools/powertools-telemetry.js';
-import { emitSweepMetrics } from '../adapters/powertools/sweep-metrics.js';
+import { emitRefreshCounters, emitSweepMetrics } from '../adapters/powertools/sweep-metrics.js';
 import { BrokerError } from '../core/errors.js';
 import { METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
+import { createEngineOnDemandRefresher, type OnDemandResult } from '../core/on-demand.js';
 import { parseRefresherEvent } from '../core/refresher-event.js';
-import type { SweepSummary } from '../core/sweep-summary.js';
+import { addOutcome, emptySummary, type SweepSummary } from '../core/sweep-summary.js';
 import { type HandlerOptions, setUpBroker } from './setup.js';
 
 /** Time kept back from the Lambda timeout to write state, audit and metrics after the last org. */
@@ -23,10 +26,26 @@ export function createRefresherHandler(options: HandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-refresher' });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE.refresher });
   const { ports, engine } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
+  const onDemand = createEngineOnDemandRefresher({
+    engine,
+    registry: ports.registry,
+    clock: ports.clock,
+    // The getter's refreshes count like any other: RefreshFailed, CriticalEvents and the rest.
+    onOutcome(outcome) {
+      const summary = emptySummary(ports.clock.now());
+      addOutcome(summary, outcome, ports.clock.now());
+      emitRefreshCounters(metrics, summary);
+    },
+  });
 
-  async function refresh(event: unknown, context: Context): Promise<SweepSummary> {
+  async function refresh(event: unknown, context: Context): Promise<SweepSummary | OnDemandResult> {
     const request = parseRefresherEvent(event);
     const deadlineMs = ports.clock.now() + Math.max(0, context.getRemainingTimeInMillis() - DEADLINE_RESERVE_MS);
+    if (request.trigger === 'on_demand') {
+      const result = await onDemand.refresh({ ...request.onDemand, requestId: request.onDemand.requestId ?? context.awsRequestId }, { deadlineMs });
+      logger.info('on-demand refresh', { orgId: result.orgId, reason: request.onDemand.reason, outcome: result.outcome, ...('errorCode' in result ? { errorCode: result.errorCode } : {}) });
+      return result;
+    }
     logger.info('sweep starting', { trigger: request.trigger, force: request.force, orgCount: request.orgIds?.length });
     const summary = await engine.sweep({ ...request, deadlineMs, requestId: context.awsRequestId });
     emitSweepMetrics(metrics, summary);

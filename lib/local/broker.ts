@@ -8,12 +8,13 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FilePorts } from '../../lambdas/adapters/file/file-ports.js';
 import { createBrokerEngine, type GenesysNetwork } from '../../lambdas/core/broker-engine.js';
-import type { OrgResult, RefreshEngine, SweepSummary } from '../../lambdas/core/engine.js';
+import type { OrgResult, SweepSummary } from '../../lambdas/core/engine.js';
 import { toBrokerError } from '../../lambdas/core/errors.js';
 import { policyOptions } from '../../lambdas/core/policy.js';
 import type { LogFields, LogLevel, Telemetry } from '../../lambdas/core/ports.js';
 import { listOrgsAndUnreadable } from '../../lambdas/core/registry-pages.js';
 import { resultOf } from '../../lambdas/core/sweep-summary.js';
+import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
 import { createTokenGetter, type TokenGetter } from '../../lambdas/core/token-getter.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SCHEDULE_SECONDS, isLoopbackHost } from './config.js';
 import { createApiListener, type HealthState } from './http-api.js';
@@ -158,16 +159,16 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     if (result?.outcome === 'refreshed') metrics.recordRefresh('success');
     else if (result?.outcome === 'failed') metrics.recordRefresh('failure', result.errorCode);
   };
-  const countingGetterEngine: RefreshEngine = {
-    sweep: (request) => getterEngine.sweep(request),
-    async refreshOne(org, request) {
-      const outcome = await getterEngine.refreshOne(org, request);
-      recordResult(resultOf(outcome));
-      return outcome;
-    },
-  };
+  // The getter's on-demand refreshes run in this process, through the same engine path the refresher
+  // Lambda runs for its on-demand events on AWS.
+  const onDemand = createEngineOnDemandRefresher({
+    engine: getterEngine,
+    registry: ports.registry,
+    clock,
+    onOutcome: (outcome) => recordResult(resultOf(outcome)),
+  });
   const getter: TokenGetter = createTokenGetter(
-    { registry: ports.registry, vault: ports.vault, engine: countingGetterEngine, clock },
+    { registry: ports.registry, vault: ports.vault, refresher: onDemand, clock },
     // Reading a local file is cheap: a short cache keeps the getter close to the store.
     { cacheMaxAgeMs: 10_000, peerPollMs: 100 },
   );

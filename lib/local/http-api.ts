@@ -23,6 +23,7 @@ import type { OrgStatus } from './org-status.js';
 /** HTTP status for each getter error code: the mapping consumers of the local getter rely on. */
 export const GETTER_ERROR_STATUS: Readonly<Record<GetterErrorCode, number>> = Object.freeze({
   invalid_request: 400,
+  org_not_allowed: 403,
   org_not_found: 404,
   org_disabled: 403,
   token_unavailable: 503,

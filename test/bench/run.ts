@@ -19,6 +19,7 @@ import { createRefreshEngine } from '../../lambdas/core/engine.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type OrgRecord, systemClock, type TokenRecord } from '../../lambdas/core/ports.js';
 import { REGIONS } from '../../lambdas/core/regions.js';
+import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
 import { createTokenGetter } from '../../lambdas/core/token-getter.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createAwsPorts } from '../../lambdas/adapters/aws/aws-ports.js';
@@ -147,7 +148,8 @@ async function getterCacheHits(): Promise<void> {
   const sim = await GenesysSimulator.start();
   const { orgs, creds } = await population(sim, 100);
   const { engine, deps } = engineFor(sim, orgs, creds);
-  const getter = createTokenGetter({ registry: deps.registry, vault: deps.vault, engine, clock: systemClock });
+  const refresher = createEngineOnDemandRefresher({ engine, registry: deps.registry, clock: systemClock });
+  const getter = createTokenGetter({ registry: deps.registry, vault: deps.vault, refresher, clock: systemClock });
   const ctx = { deadlineMs: Date.now() + 60_000 };
   for (const o of orgs) await getter.handle({ orgId: o.orgId }, ctx);
   const samples: number[] = [];

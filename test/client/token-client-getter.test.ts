@@ -1,7 +1,8 @@
 /**
  * createTokenClient with the getter Lambda source: the real LambdaClient against the Lambda emulator,
- * which hosts the real getter (createGetterHandler over dynalite, the Secrets Manager emulator and
- * the Genesys simulator) and small stub getters for the error shapes the real one is hard to provoke.
+ * which hosts the real getter (createGetterHandler over dynalite and the Secrets Manager emulator),
+ * the real refresher it asks for on-demand refreshes (over the same stores and the Genesys simulator),
+ * and small stub getters for the error shapes the real one is hard to provoke.
  */
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -12,6 +13,7 @@ import { ENV } from '../../lambdas/core/env-names.js';
 import type { OrgRecord } from '../../lambdas/core/ports.js';
 import type { GetTokenError, GetTokenResponse } from '../../lambdas/core/token-getter.js';
 import { createGetterHandler } from '../../lambdas/handlers/getter.js';
+import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createLambdaEmulatorClient, LambdaEmulator } from '../support/lambda-emulator.js';
@@ -20,6 +22,7 @@ import { DAY, MINUTE, ORG_A, ORG_B, ORG_C, rejectionOf } from './fixtures.js';
 
 const ORG_REVOKED = '0c11e000-0000-4000-8000-0000000000de';
 const GETTER = 'gtb-getter';
+const REFRESHER = 'gtb-refresher';
 const STUB = 'gtb-stub-getter';
 const PREFIX = 'gtb-client-getter';
 const CLIENT_SECRETS: Record<string, string> = {
@@ -72,8 +75,10 @@ beforeAll(async () => {
   await register(ORG_REVOKED, { enabled: true, withClient: true });
   sim.revokeClient(`getter-client-${ORG_REVOKED.slice(-2)}`);
 
-  const env = { [ENV.secretPrefix]: PREFIX, [ENV.registryTable]: names.registry, [ENV.auditTable]: names.audit };
-  const getter = createGetterHandler({ env, overrides: { genesysBaseUrl: sim.resolver, secretsManager, dynamoDb } });
+  const env = { [ENV.secretPrefix]: PREFIX, [ENV.registryTable]: names.registry, [ENV.auditTable]: names.audit, [ENV.refresherFunction]: REFRESHER };
+  const getter = createGetterHandler({ env, overrides: { secretsManager, dynamoDb, lambda: lambdaClient } });
+  const refresher = createRefresherHandler({ env, overrides: { genesysBaseUrl: sim.resolver, secretsManager, dynamoDb } });
+  lambda.register(REFRESHER, refresher as unknown as (event: unknown, context: import('aws-lambda').Context) => unknown, { timeoutMs: 20_000 });
   lambda.register(GETTER, getter as unknown as (event: unknown, context: import('aws-lambda').Context) => unknown, { timeoutMs: 20_000 });
   lambda.register(STUB, (event) => stub(event), { timeoutMs: 500 });
 });

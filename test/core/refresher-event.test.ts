@@ -30,6 +30,7 @@ describe('parseRefresherEvent', () => {
   });
 
   it('accepts exactly the largest allowed list', () => {
-    expect(parseRefresherEvent({ orgIds: Array.from({ length: MAX_MANUAL_ORG_IDS }, () => ORG) }).orgIds).toHaveLength(MAX_MANUAL_ORG_IDS);
+    expect(parseRefresherEvent({ orgIds: Array.from({ length: MAX_MANUAL_ORG_IDS }, () => ORG) })).toMatchObject({ trigger: 'manual', orgIds: expect.any(Array) });
+    expect((parseRefresherEvent({ orgIds: Array.from({ length: MAX_MANUAL_ORG_IDS }, () => ORG) }) as { orgIds: string[] }).orgIds).toHaveLength(MAX_MANUAL_ORG_IDS);
   });
 });

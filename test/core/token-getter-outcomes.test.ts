@@ -8,6 +8,7 @@ import { InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lamb
 import type { RefreshEngine, RefreshOutcome, RefreshRequest } from '../../lambdas/core/engine.js';
 import { BrokerError } from '../../lambdas/core/errors.js';
 import type { OrgRecord, TokenRecord } from '../../lambdas/core/ports.js';
+import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
 import { createTokenGetter } from '../../lambdas/core/token-getter.js';
 
 const ORG = '1c000000-0000-4000-8000-000000000001';
@@ -50,7 +51,7 @@ async function setup(outcome: (org: OrgRecord, request: RefreshRequest) => Refre
       return outcome(org, request);
     },
   };
-  const getter = createTokenGetter({ registry, vault, engine, clock }, { peerWaitMs: 1_000, peerPollMs: 100 });
+  const getter = createTokenGetter({ registry, vault, refresher: createEngineOnDemandRefresher({ engine, registry, clock }), clock }, { peerWaitMs: 1_000, peerPollMs: 100 });
   const serve = () => getter.serve({ orgId: ORG }, { deadlineMs: clock.now() + 10_000, requestId: 'req-9' });
   return { clock, registry, vault, getter, serve, requests, vaultReads: () => vaultReads };
 }

@@ -4,6 +4,7 @@ import { createRefreshEngine } from '../../lambdas/core/engine.js';
 import { UnreadableRecordError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type Clock, systemClock } from '../../lambdas/core/ports.js';
+import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
 import { createTokenGetter, parseGetTokenRequest } from '../../lambdas/core/token-getter.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
@@ -43,7 +44,8 @@ function setup(engineClock: Clock = clock) {
   const oauth = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: engineClock, baseUrl: sim.resolver });
   const deps = { registry, credentials, vault, audit, lease, journal: new InMemoryRefreshTokenJournal(lease), oauth, clock: engineClock };
   /** A getter as one Lambda container would have it: its own cache and engine, shared stores. */
-  const container = () => createTokenGetter({ registry, vault, engine: createRefreshEngine(deps), clock: engineClock }, { peerPollMs: 20 });
+  const container = () =>
+    createTokenGetter({ registry, vault, refresher: createEngineOnDemandRefresher({ engine: createRefreshEngine(deps), registry, clock: engineClock }), clock: engineClock }, { peerPollMs: 20 });
   return { clientId, registry, vault, audit, container, deps };
 }
 

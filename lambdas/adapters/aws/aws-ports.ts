@@ -18,6 +18,8 @@ import { createKmsEnvelope } from './kms-envelope.js';
 import { SecretsManagerCredentialStore } from './secrets-manager-credential-store.js';
 import { SecretsManagerTokenVault } from './secrets-manager-token-vault.js';
 import { WriteLimiter } from './write-limiter.js';
+import { SDK_TIMEOUTS } from './aws-timeouts.js';
+
 
 export type { DynamoDBClient };
 
@@ -59,13 +61,6 @@ export interface AwsPorts extends BrokerPorts {
   /** Releases the sockets of the clients built here (the CLI calls it; a Lambda keeps them warm). */
   close(): void;
 }
-
-/**
- * Per-request limits of every client built here. Without them one hung call can hold a sweep past its
- * deadline, or keep writing after the org's lease ran out; with them (and the retries) one call ends
- * within about 15 s, well inside the engine's lease takeover grace.
- */
-export const SDK_TIMEOUTS = Object.freeze({ connectionTimeout: 1_000, requestTimeout: 3_000, throwOnRequestTimeout: true });
 
 /** A journal for a deployment without a KMS key: refresh_token orgs fail before anything is spent. */
 const NO_JOURNAL: RefreshTokenJournal = {

@@ -66,6 +66,7 @@ const TOKEN_STATE_FIELDS = [
   'consecutiveFailures',
   'credentialsVersionUsed',
   'oauthClientId',
+  'rejectionCheckedAtMs',
 ] as const satisfies readonly (keyof TokenState)[];
 
 // Fails to compile when TokenState gains a field missing above, so `state` can never drop one silently.

@@ -35,6 +35,7 @@ const tokenStateSchema = z.object({
   consecutiveFailures: nonNegativeInt,
   credentialsVersionUsed: optionalInt(0),
   oauthClientId: z.string().optional(),
+  rejectionCheckedAtMs: z.number().optional(),
 });
 
 const orgInputSchema = z.object({
