@@ -13,7 +13,7 @@ import { BrokerError, ConflictError, StoreError, toBrokerError, UnreadableRecord
 import { createRotation, credentialsChanged, type Secured } from './rotation.js';
 import { checkReportedToken, type TokenReport } from './token-rejection.js';
 import type { GenesysOAuthClient } from './oauth.js';
-import { type PolicyOptions, policyOptions, type RefreshReason, shouldRefresh } from './policy.js';
+import { type PolicyOptions, policyOptions, type RefreshDecision, type RefreshReason, shouldRefresh } from './policy.js';
 import type {
   AuditLog,
   AuditRecord,
@@ -135,6 +135,14 @@ class RefreshTokenPersistError extends StoreError {
 }
 
 const NO_EFFECTS = Object.freeze({ auditWriteFailed: false, stateWriteFailed: false });
+
+/**
+ * A report about the token is looked into only for an org that is otherwise fine and not due; a due
+ * org is refreshed anyway, and a disabled or backing-off one stays as it is.
+ */
+function checksReport(report: TokenReport | undefined, decision: RefreshDecision): report is TokenReport {
+  return report !== undefined && !decision.due && decision.reason === 'not_due';
+}
 
 export function createRefreshEngine(deps: EngineDependencies, options: EngineOptions = {}): RefreshEngine {
   const { registry, credentials, vault, audit, lease, oauth, clock } = deps;
@@ -369,19 +377,31 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     return { kind: 'failed', orgId: org.orgId, reason, errorCode: error.code, error, critical: false, effects: NO_EFFECTS };
   }
 
+  /** Orgs a refreshOne of this engine is working on. */
+  const inProgress = new Set<string>();
+
   async function refreshOne(org: OrgRecord, request: RefreshRequest): Promise<RefreshOutcome> {
     const force = request.force ?? false;
     const nowMs = clock.now();
     const decision = shouldRefresh(org, nowMs, policy, { force });
-    // A report about the token is looked into only for an org that is otherwise fine and not due; a
-    // due org is refreshed anyway, and a disabled or backing-off one stays as it is.
-    const { report } = request;
-    const checksReport = (d: ReturnType<typeof shouldRefresh>) => report !== undefined && !d.due && d.reason === 'not_due';
-    if (!decision.due && !checksReport(decision)) return { kind: 'skipped', orgId: org.orgId, reason: decision.reason, org };
-    const reason: RefreshReason = decision.due ? decision.reason : report!.kind;
+    if (!decision.due && !checksReport(request.report, decision)) return { kind: 'skipped', orgId: org.orgId, reason: decision.reason, org };
+    const reason: RefreshReason = decision.due ? decision.reason : request.report!.kind;
     if (nowMs + (request.minTimeToStartMs ?? MIN_TIME_FOR_ONE_REFRESH_MS) > request.deadlineMs) {
       return { kind: 'deferred', orgId: org.orgId, reason: 'deadline', org };
     }
+    // The lease lets its own owner back in (a restarted worker resumes at once), so two calls of this
+    // engine for one org must not both reach it: the second would take over the first's lease.
+    if (inProgress.has(org.orgId)) return { kind: 'skipped', orgId: org.orgId, reason: 'lease_held', org };
+    inProgress.add(org.orgId);
+    try {
+      return await refreshLeased(org, request, reason, force, nowMs);
+    } finally {
+      inProgress.delete(org.orgId);
+    }
+  }
+
+  async function refreshLeased(org: OrgRecord, request: RefreshRequest, reason: RefreshReason, force: boolean, nowMs: number): Promise<RefreshOutcome> {
+    const { report } = request;
     let handle: LeaseHandle | undefined;
     try {
       handle = await lease.acquire(org.orgId, owner, leaseTtlMs, nowMs, LEASE_TAKEOVER_GRACE_MS);
@@ -401,15 +421,15 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
       }
       if (!fresh) return { kind: 'skipped', orgId: org.orgId, reason: 'not_found' };
       const recheck = shouldRefresh(fresh, clock.now(), policy, { force });
-      if (checksReport(recheck)) {
+      if (checksReport(report, recheck)) {
         let verdict;
         try {
-          verdict = await checkReportedToken({ vault, oauth, clock, telemetry, recordState }, fresh, report!, request.deadlineMs);
+          verdict = await checkReportedToken({ vault, oauth, clock, telemetry, recordState }, fresh, report, request.deadlineMs);
         } catch (err) {
-          return failedBeforeAttempt(fresh, report!.kind, err);
+          return failedBeforeAttempt(fresh, report.kind, err);
         }
         if (!verdict.refresh) return { kind: 'skipped', orgId: org.orgId, reason: verdict.reason, org: verdict.org, ...(verdict.retryAtMs !== undefined ? { retryAtMs: verdict.retryAtMs } : {}) };
-        return await attempt(verdict.org, report!.kind, handle, request);
+        return await attempt(verdict.org, report.kind, handle, request);
       }
       if (!recheck.due) return { kind: 'skipped', orgId: org.orgId, reason: recheck.reason, org: fresh };
       return await attempt(fresh, recheck.reason, handle, request);

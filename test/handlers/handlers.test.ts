@@ -11,8 +11,7 @@ import { SecretsManagerCredentialStore } from '../../lambdas/adapters/aws/secret
 import { ENV } from '../../lambdas/core/env-names.js';
 import type { SweepSummary } from '../../lambdas/core/engine.js';
 import type { OrgRecord } from '../../lambdas/core/ports.js';
-import { createGetterHandler } from '../../lambdas/handlers/getter.js';
-import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
+import { type BrokerFunctionHost, startBrokerFunctionHost } from '../support/broker-functions.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
@@ -30,6 +29,7 @@ const SECRETS: Record<string, string> = {
 let ddb: DynaliteHarness;
 let sm: SecretsManagerEmulator;
 let sim: GenesysSimulator;
+let functions: BrokerFunctionHost;
 let tableN = 0;
 let stdout: string[] = [];
 
@@ -91,13 +91,13 @@ async function environment(orgs: Array<[string, string]>) {
     prefix: `${PREFIX}-${tableN}`,
     registry,
     audit: new DynamoDbAuditLog({ client: dynamoDb, tableName: names.audit }),
-    refresher: createRefresherHandler({ env, overrides }),
-    getter: () => createGetterHandler({ env, overrides }),
+    ...functions.deploy(env, overrides),
   };
 }
 
 beforeAll(async () => {
   ddb = await startDynalite();
+  functions = await startBrokerFunctionHost();
   sm = await SecretsManagerEmulator.start();
   sim = await GenesysSimulator.start();
   sim.addOrg({ orgId: ORG_A, region: 'mypurecloud.com' });
@@ -106,7 +106,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([ddb?.close(), sm?.close(), sim?.close()]);
+  await Promise.all([ddb?.close(), sm?.close(), sim?.close(), functions?.close()]);
 });
 
 beforeEach(() => {

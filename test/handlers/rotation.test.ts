@@ -20,9 +20,8 @@ import { createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import { LEASE_TAKEOVER_GRACE_MS, type RefreshOutcome, type SweepSummary } from '../../lambdas/core/engine.js';
 import { ENV } from '../../lambdas/core/env-names.js';
 import { type Clock, type OrgRecord, type RefreshTokenJournal, systemClock } from '../../lambdas/core/ports.js';
-import { createGetterHandler } from '../../lambdas/handlers/getter.js';
-import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
 import { GenesysSimulator, type SimFault } from '../../lib/demo/genesys-simulator.js';
+import { type BrokerFunctionHost, startBrokerFunctionHost } from '../support/broker-functions.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
@@ -35,6 +34,7 @@ let sm: SecretsManagerEmulator;
 let kms: KmsEmulator;
 let sim: GenesysSimulator;
 let keyArn: string;
+let functions: BrokerFunctionHost;
 /** Every log line of the file (Powertools writes info to stdout, warnings and errors to stderr). */
 const logs: string[] = [];
 /** What the last test needs of every org this file set up. */
@@ -113,8 +113,7 @@ async function environment(options: { clock?: Clock } = {}) {
     audit: new DynamoDbAuditLog({ client: dynamoDb, tableName: names.audit }),
     vault: new SecretsManagerTokenVault({ client: secretsManager, secretPrefix: prefix }),
     journal: new DynamoDbRefreshTokenJournal({ client: dynamoDb, tableName: names.registry, sealer: createKmsEnvelope({ keyId: keyArn, client: kmsClient }) }),
-    refresher: createRefresherHandler({ env, overrides }),
-    getter: () => createGetterHandler({ env, overrides }),
+    ...functions.deploy(env, overrides),
     /** The refresh token the credentials secret holds as AWSCURRENT. */
     storedRefreshToken: () => (JSON.parse(sm.versionWithStage(credentialsSecret)!.secretString!) as { refreshToken?: string }).refreshToken,
     /** The org's registry item as DynamoDB holds it, journal attributes included. */
@@ -133,12 +132,12 @@ const sweep = async (e: Environment, event: unknown = scheduledEvent) => (await 
 const forced = (e: Environment) => sweep(e, { orgIds: [e.orgId], force: true });
 
 beforeAll(async () => {
-  [ddb, sm, kms, sim] = await Promise.all([startDynalite(), SecretsManagerEmulator.start(), KmsEmulator.start(), GenesysSimulator.start()]);
+  [ddb, sm, kms, sim, functions] = await Promise.all([startDynalite(), SecretsManagerEmulator.start(), KmsEmulator.start(), GenesysSimulator.start(), startBrokerFunctionHost()]);
   keyArn = kms.addKey(KEY_ID).arn;
 });
 
 afterAll(async () => {
-  await Promise.all([ddb?.close(), sm?.close(), kms?.close(), sim?.close()]);
+  await Promise.all([ddb?.close(), sm?.close(), kms?.close(), sim?.close(), functions?.close()]);
 });
 
 beforeEach(() => {
@@ -258,8 +257,9 @@ describe('an answer lost after Genesys rotated the refresh token', () => {
   it.each<[string, Extract<SimFault, { kind: 'after_grant' }>['then'], 'refresher' | 'getter']>([
     ['a connection reset', { kind: 'reset' }, 'refresher'],
     ['a 502', { kind: 'status', status: 502 }, 'refresher'],
-    // The getter's short remaining time bounds the hang: the token request gets what is left after
-    // the persist reserve, about 2.5 s here.
+    // The getter's short remaining time bounds the hang: it passes what it can wait (its remaining time
+    // less 1.5 s to answer) to the refresher, whose token request gets what is left after the persist
+    // reserve, about 2.5 s here.
     ['a hang until the deadline', { kind: 'hang' }, 'getter'],
   ])('stops the org after %s with one token request and a critical refresh_outcome_unknown, and never presents the token again', async (_name, then, trigger) => {
     const e = await environment();
@@ -268,7 +268,7 @@ describe('an answer lost after Genesys rotated the refresh token', () => {
     if (trigger === 'refresher') {
       expect(await sweep(e)).toMatchObject({ refreshed: 0, failed: { refresh_outcome_unknown: 1 }, critical: 1 });
     } else {
-      const answer = await e.getter()({ orgId: e.orgId }, lambdaContext(8_500));
+      const answer = await e.getter()({ orgId: e.orgId }, lambdaContext(9_500));
       expect(answer).toMatchObject({ error: { code: 'token_unavailable', message: expect.stringContaining('refresh_outcome_unknown') } });
     }
     expect(sim.counts(e.clientId).token).toBe(1);
