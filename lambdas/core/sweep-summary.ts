@@ -69,7 +69,7 @@ export interface SweepSummary {
   /** `unreadable`: orgs the registry holds but could not read (never due; each has a result line). */
   skipped: { leaseHeld: number; notDue: number; disabled: number; backingOff: number; notFound: number; unreadable: number };
   deferred: number;
-  /** Orgs whose health is at_risk or expired after the sweep. */
+  /** Orgs whose health is at_risk, failing or expired after the sweep. */
   orgsAtRisk: number;
   health: Partial<Record<Health, number>>;
   /** Least remaining token life among enabled orgs with a token. */
@@ -172,7 +172,9 @@ export function addOutcome(summary: SweepSummary, outcome: RefreshOutcome, nowMs
     const report = orgHealth(org, nowMs);
     health = report.health;
     summary.health[health] = (summary.health[health] ?? 0) + 1;
-    if (health === 'at_risk' || health === 'expired') summary.orgsAtRisk++;
+    // `failing` too: a permanent failure (revoked client, spent refresh token) waits for a person, and
+    // the token it still has runs out all the same.
+    if (health === 'at_risk' || health === 'expired' || health === 'failing') summary.orgsAtRisk++;
     if (org.enabled && report.expiresInSeconds !== undefined) {
       summary.minTokenSecondsRemaining = Math.min(summary.minTokenSecondsRemaining ?? Infinity, report.expiresInSeconds);
     }

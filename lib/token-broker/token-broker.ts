@@ -26,17 +26,26 @@ import { TOKEN_READER_ACTIONS } from './permissions.js';
 import { invalidArgument, resolveTokenBrokerProps, type TokenBrokerProps } from './props.js';
 import { createAlarms, createAlarmTopic } from './private/alarms.js';
 import { createDashboard } from './private/dashboard.js';
-import { createBrokerFunction, grantEngineAccess } from './private/functions.js';
-import { acknowledgeInherentNagFindings } from './private/nag.js';
+import { createBrokerFunction, grantRefresherAccess } from './private/functions.js';
+import { createGetterFunction, registerGetterSettings } from './private/getter.js';
+import { acknowledgeDeadLetterQueue, acknowledgeRoleFindings } from './private/nag.js';
+import { ScopedGetter, type ScopedGetterProps } from './scoped-getter.js';
 import { createTable } from './private/tables.js';
+
+/**
+ * The refresher's reserved concurrency: one sweep and four on-demand refreshes for getters at once.
+ */
+export const REFRESHER_RESERVED_CONCURRENCY = 5;
 
 /**
  * Keeps Genesys Cloud OAuth tokens fresh for many orgs and hands them out.
  *
  * - `refresher` sweeps the registry on `schedule`, refreshes tokens that are due and writes them to
  *   `<prefix>/tokens/<orgId>` in Secrets Manager; every attempt is audited in `auditTable`.
- * - `getter` serves one org's token to consumers (`grantInvokeGetter`), refreshing on demand when it
- *   is missing or about to expire. Consumers may instead read the secret directly (`grantReadToken`).
+ * - `getter` serves one org's token to consumers (`grantInvokeGetter`); when it is missing, about to
+ *   expire or rejected by Genesys it asks the refresher to refresh that org. It reads and never writes.
+ *   `addScopedGetter` builds getters that serve one tenant's orgs only; consumers may instead read the
+ *   secret directly (`grantReadToken`).
  * - Alarms notify `alarmTopic`; a dashboard shows sweep outcomes, orgs at risk and getter latency.
  */
 export class TokenBroker extends Construct {
@@ -91,7 +100,8 @@ export class TokenBroker extends Construct {
     this.#tokenSecretsPattern = `arn:${scopeArn.partition}:secretsmanager:${scopeArn.region}:${scopeArn.account}:secret:${secretPrefix}/${TOKENS_SEGMENT}/*`;
     const credentialSecretsPattern = `arn:${scopeArn.partition}:secretsmanager:${scopeArn.region}:${scopeArn.account}:secret:${secretPrefix}/${CREDENTIALS_SEGMENT}/*`;
 
-    const environment: Record<string, string> = {
+    // Each function gets the variables its handler reads, and no more (REFRESHER_ENV, GETTER_ENV).
+    const environment = {
       [ENV.secretPrefix]: secretPrefix,
       [ENV.registryTable]: this.registryTable.tableName,
       [ENV.auditTable]: this.auditTable.tableName,
@@ -100,7 +110,6 @@ export class TokenBroker extends Construct {
       [ENV.sweepConcurrency]: Tokenization.stringifyNumber(resolved.sweepConcurrency),
       [ENV.secretWriteRatePerSecond]: Tokenization.stringifyNumber(resolved.secretWriteRatePerSecond),
       [ENV.auditRetentionDays]: Tokenization.stringifyNumber(resolved.auditRetention.toDays()),
-      [ENV.getterCacheMaxAgeSeconds]: Tokenization.stringifyNumber(resolved.getterCacheMaxAge.toSeconds()),
       // Stack traces point at the TypeScript sources through the bundled source maps.
       NODE_OPTIONS: '--enable-source-maps',
     };
@@ -114,38 +123,48 @@ export class TokenBroker extends Construct {
       removalPolicy,
       logRetention: resolved.logRetention,
       tracing: resolved.tracing,
-      // One sweep at a time keeps Genesys and Secrets Manager load predictable. It is not what keeps
-      // two writers off one org: the per-org leases in the registry still guard every refresh (the
-      // getter refreshes on demand concurrently with the sweep).
-      reservedConcurrentExecutions: 1,
+      // One running sweep plus four on-demand refreshes for getters at once. Sweeps rarely overlap (the
+      // schedule interval is longer than a sweep) and never collide: per-org leases in the registry
+      // guard every refresh, whoever runs it. Getters ask only for a missing, expiring or rejected
+      // token, which the sweep keeps rare; a fifth concurrent ask is throttled, and the getter then
+      // serves a still-valid stored token or answers token_unavailable with a retry hint.
+      reservedConcurrentExecutions: REFRESHER_RESERVED_CONCURRENCY,
       // A failed sweep is retried by the next scheduled one; an immediate async retry would only add
-      // load on a failing upstream and collide with the single concurrency slot.
+      // load on a failing upstream.
       retryAttempts: 0,
       maxEventAge: Duration.minutes(Math.min(Math.max(interval ?? 60, 1), 360)),
     });
-    const getter = createBrokerFunction(this, 'Getter', {
-      entry: 'lambdas/handlers/getter.ts',
-      description: 'Genesys token broker: serves an org token to consumers, refreshing on demand',
+    this.refresher = refresher.fn;
+    grantRefresherAccess(refresher.fn, {
+      tokenSecretsPattern: this.#tokenSecretsPattern,
+      credentialSecretsPattern,
+      extraCredentialSecretArns: resolved.extraCredentialSecretArns,
+      encryptionKey: this.encryptionKey,
+      registryTable: this.registryTable,
+      auditTable: this.auditTable,
+    });
+    // Lambda adds the X-Ray statement for any mode but DISABLED (PassThrough included when set explicitly).
+    const xrayStatement = resolved.tracing !== undefined && resolved.tracing !== lambda.Tracing.DISABLED;
+    acknowledgeRoleFindings(refresher.fn, { tokenSecretsPattern: this.#tokenSecretsPattern, credentialSecretsPattern, generateDataKeyFamily: true, xrayStatement });
+
+    const getterSettings = {
+      secretPrefix,
+      tokenSecretsPattern: this.#tokenSecretsPattern,
+      encryptionKey: this.encryptionKey,
+      registryTable: this.registryTable,
+      refresher: refresher.fn,
       memorySize: resolved.getterMemorySize,
       timeout: resolved.getterTimeout,
-      environment,
-      removalPolicy,
       logRetention: resolved.logRetention,
+      removalPolicy,
       tracing: resolved.tracing,
+      cacheMaxAgeSeconds: Tokenization.stringifyNumber(resolved.getterCacheMaxAge.toSeconds()),
+    };
+    registerGetterSettings(this, getterSettings);
+    this.getter = createGetterFunction(this, 'Getter', getterSettings, {
+      description: 'Genesys token broker: serves an org token to consumers, asking the refresher for on-demand refreshes',
+      tokenSecretArns: [this.#tokenSecretsPattern],
     });
-    this.refresher = refresher.fn;
-    this.getter = getter.fn;
-
-    for (const fn of [refresher.fn, getter.fn]) {
-      grantEngineAccess(fn, {
-        tokenSecretsPattern: this.#tokenSecretsPattern,
-        credentialSecretsPattern,
-        extraCredentialSecretArns: resolved.extraCredentialSecretArns,
-        encryptionKey: this.encryptionKey,
-        registryTable: this.registryTable,
-        auditTable: this.auditTable,
-      });
-    }
 
     // ---- Schedule: EventBridge retries delivery, then parks the event in an encrypted DLQ.
     const dlq = new sqs.Queue(this, 'SweepDeadLetterQueue', {
@@ -177,26 +196,18 @@ export class TokenBroker extends Construct {
     this.alarms = createAlarms(this, {
       topic: this.alarmTopic,
       refresher: refresher.fn,
-      getter: getter.fn,
+      getter: this.getter,
       deadLetterQueue: dlq,
       refresherTimeout,
       scheduleIntervalMinutes: interval,
     });
-    this.dashboard = createDashboard(this, refresher.fn, getter.fn);
+    this.dashboard = createDashboard(this, refresher.fn, this.getter);
 
-    // Lambda adds the X-Ray statement for any mode but DISABLED (PassThrough included when set explicitly).
-    const xrayStatement = resolved.tracing !== undefined && resolved.tracing !== lambda.Tracing.DISABLED;
-    acknowledgeInherentNagFindings(this, {
-      functions: [refresher.fn, getter.fn],
-      tokenSecretsPattern: this.#tokenSecretsPattern,
-      credentialSecretsPattern,
-      xrayStatement,
-      sweepDeadLetterQueue: this.sweepDeadLetterQueue,
-    });
+    acknowledgeDeadLetterQueue(this.sweepDeadLetterQueue);
   }
 
   /**
-   * Lets `grantee` read the tokens of the given orgs: GetSecretValue/DescribeSecret on
+   * Lets `grantee` read the tokens of the given orgs: GetSecretValue on
    * `<prefix>/tokens/<orgId>-??????` and kms:Decrypt on the key, only through Secrets Manager and only
    * for those secrets. The grantee must be in this account.
    */
@@ -214,12 +225,24 @@ export class TokenBroker extends Construct {
     return this.#grantTokenRead(grantee, arns);
   }
 
-  /** Lets `grantee` read every org's token: GetSecretValue/DescribeSecret on `<prefix>/tokens/*` plus kms:Decrypt through Secrets Manager. */
+  /** Lets `grantee` read every org's token: GetSecretValue on `<prefix>/tokens/*` plus kms:Decrypt through Secrets Manager. */
   grantReadAllTokens(grantee: iam.IGrantable): iam.Grant {
     return this.#grantTokenRead(grantee, [this.#tokenSecretsPattern]);
   }
 
-  /** Lets `grantee` invoke the getter (lambda:InvokeFunction on the function). */
+  /**
+   * A getter that serves only `orgIds` (at most 25), for one tenant's consumers: its role may read
+   * those orgs' token secrets and registry items only, and it answers `org_not_allowed` for any other
+   * org. Give a consumer `scoped.grantInvoke(fn)` instead of `grantInvokeGetter`.
+   */
+  addScopedGetter(id: string, props: ScopedGetterProps): ScopedGetter {
+    return new ScopedGetter(this, id, props);
+  }
+
+  /**
+   * Lets `grantee` invoke the default getter (lambda:InvokeFunction on the function). It serves every
+   * org to whoever may invoke it: in a multi-tenant deployment use `addScopedGetter` or `grantReadToken`.
+   */
   grantInvokeGetter(grantee: iam.IGrantable): iam.Grant {
     return this.getter.grantInvoke(grantee);
   }

@@ -108,6 +108,13 @@ describe('addOutcome', () => {
     expect(summary).toMatchObject({ critical: 1, auditWriteFailures: 2, stateWriteFailures: 2 });
   });
 
+  it('counts an org waiting for a person (a permanent failure) as at risk while its token still runs', () => {
+    const failing = org({ expiresAtMs: T0 + 3_600_000, refreshAtMs: T0 + 60_000, lastOutcome: 'failure', lastErrorClass: 'permanent', lastErrorCode: 'invalid_grant' });
+    const summary = summarize({ kind: 'skipped', orgId: ORG, reason: 'backing_off', org: failing });
+    expect(summary.health).toEqual({ failing: 1 });
+    expect(summary.orgsAtRisk).toBe(1);
+  });
+
   it('judges the health of every org it has a record for, and the least token life among enabled ones', () => {
     const summary = summarize(
       refreshed,

@@ -110,6 +110,7 @@ async function importBundle(entry: string): Promise<string> {
     [ENV.secretWriteRatePerSecond]: '20',
     [ENV.auditRetentionDays]: '90',
     [ENV.getterCacheMaxAgeSeconds]: '300',
+    [ENV.refresherFunction]: 'refresher-that-does-not-exist',
     AWS_REGION: 'us-east-1',
     AWS_LAMBDA_FUNCTION_NAME: 'import-check',
     NODE_OPTIONS: '--enable-source-maps',

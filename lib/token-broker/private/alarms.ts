@@ -1,6 +1,7 @@
 /**
- * The alarm topic and the alarms: what an operator is woken for (failed refreshes, orgs at risk,
- * function errors, throttles and timeouts, sweeps that stopped, undeliverable schedule events).
+ * The alarm topic and the alarms: what an operator is woken for (failed refreshes, critical events,
+ * orgs at risk, state writes that failed, function errors, throttles and timeouts, sweeps that
+ * stopped, undeliverable schedule events).
  */
 import { Annotations, Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -101,6 +102,22 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
     // period; SweepsMissing covers that.
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
+  add('CriticalEvents', {
+    ...atLeastOnce,
+    metric: brokerMetric('refresher', METRIC.criticalEvents, 'Sum'),
+    alarmDescription:
+      'A refresh ended in a critical event, in a sweep or on a getter\'s request: a rotated refresh token could not be kept or its fate is unknown, ' +
+      'or the org needs re-authorization. The audit table has the org (severity critical); see README "Durability".',
+    // Counters are published for every refresh: no data means no refresh in the period.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  add('StateWriteFailures', {
+    ...atLeastOnce,
+    metric: brokerMetric('refresher', METRIC.stateWriteFailures, 'Sum'),
+    alarmDescription:
+      'The refresher could not record an org\'s state after an attempt (DynamoDB throttling or errors): its next refresh time may be stale. Check the registry table\'s metrics.',
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
   add('RefresherErrors', {
     ...atLeastOnce,
     metric: refresher.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
@@ -111,7 +128,8 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
   add('RefresherThrottles', {
     ...atLeastOnce,
     metric: refresher.metricThrottles({ period: fiveMinutes, statistic: 'Sum' }),
-    alarmDescription: 'A scheduled sweep was throttled: the previous sweep was still running (reserved concurrency 1), or the account is out of concurrency.',
+    alarmDescription:
+      'The refresher was throttled: its reserved concurrency (one sweep and four getter on-demand refreshes) was in use. Getters then serve stored tokens or answer token_unavailable.',
     // No datapoint means no throttled invocation.
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
@@ -138,9 +156,11 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
     threshold: 1,
     evaluationPeriods: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-    metric: refresher.metricInvocations({ period: Duration.minutes(missingWindowMinutes), statistic: 'Sum' }),
-    alarmDescription: `The refresher was not invoked for ${missingWindowMinutes} minutes: is the schedule rule disabled?`,
-    // Lambda publishes no Invocations datapoint when there were none, which is exactly the alarm case.
+    // Sweeps, not invocations: getters invoke the refresher too, and their on-demand refreshes must not
+    // hide a disabled schedule. Every sweep publishes SweepDurationMs exactly once.
+    metric: brokerMetric('refresher', METRIC.sweepDurationMs, 'SampleCount', Duration.minutes(missingWindowMinutes)),
+    alarmDescription: `No sweep finished for ${missingWindowMinutes} minutes: is the schedule rule disabled, or is every sweep failing?`,
+    // No datapoint means no sweep reported, which is exactly the alarm case.
     treatMissingData: cloudwatch.TreatMissingData.BREACHING,
   });
   add('SweepDeadLetters', {

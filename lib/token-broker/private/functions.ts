@@ -1,7 +1,7 @@
 /**
- * The broker's two functions: each a bundled NodejsFunction with its own log group and an execution
- * role that starts with nothing but that log group, plus the engine's grants on the broker's
- * secrets, key and tables.
+ * The broker's functions (the refresher, the getter, scoped getters): each a bundled NodejsFunction
+ * with its own log group and an execution role that starts with nothing but that log group, plus its
+ * own grants: the refresher's on the broker's secrets, key and tables, a getter's read-only ones.
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,19 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { PENDING_TOKEN_PURPOSE } from '../../../lambdas/adapters/aws/tables.js';
-import { AUDIT_ACTIONS, CREDENTIAL_SECRET_ACTIONS, JOURNAL_KEY_ACTIONS, KEY_USER_ACTIONS, REGISTRY_ACTIONS, TOKEN_SECRET_WRITER_ACTIONS } from '../permissions.js';
+import {
+  AUDIT_ACTIONS,
+  CREDENTIAL_SECRET_ACTIONS,
+  JOURNAL_KEY_ACTIONS,
+  KEY_READER_ACTIONS,
+  REFRESHER_INVOKE_ACTIONS,
+  REGISTRY_ACTIONS,
+  REGISTRY_READER_ACTIONS,
+  SECRETS_KEY_WRITER_ACTIONS,
+  TABLE_KEY_WRITER_ACTIONS,
+  TOKEN_READER_ACTIONS,
+  TOKEN_SECRET_WRITER_ACTIONS,
+} from '../permissions.js';
 
 /**
  * Repository root, resolved from this file (lib/token-broker/private/) so synth works from any
@@ -39,7 +51,7 @@ export interface BrokerFunctionOptions {
 }
 
 /** The function `id`, its log group `<id>Logs` and its role `<id>Role`, all children of `scope`. */
-export function createBrokerFunction(scope: Construct, id: 'Refresher' | 'Getter', options: BrokerFunctionOptions): { fn: NodejsFunction; logGroup: logs.LogGroup } {
+export function createBrokerFunction(scope: Construct, id: string, options: BrokerFunctionOptions): { fn: NodejsFunction; logGroup: logs.LogGroup } {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: options.logRetention, removalPolicy: options.removalPolicy });
   // An explicit role instead of the default one: the default attaches the AWS managed
   // AWSLambdaBasicExecutionRole (logs on every log group in the account); this role may write to its
@@ -92,8 +104,8 @@ export function createBrokerFunction(scope: Construct, id: 'Refresher' | 'Getter
   return { fn, logGroup };
 }
 
-/** The broker resources the engine (inside both functions) works on. */
-export interface EngineResources {
+/** The broker resources the refresher works on. */
+export interface RefresherResources {
   /** `<prefix>/tokens/*` as a secret ARN pattern. */
   readonly tokenSecretsPattern: string;
   /** `<prefix>/credentials/*` as a secret ARN pattern. */
@@ -104,9 +116,10 @@ export interface EngineResources {
   readonly auditTable: dynamodb.ITable;
 }
 
-/** Adds the engine's statements to `fn`'s role: token and credential secrets, the key via its services, the tables. */
-export function grantEngineAccess(fn: lambda.IFunction, resources: EngineResources): void {
-  const stack = Stack.of(fn);
+const viaService = (service: 'secretsmanager' | 'dynamodb', fn: lambda.IFunction) => `${service}.${Stack.of(fn).region}.amazonaws.com`;
+
+/** The refresher's statements: it alone writes tokens, reads and rotates credentials, and audits. */
+export function grantRefresherAccess(fn: lambda.IFunction, resources: RefresherResources): void {
   const statements = [
     new iam.PolicyStatement({ sid: 'TokenSecretsWrite', actions: [...TOKEN_SECRET_WRITER_ACTIONS], resources: [resources.tokenSecretsPattern] }),
     new iam.PolicyStatement({
@@ -115,11 +128,16 @@ export function grantEngineAccess(fn: lambda.IFunction, resources: EngineResourc
       resources: [resources.credentialSecretsPattern, ...resources.extraCredentialSecretArns],
     }),
     new iam.PolicyStatement({
-      sid: 'BrokerKeyViaServices',
-      actions: [...KEY_USER_ACTIONS],
+      sid: 'BrokerKeyViaSecretsManager',
+      actions: [...SECRETS_KEY_WRITER_ACTIONS],
       resources: [resources.encryptionKey.keyArn],
-      // Only Secrets Manager (token secrets) and DynamoDB (the tables) use the key on the functions' behalf.
-      conditions: { StringEquals: { 'kms:ViaService': [`secretsmanager.${stack.region}.amazonaws.com`, `dynamodb.${stack.region}.amazonaws.com`] } },
+      conditions: { StringEquals: { 'kms:ViaService': viaService('secretsmanager', fn) } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'BrokerKeyViaDynamoDB',
+      actions: [...TABLE_KEY_WRITER_ACTIONS],
+      resources: [resources.encryptionKey.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': viaService('dynamodb', fn) } },
     }),
     new iam.PolicyStatement({
       sid: 'BrokerKeyForTheRefreshTokenJournal',
@@ -131,6 +149,53 @@ export function grantEngineAccess(fn: lambda.IFunction, resources: EngineResourc
     }),
     new iam.PolicyStatement({ sid: 'RegistryReadWrite', actions: [...REGISTRY_ACTIONS], resources: [resources.registryTable.tableArn] }),
     new iam.PolicyStatement({ sid: 'AuditAppend', actions: [...AUDIT_ACTIONS], resources: [resources.auditTable.tableArn] }),
+  ];
+  for (const statement of statements) fn.addToRolePolicy(statement);
+}
+
+/** What a getter may read, and whom it asks for refreshes. */
+export interface GetterResources {
+  /** Token secret ARNs (or the `<prefix>/tokens/*` pattern) it may read. */
+  readonly tokenSecretArns: string[];
+  readonly encryptionKey: kms.IKey;
+  readonly registryTable: dynamodb.ITable;
+  readonly refresher: lambda.IFunction;
+  /** A scoped getter's orgs: GetItem is then limited to their registry items. */
+  readonly orgIds?: string[];
+}
+
+/**
+ * A getter's statements: read token secrets (those ARNs only, and the key only for them), read one
+ * registry item, invoke the refresher. No write, no credentials, no audit table.
+ */
+export function grantGetterAccess(fn: lambda.IFunction, resources: GetterResources): void {
+  const statements = [
+    new iam.PolicyStatement({ sid: 'TokenSecretsRead', actions: [...TOKEN_READER_ACTIONS], resources: resources.tokenSecretArns }),
+    new iam.PolicyStatement({
+      sid: 'BrokerKeyForTokenSecrets',
+      actions: [...KEY_READER_ACTIONS],
+      resources: [resources.encryptionKey.keyArn],
+      // Secrets Manager decrypts with the secret's ARN as encryption context: the key grant is no wider
+      // than the secret grant.
+      conditions: {
+        StringEquals: { 'kms:ViaService': viaService('secretsmanager', fn) },
+        StringLike: { 'kms:EncryptionContext:SecretARN': resources.tokenSecretArns },
+      },
+    }),
+    new iam.PolicyStatement({
+      sid: 'BrokerKeyForRegistryReads',
+      actions: [...KEY_READER_ACTIONS],
+      resources: [resources.encryptionKey.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': viaService('dynamodb', fn) } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'RegistryRead',
+      actions: [...REGISTRY_READER_ACTIONS],
+      resources: [resources.registryTable.tableArn],
+      // A scoped getter reads its own orgs' items only: the partition key is the org id.
+      ...(resources.orgIds ? { conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': resources.orgIds } } } : {}),
+    }),
+    new iam.PolicyStatement({ sid: 'RefreshOnDemand', actions: [...REFRESHER_INVOKE_ACTIONS], resources: [resources.refresher.functionArn] }),
   ];
   for (const statement of statements) fn.addToRolePolicy(statement);
 }
