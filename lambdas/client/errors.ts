@@ -1,6 +1,7 @@
 /**
  * Errors of the consumer library. They mirror the getter's error contract
- * (`invalid_request | org_not_found | org_disabled | token_unavailable`, with `retryAfterSeconds`) so
+ * (`invalid_request | org_not_allowed | org_not_found | org_disabled | token_unavailable`, with
+ * `retryAfterSeconds`) so
  * a consumer branches the same way whichever source it reads from, plus `access_denied` for the one
  * failure that is neither the caller's input nor the broker's state: the consumer's IAM role lacks the
  * grant. Messages name the org, the secret or function, and the failure; never a token.
@@ -10,13 +11,14 @@ import { BrokerError, type FailureClass } from '../core/errors.js';
 /**
  * Stable codes a consumer branches on.
  * - `invalid_request`: the orgId (or an option) is malformed; nothing was read.
+ * - `org_not_allowed`: a scoped getter was asked for an org it does not serve.
  * - `org_not_found`: the broker does not know the org (or it was removed).
  * - `org_disabled`: the org is registered but switched off by an operator.
  * - `token_unavailable`: no valid token right now (not yet written, expired, the broker's last
  *   refresh failed, the service is throttling, the getter failed). Often transient: see `retryAfterSeconds`.
  * - `access_denied`: this function's role may not read the token secret or invoke the getter.
  */
-export type TokenClientErrorCode = 'invalid_request' | 'org_not_found' | 'org_disabled' | 'token_unavailable' | 'access_denied';
+export type TokenClientErrorCode = 'invalid_request' | 'org_not_allowed' | 'org_not_found' | 'org_disabled' | 'token_unavailable' | 'access_denied';
 
 export interface TokenClientErrorOptions extends ErrorOptions {
   orgId?: string;

@@ -93,8 +93,9 @@ export function isUnauthorizedError(err: unknown): boolean {
 }
 
 /**
- * Calls `fn` with the org's token. If `fn` fails with a 401 (the token was revoked or replaced
- * early), forgets the cached token, fetches the current one and calls `fn` once more; a second
+ * Calls `fn` with the org's token. If `fn` fails with a 401 (the token was revoked, idled out or
+ * replaced early), forgets the cached token, reports the refused one to the source, fetches the
+ * current one and calls `fn` once more; a second
  * failure, or any other error, propagates. Throw an error with `status: 401` from `fn` when Genesys
  * answers 401, or pass `isUnauthorized` to recognise your HTTP library's errors.
  */
@@ -110,7 +111,8 @@ export async function withTokenRetry<T>(
     return await fn(token);
   } catch (err) {
     if (!isUnauthorized(err)) throw err;
-    client.invalidate(orgId);
+    // With the refused token, so the getter source has the broker check and replace it now.
+    client.invalidate(orgId, token);
     return fn(await client.getToken(orgId));
   }
 }

@@ -9,8 +9,8 @@
  * min(refreshMarginMs, 10% of the token's lifetime), the same rule the getter's own cache follows. A
  * token fetched when it is already inside that margin (the broker is late) is still served, and re-read
  * after at most NEAR_EXPIRY_RECHECK_MS. Concurrent calls for one org share one fetch; a failed fetch is
- * not cached. After Genesys answers 401, call `invalidate(orgId)` (or use `withTokenRetry`) so the next
- * call reads the newest token.
+ * not cached. After Genesys answers 401, call `invalidate(orgId, token)` (or use `withTokenRetry`) so
+ * the next call reads the newest token, and the getter source has the broker check the refused one.
  *
  * Errors are {@link TokenClientError}s with the getter's codes (see errors.ts). No message ever
  * contains a token.
@@ -58,9 +58,11 @@ export interface TokenClient {
   getToken(orgId: string): Promise<GenesysToken>;
   /**
    * Forgets the org's cached token (and any fetch in progress), so the next `getToken` reads the
-   * source once more. Call it when Genesys answered 401 with the token you were given.
+   * source once more. Call it when Genesys answered 401, with the token it refused: the next fetch then
+   * tells the source, and the getter source has the broker check that token and replace it at once
+   * (the secret source can only re-read the secret, and says so when it still holds that token).
    */
-  invalidate(orgId: string): void;
+  invalidate(orgId: string, rejected?: GenesysToken | string): void;
 }
 
 /**
@@ -68,7 +70,7 @@ export interface TokenClient {
  * `tokenCacheUntil`, under the consumer-facing option name `refreshMarginMs`. Exported so the
  * arithmetic can be checked on its own.
  */
-export function cacheUntil(input: { fetchedAtMs: number; expiresAtMs: number; lifetimeMs: number; maxAgeMs: number; refreshMarginMs: number }): {
+export function cacheUntil(input: { fetchedAtMs: number; expiresAtMs: number; lifetimeMs: number; maxAgeMs: number; refreshMarginMs: number; idlesAtMs?: number }): {
   untilMs: number;
   reason: CacheExpiryReason;
 } {
@@ -158,11 +160,22 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const inFlight = new Map<string, Promise<GenesysToken>>();
   // Bumped by invalidate(): a fetch started before it must not repopulate the cache with what may be the rejected token.
   const generations = new Map<string, number>();
+  // The access token Genesys refused, per org, until a fetch brings another.
+  const rejectedTokens = new Map<string, string>();
 
   async function load(orgId: string, generation: number): Promise<GenesysToken> {
     const fetchedAtMs = clock.now();
-    const { token, lifetimeMs } = await fetchToken(orgId, fetchedAtMs);
-    const { untilMs } = cacheUntil({ fetchedAtMs, expiresAtMs: Date.parse(token.expiresAt), lifetimeMs, maxAgeMs, refreshMarginMs });
+    const rejectedToken = rejectedTokens.get(orgId);
+    const { token, lifetimeMs } = await fetchToken(orgId, fetchedAtMs, rejectedToken !== undefined ? { rejectedToken } : {});
+    if (rejectedTokens.get(orgId) === rejectedToken && token.accessToken !== rejectedToken) rejectedTokens.delete(orgId);
+    const { untilMs } = cacheUntil({
+      fetchedAtMs,
+      expiresAtMs: Date.parse(token.expiresAt),
+      lifetimeMs,
+      maxAgeMs,
+      refreshMarginMs,
+      ...(token.idlesAt !== undefined ? { idlesAtMs: Date.parse(token.idlesAt) } : {}),
+    });
     if ((generations.get(orgId) ?? 0) === generation && untilMs > clock.now()) cache.set(orgId, { token, untilMs });
     return token;
   }
@@ -186,8 +199,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       return pending;
     },
 
-    invalidate(orgIdInput) {
+    invalidate(orgIdInput, rejected) {
       const orgId = requireOrgId(orgIdInput);
+      const rejectedToken = typeof rejected === 'string' ? rejected : rejected?.accessToken;
+      if (typeof rejectedToken === 'string' && rejectedToken.length > 0) rejectedTokens.set(orgId, rejectedToken);
       cache.delete(orgId);
       inFlight.delete(orgId);
       generations.set(orgId, (generations.get(orgId) ?? 0) + 1);

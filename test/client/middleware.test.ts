@@ -218,6 +218,10 @@ describe('withTokenRetry', () => {
     expect(gets()).toBe(1);
   });
 
+  /** The broker replaces the token: what happens between a 401 and the retry when it was quick. */
+  const rotate = async (n: number) =>
+    smClient.send(new PutSecretValueCommand({ SecretId: tokenSecretName(PREFIX, ORG_A), SecretString: JSON.stringify(tokenRecord(ORG_A, { issuedAtMs: T0 + n * 1_000 })) }));
+
   it('gives up after the second 401', async () => {
     await write(tokenRecord(ORG_A));
     const tokens = createTokenClient({ source: { secretPrefix: PREFIX, client: smClient }, clock });
@@ -225,11 +229,34 @@ describe('withTokenRetry', () => {
     const err = await rejectionOf<Error & { status: number }>(
       withTokenRetry(tokens, ORG_A, async () => {
         calls++;
+        await rotate(calls);
         throw unauthorized();
       }),
     );
     expect(err.status).toBe(401);
     expect(calls).toBe(2);
+  });
+
+  it('says so, without retrying, when the token secret still holds the token Genesys refused', async () => {
+    const record = tokenRecord(ORG_A);
+    await write(record);
+    const tokens = createTokenClient({ source: { secretPrefix: PREFIX, client: smClient }, clock });
+    let calls = 0;
+    const err = await rejectionOf<TokenClientError>(
+      withTokenRetry(tokens, ORG_A, async () => {
+        calls++;
+        throw unauthorized();
+      }),
+    );
+    expect(calls).toBe(1);
+    expect(err).toBeInstanceOf(TokenClientError);
+    expect(err).toMatchObject({ code: 'token_unavailable', retryAfterSeconds: 60 });
+    expect(err.message).toMatch(/still holds the token Genesys rejected/);
+    expect(err.message).toMatch(/getter source/);
+    expect(err.message).not.toContain(record.accessToken);
+    // Once the broker has replaced it, the next call gets the new token.
+    await rotate(1);
+    expect((await tokens.getToken(ORG_A)).accessToken).not.toBe(record.accessToken);
   });
 
   it('does not retry or invalidate on other errors', async () => {
@@ -257,7 +284,10 @@ describe('withTokenRetry', () => {
       tokens,
       ORG_A,
       async () => {
-        if (++calls === 1) throw new Error('HTTP 401 from my client');
+        if (++calls === 1) {
+          await rotate(1);
+          throw new Error('HTTP 401 from my client');
+        }
         return calls;
       },
       { isUnauthorized: (err) => err instanceof Error && err.message.includes('401') },

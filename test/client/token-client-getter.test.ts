@@ -8,7 +8,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoDbOrgRegistry } from '../../lambdas/adapters/aws/dynamodb-org-registry.js';
 import { SecretsManagerCredentialStore } from '../../lambdas/adapters/aws/secrets-manager-credential-store.js';
-import { createTokenClient, GetterInvocationError, TokenClientError, type TokenClient } from '../../lambdas/client/index.js';
+import { createTokenClient, GetterInvocationError, TokenClientError, type TokenClient, withTokenRetry } from '../../lambdas/client/index.js';
 import { ENV } from '../../lambdas/core/env-names.js';
 import type { OrgRecord } from '../../lambdas/core/ports.js';
 import type { GetTokenError, GetTokenResponse } from '../../lambdas/core/token-getter.js';
@@ -21,6 +21,9 @@ import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets
 import { DAY, MINUTE, ORG_A, ORG_B, ORG_C, rejectionOf } from './fixtures.js';
 
 const ORG_REVOKED = '0c11e000-0000-4000-8000-0000000000de';
+/** Orgs of the rejected-token tests: each check is limited to once a minute per org. */
+const ORG_REJECTED = '0c11e000-0000-4000-8000-0000000000e1';
+const ORG_VOUCHED = '0c11e000-0000-4000-8000-0000000000e2';
 const GETTER = 'gtb-getter';
 const REFRESHER = 'gtb-refresher';
 const STUB = 'gtb-stub-getter';
@@ -28,6 +31,8 @@ const PREFIX = 'gtb-client-getter';
 const CLIENT_SECRETS: Record<string, string> = {
   [ORG_A]: 'client-secret-A-getter-0123456789',
   [ORG_REVOKED]: 'client-secret-D-getter-0123456789',
+  [ORG_REJECTED]: 'client-secret-E-getter-0123456789',
+  [ORG_VOUCHED]: 'client-secret-F-getter-0123456789',
 };
 
 let ddb: DynaliteHarness;
@@ -73,6 +78,8 @@ beforeAll(async () => {
   await register(ORG_A, { enabled: true, withClient: true });
   await register(ORG_B, { enabled: false, withClient: false });
   await register(ORG_REVOKED, { enabled: true, withClient: true });
+  await register(ORG_REJECTED, { enabled: true, withClient: true });
+  await register(ORG_VOUCHED, { enabled: true, withClient: true });
   sim.revokeClient(`getter-client-${ORG_REVOKED.slice(-2)}`);
 
   const env = { [ENV.secretPrefix]: PREFIX, [ENV.registryTable]: names.registry, [ENV.auditTable]: names.audit, [ENV.refresherFunction]: REFRESHER };
@@ -114,6 +121,44 @@ describe('createTokenClient with the getter Lambda source', () => {
       expect(lambda.invocationCount(GETTER)).toBe(1);
       // The getter logs decisions, never the token it hands out.
       expect(output.join('')).not.toContain(token.accessToken);
+    });
+
+    it('after a 401, has the broker check the refused token and serves its replacement: one check, one new token', async () => {
+      const tokens = getterClient();
+      const clientId = `getter-client-${ORG_REJECTED.slice(-2)}`;
+      const first = await tokens.getToken(ORG_REJECTED);
+      const before = sim.counts(clientId);
+      // Genesys revoked the token: tokens/me answers 401 for it, as the consumer's API call did.
+      sim.injectFault(clientId, { kind: 'status', status: 401 }, { endpoint: 'tokens/me', times: 1 });
+      const calls: string[] = [];
+      const result = await withTokenRetry(tokens, ORG_REJECTED, async (token) => {
+        calls.push(token.accessToken);
+        if (token.accessToken === first.accessToken) throw Object.assign(new Error('Unauthorized'), { status: 401 });
+        return 'ok';
+      });
+      expect(result).toBe('ok');
+      expect(calls).toHaveLength(2);
+      expect(calls[1]).not.toBe(first.accessToken);
+      expect(sim.issuedAccessTokens(clientId).at(-1)).toBe(calls[1]);
+      expect(sim.counts(clientId).token - before.token).toBe(1);
+      // The refused token went to the getter and no further: no log line holds it.
+      expect(output.join('')).not.toContain(first.accessToken);
+      // A second report of the same refused token within the minute asks Genesys nothing more.
+      tokens.invalidate(ORG_REJECTED, first);
+      expect((await tokens.getToken(ORG_REJECTED)).accessToken).toBe(calls[1]);
+      expect(sim.counts(clientId).token - before.token).toBe(1);
+    });
+
+    it('serves the same token again when Genesys vouches for it (tokens/me answers 200)', async () => {
+      const tokens = getterClient();
+      const clientId = `getter-client-${ORG_VOUCHED.slice(-2)}`;
+      const first = await tokens.getToken(ORG_VOUCHED);
+      const before = sim.counts(clientId);
+      tokens.invalidate(ORG_VOUCHED, first);
+      const again = await tokens.getToken(ORG_VOUCHED);
+      expect(again.accessToken).toBe(first.accessToken);
+      expect(sim.counts(clientId).token).toBe(before.token);
+      expect(sim.counts(clientId).tokensMe).toBeGreaterThan(before.tokensMe);
     });
 
     it('makes one invocation for 100 concurrent calls', async () => {

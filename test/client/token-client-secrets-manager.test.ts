@@ -159,6 +159,22 @@ describe('createTokenClient with the Secrets Manager source', () => {
     expect(gets()).toBe(1);
   });
 
+  it('hands out the idle time Genesys reported and never serves a cached token past it', async () => {
+    const record = { ...tokenRecord(ORG_A), idlesAt: new Date(T0 + 20 * MINUTE).toISOString() };
+    await write(record);
+    nowMs = T0;
+    const tokens = client({ maxAgeMs: DAY });
+    expect(await tokens.getToken(ORG_A)).toMatchObject({ accessToken: record.accessToken, idlesAt: record.idlesAt });
+    sm.resetCalls();
+    nowMs = T0 + 20 * MINUTE - 1;
+    await tokens.getToken(ORG_A);
+    expect(gets()).toBe(0);
+    // At the idle time the cached entry is done: the next call reads the secret.
+    nowMs = T0 + 20 * MINUTE;
+    await tokens.getToken(ORG_A);
+    expect(gets()).toBe(1);
+  });
+
   it('does not let a fetch that was in flight during invalidate repopulate the cache', async () => {
     const first = tokenRecord(ORG_A);
     await write(first);

@@ -1,7 +1,9 @@
 /**
- * The getter source: invokes the broker's getter Lambda with `{ orgId }`. One more hop than reading
- * the secret, but the getter knows the registry (`org_not_found`, `org_disabled`) and refreshes an org
- * on demand when its stored token is missing or about to expire; needs `broker.grantInvokeGetter(fn)`.
+ * The getter source: invokes the broker's getter Lambda with `{ orgId }` (and `rejectedToken` after a
+ * 401). One more hop than reading the secret, but the getter knows the registry (`org_not_found`,
+ * `org_disabled`), has an org refreshed on demand when its stored token is missing, about to expire or
+ * rejected by Genesys, and may be a scoped getter; needs `broker.grantInvokeGetter(fn)` or
+ * `scopedGetter.grantInvoke(fn)`.
  */
 import { sdkErrorName, sdkHttpStatus } from '../../adapters/aws/aws-errors.js';
 import { createLambdaInvoker, type LambdaClient, type LambdaInvocation } from '../../adapters/aws/lambda-invoker.js';
@@ -29,6 +31,7 @@ const getterSuccessSchema = z.object({
   expiresAt: isoInstant,
   apiBaseUrl: z.string().url(),
   region: z.string().min(1),
+  idlesAt: isoInstant.optional(),
 });
 
 const getterErrorSchema = z.object({
@@ -39,15 +42,15 @@ const getterErrorSchema = z.object({
   }),
 });
 
-const GETTER_CODES: ReadonlySet<string> = new Set<TokenClientErrorCode>(['invalid_request', 'org_not_found', 'org_disabled', 'token_unavailable']);
+const GETTER_CODES: ReadonlySet<string> = new Set<TokenClientErrorCode>(['invalid_request', 'org_not_allowed', 'org_not_found', 'org_disabled', 'token_unavailable']);
 
 export function getterLambdaSource(source: GetterLambdaTokenSource): FetchToken {
   const functionName = source.getterFunctionName;
   const invoker = createLambdaInvoker({ functionName, ...(source.client ? { client: source.client } : {}) });
-  return async (orgId, nowMs) => {
+  return async (orgId, nowMs, options = {}) => {
     let out: LambdaInvocation;
     try {
-      out = await invoker.invoke({ orgId });
+      out = await invoker.invoke({ orgId, ...(options.rejectedToken !== undefined ? { rejectedToken: options.rejectedToken } : {}) });
     } catch (err) {
       throw lambdaError(err, orgId, functionName);
     }
@@ -86,7 +89,8 @@ export function getterLambdaSource(source: GetterLambdaTokenSource): FetchToken 
     if (ok.data.orgId.toLowerCase() !== orgId) {
       throw new TokenClientError('token_unavailable', `getter function ${functionName} returned a token for a different org than ${orgId}`, { orgId, transient: false });
     }
-    const token = freezeToken({ orgId, accessToken: ok.data.accessToken, expiresAt: ok.data.expiresAt, apiBaseUrl: ok.data.apiBaseUrl, region: ok.data.region });
+    const { accessToken, expiresAt, apiBaseUrl, region, idlesAt } = ok.data;
+    const token = freezeToken({ orgId, accessToken, expiresAt, apiBaseUrl, region, ...(idlesAt !== undefined ? { idlesAt } : {}) });
     checkNotExpired(token, nowMs, 'token from the getter');
     // The getter does not say when the token was issued; what is left of it is a lower bound on its
     // lifetime, so the margin cap (10% of the lifetime) errs on the small side.

@@ -4,7 +4,8 @@
  * Cheapest and fastest; needs `broker.grantReadToken(fn, orgId)` (or `grantReadAllTokens(fn)`). It
  * sees only what the refresher wrote, so it cannot tell an unregistered org from one whose first
  * refresh has not landed yet (both are "no such secret", reported as `token_unavailable`), nor a
- * disabled org.
+ * disabled org. Told a token was rejected, it reads AWSCURRENT again and says so when the secret still
+ * holds that token: it cannot ask the broker to check it (the getter source can).
  */
 import { sdkErrorName } from '../../adapters/aws/aws-errors.js';
 import { createTokenSecretReader, type SecretsManagerClient } from '../../adapters/aws/secrets-manager-token-vault.js';
@@ -26,7 +27,7 @@ export interface SecretsManagerTokenSource {
 /** Builds the source's fetch; throws the vault's ValidationError for a bad prefix. */
 export function secretsManagerSource(source: SecretsManagerTokenSource): FetchToken {
   const reader = createTokenSecretReader({ secretPrefix: source.secretPrefix, ...(source.client ? { client: source.client } : {}) });
-  return async (orgId, nowMs) => {
+  return async (orgId, nowMs, options = {}) => {
     const secretId = reader.secretName(orgId);
     let found;
     try {
@@ -48,7 +49,23 @@ export function secretsManagerSource(source: SecretsManagerTokenSource): FetchTo
       );
     }
     const record = found.record;
-    const token = freezeToken({ orgId, accessToken: record.accessToken, expiresAt: record.expiresAt, apiBaseUrl: record.apiBaseUrl, region: record.region });
+    if (options.rejectedToken !== undefined && record.accessToken === options.rejectedToken) {
+      // The secret cannot be asked to check a token; the getter can (it has the refresher look into it).
+      throw new TokenClientError(
+        'token_unavailable',
+        `token secret ${secretId} still holds the token Genesys rejected for org ${orgId}: the broker has not replaced it yet. ` +
+          'The getter source (getterFunctionName) can have the broker check and replace a rejected token at once; this source waits for its next refresh',
+        { orgId, retryAfterSeconds: 60 },
+      );
+    }
+    const token = freezeToken({
+      orgId,
+      accessToken: record.accessToken,
+      expiresAt: record.expiresAt,
+      apiBaseUrl: record.apiBaseUrl,
+      region: record.region,
+      ...(record.idlesAt !== undefined ? { idlesAt: record.idlesAt } : {}),
+    });
     checkNotExpired(token, nowMs, `stored token ${secretId}`);
     return { token, lifetimeMs: Date.parse(record.expiresAt) - Date.parse(record.issuedAt) };
   };

@@ -16,6 +16,8 @@ export interface GenesysToken {
   readonly apiBaseUrl: string;
   /** The org's region domain, for example `mypurecloud.ie`. */
   readonly region: string;
+  /** ISO-8601 instant the token idles out if unused, when Genesys said so; the cache never outlives it. */
+  readonly idlesAt?: string;
 }
 
 /** A token as a source delivers it, with the lifetime the cache margin is computed from. */
@@ -24,12 +26,22 @@ export interface Fetched {
   lifetimeMs: number;
 }
 
-/** Reads one org's token (`orgId` already validated, lower case) at `nowMs`. */
-export type FetchToken = (orgId: string, nowMs: number) => Promise<Fetched>;
+/**
+ * Reads one org's token (`orgId` already validated, lower case) at `nowMs`. `rejectedToken` is the
+ * access token Genesys refused (a 401): the source must not hand it back as if it were good.
+ */
+export type FetchToken = (orgId: string, nowMs: number, options?: { rejectedToken?: string }) => Promise<Fetched>;
 
 /** A frozen copy holding exactly the served fields. */
 export function freezeToken(token: GenesysToken): GenesysToken {
-  return Object.freeze({ orgId: token.orgId, accessToken: token.accessToken, expiresAt: token.expiresAt, apiBaseUrl: token.apiBaseUrl, region: token.region });
+  return Object.freeze({
+    orgId: token.orgId,
+    accessToken: token.accessToken,
+    expiresAt: token.expiresAt,
+    apiBaseUrl: token.apiBaseUrl,
+    region: token.region,
+    ...(token.idlesAt !== undefined ? { idlesAt: token.idlesAt } : {}),
+  });
 }
 
 /** Refuses a token that has already expired: the broker is late, and the consumer must not send it. */
