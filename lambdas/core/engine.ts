@@ -445,8 +445,8 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
 
   async function sweep(request: SweepRequest): Promise<SweepSummary> {
     const startedMs = clock.now();
-    const summary = emptySummary(startedMs);
     const { orgIds, ...each } = request;
+    const summary = emptySummary(startedMs, orgIds ? 'all' : 'problems');
     const perOrg: RefreshRequest = { ...each, minTimeToStartMs: request.minTimeToStartMs ?? orgTimeBudgetMs };
     const source = orgsToExamine(orgIds);
     const lostTokens = await unreadableTokens();

@@ -83,13 +83,23 @@ export interface SweepSummary {
   /** Set when the registry could not be listed to the end: orgs after that point were not examined. */
   registryError?: ErrorCode;
   /**
-   * Every org that was due, refreshed, failed or deferred, and every unknown or unreadable one (skips
-   * that were not due are counted only).
+   * Which outcomes get a line in `results`: `all` (a sweep of named orgs: every one that was due,
+   * refreshed, failed or deferred, and every unknown or unreadable one) or `problems` (a full sweep:
+   * the same less the refreshed ones, which the counters cover). Skips that were not due are counted only.
    */
+  resultDetail: ResultDetail;
+  /** The lines, at most {@link MAX_RESULT_LINES}; a sweep of 10,000 orgs must not hold 10,000 of them. */
   results: OrgResult[];
+  /** Lines left out because `results` was full. */
+  resultsOmitted: number;
 }
 
-export function emptySummary(startedMs: number): SweepSummary {
+/** Most lines `results` holds. Past it, lines are only counted (`resultsOmitted`); the counters stay exact. */
+export const MAX_RESULT_LINES = 1000;
+
+export type ResultDetail = 'all' | 'problems';
+
+export function emptySummary(startedMs: number, resultDetail: ResultDetail = 'all'): SweepSummary {
   return {
     startedAt: new Date(startedMs).toISOString(),
     durationMs: 0,
@@ -104,7 +114,9 @@ export function emptySummary(startedMs: number): SweepSummary {
     auditWriteFailures: 0,
     stateWriteFailures: 0,
     critical: 0,
+    resultDetail,
     results: [],
+    resultsOmitted: 0,
   };
 }
 
@@ -180,5 +192,7 @@ export function addOutcome(summary: SweepSummary, outcome: RefreshOutcome, nowMs
     }
   }
   const result = resultOf(outcome);
-  if (result) summary.results.push(health ? { ...result, health } : result);
+  if (!result || (summary.resultDetail === 'problems' && result.outcome === 'refreshed')) return;
+  if (summary.results.length >= MAX_RESULT_LINES) summary.resultsOmitted++;
+  else summary.results.push(health ? { ...result, health } : result);
 }

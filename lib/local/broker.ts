@@ -183,7 +183,9 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     try {
       const summary = await sweepEngine.sweep({ deadlineMs, trigger: 'local' });
       lastSummary = summary;
-      for (const result of summary.results) recordResult(result);
+      // From the counters: a full sweep's results list only problems, and at most MAX_RESULT_LINES.
+      for (let i = 0; i < summary.refreshed; i++) metrics.recordRefresh('success');
+      for (const [code, count] of Object.entries(summary.failed)) for (let i = 0; i < (count ?? 0); i++) metrics.recordRefresh('failure', code);
       const ok = summary.registryError === undefined;
       const doneMs = clock.now();
       metrics.recordSweep(summary.durationMs, ok, doneMs);

@@ -294,6 +294,8 @@ describe('sweep reporting', () => {
     auditWriteFailures: 0,
     stateWriteFailures: 0,
     critical: 0,
+    resultDetail: 'all',
+    resultsOmitted: 0,
     results: [],
     ...over,
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../../lambdas/core/errors.js';
 import type { OrgRecord, TokenRecord } from '../../lambdas/core/ports.js';
-import { addOutcome, emptySummary, type RefreshOutcome, resultOf, type SweepSummary } from '../../lambdas/core/sweep-summary.js';
+import { addOutcome, emptySummary, MAX_RESULT_LINES, type RefreshOutcome, resultOf, type SweepSummary } from '../../lambdas/core/sweep-summary.js';
 
 const H = 3_600_000;
 const T0 = Date.parse('2026-05-01T00:00:00Z');
@@ -153,7 +153,28 @@ describe('emptySummary', () => {
       auditWriteFailures: 0,
       stateWriteFailures: 0,
       critical: 0,
+      resultDetail: 'all',
       results: [],
+      resultsOmitted: 0,
     });
+  });
+});
+
+describe('result lines', () => {
+  it('lists refreshed orgs in a sweep of named orgs, and problems only in a full sweep', () => {
+    const named = summarize(refreshed, failed);
+    expect(named.results.map((r) => r.outcome)).toEqual(['refreshed', 'failed']);
+    const full = emptySummary(T0, 'problems');
+    for (const outcome of [refreshed, failed]) addOutcome(full, outcome, T0);
+    expect(full.results.map((r) => r.outcome)).toEqual(['failed']);
+    expect(full).toMatchObject({ refreshed: 1, failed: { invalid_client: 1 }, resultsOmitted: 0 });
+  });
+
+  it(`keeps at most ${MAX_RESULT_LINES} lines and counts the rest, the counters staying exact`, () => {
+    const summary = emptySummary(T0, 'problems');
+    for (let i = 0; i < MAX_RESULT_LINES + 5; i++) addOutcome(summary, failed, T0);
+    expect(summary.results).toHaveLength(MAX_RESULT_LINES);
+    expect(summary.resultsOmitted).toBe(5);
+    expect(summary.failed).toEqual({ invalid_client: MAX_RESULT_LINES + 5 });
   });
 });
