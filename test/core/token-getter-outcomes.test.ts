@@ -1,22 +1,28 @@
 /**
- * The getter's on-demand path, outcome by outcome: a stub engine returns each kind of refreshOne
- * outcome, so every branch of what the getter serves (and what it tells a caller it cannot serve)
- * is pinned down without Genesys.
+ * The getter's on-demand path, answer by answer: a fake {@link OnDemandRefresher} (the getter's one way
+ * to get an org refreshed) returns each kind of OnDemandResult, or throws, so every branch of what the
+ * getter serves, what it asks, and what it tells a caller it cannot serve is pinned down without
+ * Genesys. The getter never takes a token from the answer: it reads the vault again, so the fake
+ * writes to the vault what a refresh would have written.
  */
 import { describe, expect, it } from 'vitest';
 import { InMemoryOrgRegistry, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
-import type { RefreshEngine, RefreshOutcome, RefreshRequest } from '../../lambdas/core/engine.js';
-import { BrokerError } from '../../lambdas/core/errors.js';
-import type { OrgRecord, TokenRecord } from '../../lambdas/core/ports.js';
-import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
-import { createTokenGetter } from '../../lambdas/core/token-getter.js';
+import { fingerprint } from '../../lambdas/core/fingerprint.js';
+import type { OnDemandRequest, OnDemandResult } from '../../lambdas/core/on-demand.js';
+import type { TokenRecord } from '../../lambdas/core/ports.js';
+import { createTokenGetter, type TokenGetterOptions } from '../../lambdas/core/token-getter.js';
 
 const ORG = '1c000000-0000-4000-8000-000000000001';
+const ORG_OFF = '1c000000-0000-4000-8000-000000000002';
+const ORG_OTHER = '1c000000-0000-4000-8000-000000000003';
+const MISSING = '1c000000-0000-4000-8000-0000000000ff';
 const T0 = Date.parse('2026-06-01T00:00:00Z');
 const MIN = 60_000;
 const H = 60 * MIN;
+/** What the getter keeps back from the caller's deadline to read the vault and answer. */
+const ANSWER_RESERVE_MS = 500;
 
-function token(accessToken: string, issuedAtMs: number, lifetimeMs = 24 * H): TokenRecord {
+function token(accessToken: string, issuedAtMs: number, lifetimeMs = 24 * H, extra: Partial<TokenRecord> = {}): TokenRecord {
   return {
     schemaVersion: 1,
     orgId: ORG,
@@ -29,133 +35,380 @@ function token(accessToken: string, issuedAtMs: number, lifetimeMs = 24 * H): To
     apiBaseUrl: 'https://api.mypurecloud.ie',
     oauthClientId: 'c',
     scopes: [],
+    ...extra,
   };
 }
 
-async function setup(outcome: (org: OrgRecord, request: RefreshRequest) => RefreshOutcome | Promise<RefreshOutcome>, stored?: TokenRecord) {
+/** A fresh token issued now, 24 h lifetime. */
+const freshAt = (accessToken: string, nowMs: number) => token(accessToken, nowMs);
+/** A token with 2 minutes left: inside the 5-minute margin, still alive. */
+const nearExpiry = (accessToken: string, nowMs: number) => token(accessToken, nowMs - 24 * H + 2 * MIN);
+
+type Answer = (request: OnDemandRequest, context: { deadlineMs: number }) => OnDemandResult | Promise<OnDemandResult>;
+
+interface Setup {
+  clock: ManualClock;
+  vault: InMemoryTokenVault;
+  getter: ReturnType<typeof createTokenGetter>;
+  /** Every request the fake refresher got, with its context, as sent. */
+  calls: { request: OnDemandRequest; context: { deadlineMs: number } }[];
+  reads: { vault: number; registry: number };
+  serve(extra?: Record<string, unknown>): ReturnType<ReturnType<typeof createTokenGetter>['serve']>;
+  write(record: TokenRecord): Promise<void>;
+}
+
+async function setup(answer: Answer, options: { stored?: TokenRecord; getter?: TokenGetterOptions } = {}): Promise<Setup> {
   const clock = new ManualClock(T0);
-  const registry = new InMemoryOrgRegistry([{ orgId: ORG, region: 'mypurecloud.ie', grantType: 'client_credentials', enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 1, lastErrorCode: 'timeout', lastOutcome: 'failure' } }]);
+  const base = { region: 'mypurecloud.ie', grantType: 'client_credentials' as const, credentialsVersion: 1, state: { consecutiveFailures: 0 } };
+  const registry = new InMemoryOrgRegistry([
+    { ...base, orgId: ORG, enabled: true },
+    { ...base, orgId: ORG_OFF, enabled: false },
+  ]);
   const vault = new InMemoryTokenVault();
-  if (stored) await vault.write(stored, { attemptId: 'seed' });
-  const requests: RefreshRequest[] = [];
-  let vaultReads = 0;
+  let writes = 0;
+  const write = (record: TokenRecord) => vault.write(record, { attemptId: `w${++writes}` });
+  if (options.stored) await write(options.stored);
+  const reads = { vault: 0, registry: 0 };
   const read = vault.read.bind(vault);
   vault.read = async (orgId) => {
-    vaultReads++;
+    reads.vault++;
     return read(orgId);
   };
-  const engine: RefreshEngine = {
-    sweep: () => Promise.reject(new Error('not used')),
-    refreshOne: async (org, request) => {
-      requests.push(request);
-      return outcome(org, request);
+  const get = registry.get.bind(registry);
+  registry.get = async (orgId) => {
+    reads.registry++;
+    return get(orgId);
+  };
+  const calls: Setup['calls'] = [];
+  const refresher = {
+    async refresh(request: OnDemandRequest, context: { deadlineMs: number }) {
+      calls.push(structuredClone({ request, context }));
+      return answer(request, context);
     },
   };
-  const getter = createTokenGetter({ registry, vault, refresher: createEngineOnDemandRefresher({ engine, registry, clock }), clock }, { peerWaitMs: 1_000, peerPollMs: 100 });
-  const serve = () => getter.serve({ orgId: ORG }, { deadlineMs: clock.now() + 10_000, requestId: 'req-9' });
-  return { clock, registry, vault, getter, serve, requests, vaultReads: () => vaultReads };
+  const getter = createTokenGetter({ registry, vault, refresher, clock }, { peerWaitMs: 1_000, peerPollMs: 100, ...options.getter });
+  return {
+    clock,
+    vault,
+    getter,
+    calls,
+    reads,
+    write,
+    serve: (extra = {}) => getter.serve({ orgId: ORG, ...extra }, { deadlineMs: clock.now() + 10_000, requestId: 'req-9' }),
+  };
 }
 
-const none = { auditWriteFailed: false, stateWriteFailed: false };
-const failure = (org: OrgRecord, extra: Partial<Extract<RefreshOutcome, { kind: 'failed' }>> = {}): RefreshOutcome => ({
-  kind: 'failed',
+const refreshed = (expiresAt = new Date(T0 + 24 * H).toISOString()): OnDemandResult => ({ orgId: ORG, outcome: 'refreshed', expiresAt });
+const unavailable = (errorCode: 'invalid_client' | 'refresher_unavailable' | 'rate_limited', retryAfterSeconds?: number): OnDemandResult => ({
   orgId: ORG,
-  reason: 'never_issued',
-  errorCode: 'invalid_client',
-  error: new BrokerError('invalid_client', 'refused'),
-  critical: false,
-  org: { ...org, state: { ...org.state, nextAttemptAtMs: T0 + 2 * MIN, lastErrorCode: 'invalid_client' } },
-  effects: none,
-  ...extra,
+  outcome: 'unavailable',
+  errorCode,
+  message: 'the refresher says no',
+  ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
 });
+const never: Answer = () => {
+  throw new Error('the refresher must not be asked');
+};
 
-describe('TokenGetter on-demand outcomes', () => {
-  it('asks for one refresh of the org it read, as the getter, with the caller request id and deadline', async () => {
-    const fresh = token('fresh', T0);
-    const s = await setup((org) => ({ kind: 'refreshed', orgId: ORG, reason: 'never_issued', token: fresh, org, effects: none }));
+describe('TokenGetter: what it asks the refresher', () => {
+  it('asks once, reason missing, with the caller request id and its deadline less the answer reserve, when no token is stored', async () => {
+    const s = await setup(async () => {
+      await s.write(freshAt('fresh', T0));
+      return refreshed();
+    });
     const { response, from } = await s.serve();
     expect(from).toBe('refresh');
-    expect(response).toMatchObject({ accessToken: 'fresh' });
-    expect(s.requests).toEqual([{ trigger: 'getter', deadlineMs: T0 + 10_000, requestId: 'req-9' }]);
-    // The token comes from the outcome: one vault read, before the refresh.
-    expect(s.vaultReads()).toBe(1);
+    expect(response).toMatchObject({ orgId: ORG, accessToken: 'fresh', tokenType: 'bearer', region: 'mypurecloud.ie', apiBaseUrl: 'https://api.mypurecloud.ie' });
+    expect(s.calls).toEqual([{ request: { orgId: ORG, reason: 'missing', requestId: 'req-9' }, context: { deadlineMs: T0 + 10_000 - ANSWER_RESERVE_MS } }]);
+    // One read before the refresh, one after it: the token comes from the vault, not from the answer.
+    expect(s.reads).toEqual({ vault: 2, registry: 1 });
+    expect(s.getter.stats).toEqual({ hits: 0, misses: 1, onDemandRefreshes: 1 });
   });
 
-  it('serves a token a refresh wrote even when its rotated refresh token could not be persisted', async () => {
-    const written = token('written', T0);
-    const s = await setup((org) => failure(org, { errorCode: 'refresh_token_persist_failed', critical: true, token: written }));
-    expect(await s.serve()).toMatchObject({ from: 'refresh', response: { accessToken: 'written' } });
+  it('sends no request id when the caller has none', async () => {
+    const s = await setup(async () => {
+      await s.write(freshAt('fresh', T0));
+      return refreshed();
+    });
+    await s.getter.serve({ orgId: ORG }, { deadlineMs: T0 + 3_000 });
+    expect(s.calls).toEqual([{ request: { orgId: ORG, reason: 'missing' }, context: { deadlineMs: T0 + 3_000 - ANSWER_RESERVE_MS } }]);
   });
 
-  it('waits for the worker holding the lease and serves the token it writes', async () => {
-    const peer = token('from-peer', T0);
-    let polls = 0;
-    const s = await setup((org) => ({ kind: 'skipped', orgId: ORG, reason: 'lease_held', org }));
-    const read = s.vault.read.bind(s.vault);
-    s.vault.read = async (orgId) => {
-      if (++polls === 4) await s.vault.write(peer, { attemptId: 'peer' });
-      return read(orgId);
-    };
-    expect(await s.serve()).toMatchObject({ from: 'refresh', response: { accessToken: 'from-peer' } });
-    expect(s.clock.now()).toBe(T0 + 200); // two pauses of peerPollMs before the peer's token showed up
+  it('asks with reason expiring, and no fingerprint, for a stored token inside its margin', async () => {
+    const s = await setup(
+      async () => {
+        await s.write(freshAt('new', T0));
+        return refreshed();
+      },
+      { stored: nearExpiry('old', T0) },
+    );
+    expect(await s.serve()).toMatchObject({ from: 'refresh', response: { accessToken: 'new' } });
+    expect(s.calls.map((c) => c.request)).toEqual([{ orgId: ORG, reason: 'expiring', requestId: 'req-9' }]);
   });
 
-  it('gives up waiting for a peer after peerWaitMs and says when to retry', async () => {
-    const s = await setup((org) => ({ kind: 'skipped', orgId: ORG, reason: 'lease_held', org: { ...org, state: { ...org.state, nextAttemptAtMs: T0 + 90_000 } } }));
-    const { response } = await s.serve();
-    expect(response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (timeout)`, retryAfterSeconds: 89 } });
-    expect(s.clock.now()).toBeGreaterThanOrEqual(T0 + 900);
-    expect(s.clock.now()).toBeLessThanOrEqual(T0 + 1_000);
+  it('asks with reason rejected and the fingerprint of the rejected token, never the token itself', async () => {
+    const rejected = 'the-token-genesys-refused-0123456789';
+    const s = await setup(
+      async () => {
+        await s.write(freshAt('replacement', T0));
+        return refreshed();
+      },
+      { stored: freshAt(rejected, T0 - H) },
+    );
+    expect(await s.serve({ rejectedToken: rejected })).toMatchObject({ from: 'refresh', response: { accessToken: 'replacement' } });
+    expect(s.calls.map((c) => c.request)).toEqual([{ orgId: ORG, reason: 'rejected', rejectedTokenFingerprint: await fingerprint(rejected), requestId: 'req-9' }]);
+    expect(JSON.stringify(s.calls)).not.toContain(rejected);
   });
 
-  it('reads the store once, without waiting, when the org turned out not to be due', async () => {
-    const s = await setup((org) => ({ kind: 'skipped', orgId: ORG, reason: 'not_due', org }));
+  it('answers a rejectedToken other than the stored one with the stored token, without asking the refresher', async () => {
+    const s = await setup(never, { stored: freshAt('current', T0 - H) });
+    expect(await s.serve({ rejectedToken: 'an-older-token' })).toMatchObject({ from: 'store', response: { accessToken: 'current' } });
+    expect(s.calls).toHaveLength(0);
+  });
+
+  it('answers a rejectedToken other than the cached one from the cache, and looks again when it is the cached one', async () => {
+    const s = await setup(
+      async () => {
+        await s.write(freshAt('replacement', T0));
+        return refreshed();
+      },
+      { stored: freshAt('current', T0 - H) },
+    );
     await s.serve();
-    expect(s.vaultReads()).toBe(2);
+    expect(await s.serve({ rejectedToken: 'an-older-token' })).toMatchObject({ from: 'cache', response: { accessToken: 'current' } });
+    expect(s.calls).toHaveLength(0);
+    expect(await s.serve({ rejectedToken: 'current' })).toMatchObject({ from: 'refresh', response: { accessToken: 'replacement' } });
+    expect(s.calls.map((c) => c.request.reason)).toEqual(['rejected']);
+  });
+
+  it('asks nothing and reads nothing for an org outside allowedOrgIds', async () => {
+    const s = await setup(never, { stored: freshAt('current', T0), getter: { allowedOrgIds: [ORG_OTHER] } });
+    const { response, from } = await s.serve();
+    expect(from).toBeUndefined();
+    expect(response).toEqual({ error: { code: 'org_not_allowed', message: expect.stringContaining(ORG) } });
+    expect(s.reads).toEqual({ vault: 0, registry: 0 });
+    expect(s.calls).toHaveLength(0);
+  });
+
+  it('serves an org in allowedOrgIds, whatever their case', async () => {
+    const s = await setup(never, { stored: freshAt('current', T0), getter: { allowedOrgIds: [ORG_OTHER, ORG.toUpperCase()] } });
+    expect(await s.serve()).toMatchObject({ from: 'store', response: { accessToken: 'current' } });
+  });
+
+  it.each([
+    [MISSING, 'org_not_found'],
+    [ORG_OFF, 'org_disabled'],
+  ])('answers %s with %s without reading the vault or asking the refresher', async (orgId, code) => {
+    const s = await setup(never);
+    expect((await s.getter.serve({ orgId }, { deadlineMs: T0 + 10_000 })).response).toMatchObject({ error: { code } });
+    expect(s.reads.vault).toBe(0);
+    expect(s.calls).toHaveLength(0);
+  });
+
+  it('shares one refresher call among concurrent callers of one container', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const s = await setup(async () => {
+      await gate;
+      await s.write(freshAt('fresh', T0));
+      return refreshed();
+    });
+    const pending = Promise.all(Array.from({ length: 5 }, () => s.serve()));
+    release();
+    const served = await pending;
+    expect(served.map((r) => 'accessToken' in r.response && r.response.accessToken)).toEqual(Array(5).fill('fresh'));
+    expect(s.calls).toHaveLength(1);
+  });
+});
+
+describe('TokenGetter: what it does with each answer', () => {
+  it('refreshed: serves the token the refresh wrote, read without waiting', async () => {
+    const s = await setup(async () => {
+      await s.write(freshAt('fresh', T0));
+      return refreshed();
+    });
+    expect(await s.serve()).toMatchObject({ from: 'refresh', response: { accessToken: 'fresh' } });
     expect(s.clock.now()).toBe(T0);
   });
 
-  it('falls back to a stored token inside its margin, still valid, when the refresh fails', async () => {
-    const old = token('old-but-valid', T0 - 24 * H + 2 * MIN); // 2 minutes left: inside the 5-minute margin
-    const s = await setup((org) => failure(org), old);
-    expect(await s.serve()).toMatchObject({ from: 'store', response: { accessToken: 'old-but-valid' } });
+  it('refreshed, but the vault still holds the rejected token: never serves it', async () => {
+    const s = await setup(() => refreshed(), { stored: freshAt('refused', T0 - H) });
+    const { response } = await s.serve({ rejectedToken: 'refused' });
+    expect(response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}` } });
   });
 
-  it('never serves an expired token: says why and when to retry, from the outcome', async () => {
-    const expired = token('expired', T0 - 25 * H);
-    const s = await setup((org) => failure(org), expired);
+  it('current: serves what the vault holds now, from the store, without waiting', async () => {
+    const s = await setup(
+      async () => {
+        await s.write(freshAt('written-by-a-peer', T0));
+        return { orgId: ORG, outcome: 'current' };
+      },
+      { stored: nearExpiry('old', T0) },
+    );
+    expect(await s.serve()).toMatchObject({ from: 'store', response: { accessToken: 'written-by-a-peer' } });
+    expect(s.reads.vault).toBe(2);
+    expect(s.clock.now()).toBe(T0);
+  });
+
+  it('current after a rejection: Genesys vouched for the token, so it is served again', async () => {
+    const s = await setup(() => ({ orgId: ORG, outcome: 'current' }), { stored: freshAt('vouched-for', T0 - H) });
+    expect(await s.serve({ rejectedToken: 'vouched-for' })).toMatchObject({ from: 'store', response: { accessToken: 'vouched-for' } });
+    expect(s.calls.map((c) => c.request.reason)).toEqual(['rejected']);
+  });
+
+  it('busy: polls the vault every peerPollMs and serves the token the peer writes', async () => {
+    const s = await setup(() => ({ orgId: ORG, outcome: 'busy' }));
+    const read = s.vault.read.bind(s.vault);
+    s.vault.read = async (orgId) => {
+      if (s.reads.vault === 3) await s.write(freshAt('from-peer', T0)); // before the 4th read
+      return read(orgId);
+    };
+    expect(await s.serve()).toMatchObject({ from: 'refresh', response: { accessToken: 'from-peer' } });
+    // Read 1 before asking, reads 2 to 4 while waiting: two pauses of peerPollMs.
+    expect(s.clock.sleeps).toEqual([100, 100]);
+    expect(s.clock.now()).toBe(T0 + 200);
+  });
+
+  it('busy: gives up after peerWaitMs with a retry in 1 s, and never serves the rejected token meanwhile', async () => {
+    const s = await setup(() => ({ orgId: ORG, outcome: 'busy' }), { stored: freshAt('refused', T0 - H) });
+    const { response } = await s.serve({ rejectedToken: 'refused' });
+    expect(response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: another refresh of it is still running`, retryAfterSeconds: 1 } });
+    expect(s.clock.now()).toBe(T0 + 1_000);
+    expect(s.clock.sleeps.every((ms) => ms === 100)).toBe(true);
+  });
+
+  it('busy: never waits past the caller deadline less the answer reserve', async () => {
+    const s = await setup(() => ({ orgId: ORG, outcome: 'busy' }), { getter: { peerWaitMs: 60_000 } });
+    expect((await s.serve()).response).toMatchObject({ error: { code: 'token_unavailable', retryAfterSeconds: 1 } });
+    expect(s.clock.now()).toBeLessThanOrEqual(T0 + 10_000 - ANSWER_RESERVE_MS);
+    expect(s.clock.now()).toBeGreaterThan(T0 + 10_000 - ANSWER_RESERVE_MS - 100);
+  });
+
+  it('busy, the peer never delivers: falls back on the stored token that is still alive', async () => {
+    const s = await setup(() => ({ orgId: ORG, outcome: 'busy' }), { stored: nearExpiry('old-but-alive', T0) });
+    expect(await s.serve()).toMatchObject({ from: 'store', response: { accessToken: 'old-but-alive' } });
+    expect(s.clock.now()).toBe(T0 + 1_000);
+  });
+
+  it('recently_checked: says when to ask again, and does not serve the rejected token', async () => {
+    const s = await setup(() => ({ orgId: ORG, outcome: 'recently_checked', retryAfterSeconds: 42 }), { stored: freshAt('refused', T0 - H) });
+    const { response } = await s.serve({ rejectedToken: 'refused' });
+    expect(response).toEqual({
+      error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: its token was reported rejected and checked less than a minute ago`, retryAfterSeconds: 42 },
+    });
+    expect(s.clock.now()).toBe(T0);
+  });
+
+  it('recently_checked, but the token was replaced meanwhile: serves the new one', async () => {
+    const s = await setup(
+      async () => {
+        await s.write(freshAt('newer', T0));
+        return { orgId: ORG, outcome: 'recently_checked', retryAfterSeconds: 42 };
+      },
+      { stored: freshAt('refused', T0 - H) },
+    );
+    expect(await s.serve({ rejectedToken: 'refused' })).toMatchObject({ from: 'store', response: { accessToken: 'newer' } });
+  });
+
+  it('unavailable: token_unavailable naming the error code, with the retry hint when there is one', async () => {
+    const s = await setup(() => unavailable('invalid_client', 120));
+    expect((await s.serve()).response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (invalid_client)`, retryAfterSeconds: 120 } });
+    const t = await setup(() => unavailable('invalid_client'));
+    expect((await t.serve()).response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (invalid_client)` } });
+  });
+
+  it('unavailable: falls back on a stored token inside its margin that is still alive', async () => {
+    const s = await setup(() => unavailable('rate_limited', 30), { stored: nearExpiry('old-but-alive', T0) });
+    expect(await s.serve()).toMatchObject({ from: 'store', response: { accessToken: 'old-but-alive' } });
+  });
+
+  it('unavailable: re-checks a fallback token within seconds, not after the cache max age', async () => {
+    const s = await setup(() => unavailable('rate_limited', 30), { stored: nearExpiry('old-but-alive', T0) });
+    await s.serve();
+    s.clock.advance(4_999);
+    expect((await s.serve()).from).toBe('cache');
+    expect(s.calls).toHaveLength(1);
+    s.clock.advance(1);
+    expect((await s.serve()).from).toBe('store');
+    expect(s.calls).toHaveLength(2);
+  });
+
+  it('unavailable: never serves an expired token', async () => {
+    const s = await setup(() => unavailable('invalid_client', 60), { stored: token('expired', T0 - 25 * H) });
     const { response } = await s.serve();
-    expect(response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (invalid_client)`, retryAfterSeconds: 120 } });
+    expect(response).toMatchObject({ error: { code: 'token_unavailable', retryAfterSeconds: 60 } });
     expect(JSON.stringify(response)).not.toContain('expired"');
   });
 
-  it('names the last recorded error when the failure came before an attempt', async () => {
-    const s = await setup(() => ({ kind: 'failed', orgId: ORG, reason: 'never_issued', errorCode: 'registry_write_failed', error: new BrokerError('registry_write_failed', 'x'), critical: false, effects: none }));
+  it('unavailable: never serves the token reported rejected, even while it has not expired', async () => {
+    const s = await setup(() => unavailable('invalid_client', 60), { stored: nearExpiry('refused', T0) });
+    expect((await s.serve({ rejectedToken: 'refused' })).response).toMatchObject({ error: { code: 'token_unavailable', retryAfterSeconds: 60 } });
+  });
+
+  it('a refresher that throws is refresher_unavailable: the stored token still alive is served', async () => {
+    const s = await setup(
+      () => {
+        throw new Error('socket hang up with token=abc');
+      },
+      { stored: nearExpiry('old-but-alive', T0) },
+    );
+    expect(await s.serve()).toMatchObject({ from: 'store', response: { accessToken: 'old-but-alive' } });
+  });
+
+  it('a refresher that throws, nothing stored: token_unavailable naming refresher_unavailable, not the thrown text', async () => {
+    const s = await setup(() => Promise.reject(new TypeError('socket hang up with token=abc')));
     const { response } = await s.serve();
-    expect(response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (registry_write_failed)` } });
+    expect(response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (refresher_unavailable)` } });
+    expect(JSON.stringify(response)).not.toContain('token=abc');
   });
+});
 
-  it('answers a deferred refresh with what the registry last recorded', async () => {
-    const s = await setup((org) => ({ kind: 'deferred', orgId: ORG, reason: 'deadline', org }));
-    expect((await s.serve()).response).toEqual({ error: { code: 'token_unavailable', message: `no valid token for org ${ORG}: last refresh failed (timeout)` } });
-  });
-
-  it('caches a token until tokenCacheUntil says so, and not a token already past its fresh time', async () => {
-    const fresh = token('ten-minutes', T0, 10 * MIN);
-    let refreshes = 0;
-    const s = await setup(async (org) => {
-      refreshes++;
-      await s.vault.write(fresh, { attemptId: `a${refreshes}` });
-      return { kind: 'refreshed', orgId: ORG, reason: 'never_issued', token: fresh, org, effects: none };
+describe('TokenGetter: caching and idle times', () => {
+  it('caches a token until tokenCacheUntil says so, and asks again once it is past its fresh time', async () => {
+    const s = await setup(async () => {
+      const fresh = token(`ten-minutes-${s.calls.length}`, s.clock.now(), 10 * MIN);
+      await s.write(fresh);
+      return refreshed(fresh.expiresAt);
     });
-    await s.serve();
+    expect((await s.serve()).from).toBe('refresh');
     s.clock.advance(5 * MIN - 1);
     expect((await s.serve()).from).toBe('cache');
     s.clock.advance(1);
-    expect((await s.serve()).from).toBe('store'); // the 5-minute max age ended; the token (9 min margin mark) is fresh
+    expect((await s.serve()).from).toBe('store'); // the 5-minute max age ended; fresh until 9 min (10% margin)
     s.clock.advance(4 * MIN);
-    // 9 minutes in: past the 1-minute margin of a 10-minute token, so the getter refreshes again.
-    expect((await s.serve()).from).toBe('refresh');
-    expect(refreshes).toBe(2);
+    expect((await s.serve()).from).toBe('refresh'); // 9 minutes in: past its fresh time
+    expect(s.calls.map((c) => c.request.reason)).toEqual(['missing', 'expiring']);
+  });
+
+  it('honours cacheMaxAgeMs', async () => {
+    const s = await setup(never, { stored: freshAt('current', T0), getter: { cacheMaxAgeMs: 30_000 } });
+    await s.serve();
+    s.clock.advance(29_999);
+    expect((await s.serve()).from).toBe('cache');
+    s.clock.advance(1);
+    expect((await s.serve()).from).toBe('store');
+  });
+
+  it('passes idlesAt on, and caches a token no longer than until it idles out', async () => {
+    const idlesAt = new Date(T0 + 2 * MIN).toISOString();
+    const s = await setup(
+      async () => {
+        await s.write(freshAt('replacement', s.clock.now()));
+        return refreshed();
+      },
+      { stored: token('idles-soon', T0, 24 * H, { idlesAt }) },
+    );
+    expect(await s.serve()).toEqual({ from: 'store', response: expect.objectContaining({ accessToken: 'idles-soon', idlesAt }) });
+    s.clock.advance(2 * MIN - 1);
+    expect((await s.serve()).from).toBe('cache');
+    s.clock.advance(1);
+    // Idled out: neither cached nor served, though far from expiry; the refresher is asked.
+    expect(await s.serve()).toMatchObject({ from: 'refresh', response: { accessToken: 'replacement' } });
+    expect(s.calls.map((c) => c.request.reason)).toEqual(['expiring']);
+  });
+
+  it('never falls back on a token that has idled out', async () => {
+    const s = await setup(() => unavailable('invalid_client', 60), { stored: token('idled-out', T0 - H, 24 * H, { idlesAt: new Date(T0 - 1).toISOString() }) });
+    expect((await s.serve()).response).toMatchObject({ error: { code: 'token_unavailable' } });
   });
 });

@@ -5,7 +5,7 @@ import { UnreadableRecordError } from '../../lambdas/core/errors.js';
 import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
 import { type Clock, systemClock } from '../../lambdas/core/ports.js';
 import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
-import { createTokenGetter, parseGetTokenRequest } from '../../lambdas/core/token-getter.js';
+import { createTokenGetter, MAX_REJECTED_TOKEN_LENGTH, parseGetTokenRequest } from '../../lambdas/core/token-getter.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
 const ORG = '0b000000-0000-4000-8000-000000000001';
@@ -59,14 +59,25 @@ describe('parseGetTokenRequest', () => {
     ['a missing orgId', {}, /orgId is required/],
     ['a non-UUID', { orgId: 'acme' }, /UUID/],
     ['a path segment', { orgId: '../credentials/x' }, /UUID/],
-    ['a 10 KB string', { orgId: 'a'.repeat(10_240) }, /limit is 1024/],
+    // The limit leaves room for a rejectedToken of MAX_REJECTED_TOKEN_LENGTH characters, and no more.
+    ['a 10 KB string', { orgId: 'a'.repeat(10_240) }, /limit is 5120/],
     ['an unknown field', { orgId: ORG, force: true }, /unknown field/],
+    ['an empty rejectedToken', { orgId: ORG, rejectedToken: '' }, /rejectedToken must be/],
+    ['a rejectedToken that is not a string', { orgId: ORG, rejectedToken: 42 }, /rejectedToken must be/],
+    ['a rejectedToken one character too long', { orgId: ORG, rejectedToken: 't'.repeat(MAX_REJECTED_TOKEN_LENGTH + 1) }, /rejectedToken must be/],
   ])('rejects %s', (_name, input, message) => {
     expect(() => parseGetTokenRequest(input)).toThrow(message);
   });
 
   it('normalises the org id to lower case', () => {
     expect(parseGetTokenRequest({ orgId: ORG.toUpperCase() })).toEqual({ orgId: ORG });
+  });
+
+  it('accepts a rejectedToken of the longest allowed length, and never echoes it in an error', () => {
+    const longest = 't'.repeat(MAX_REJECTED_TOKEN_LENGTH);
+    expect(parseGetTokenRequest({ orgId: ORG, rejectedToken: longest })).toEqual({ orgId: ORG, rejectedToken: longest });
+    const secret = `secret-${'x'.repeat(MAX_REJECTED_TOKEN_LENGTH)}`;
+    expect(() => parseGetTokenRequest({ orgId: ORG, rejectedToken: secret })).toThrow(expect.objectContaining({ code: 'invalid_request', field: 'rejectedToken', message: expect.not.stringContaining('secret-') }));
   });
 });
 
@@ -151,7 +162,7 @@ describe('TokenGetter', () => {
     expect(await getter.serve({ orgId: 'nope' }, ctx())).toEqual({ response: { error: expect.objectContaining({ code: 'invalid_request' }) } });
   });
 
-  it('reads the org once per miss and serves the token its refresh wrote without polling the vault', async () => {
+  it('reads the org and the vault a bounded number of times per miss, and serves the token its refresh wrote without polling', async () => {
     const s = setup();
     let gets = 0;
     let reads = 0;
@@ -166,8 +177,36 @@ describe('TokenGetter', () => {
       return read(orgId);
     };
     const response = await s.container().handle({ orgId: ORG }, ctx());
-    expect(response).toEqual(expect.objectContaining({ orgId: ORG, accessToken: expect.any(String) }));
-    expect({ gets, reads }).toEqual({ gets: 2, reads: 1 }); // the getter's read and the engine's re-read under the lease; the vault only before the refresh
+    expect(response).toEqual(expect.objectContaining({ orgId: ORG, accessToken: sim.issuedAccessTokens(s.clientId).at(-1) }));
+    // Registry: the getter's read, the on-demand refresher's and the engine's re-read under the lease.
+    // Vault: the getter's read before the refresh and its one re-read after it (the getter never takes
+    // the token from the refresher's answer); a fresh token on that re-read ends the wait at once.
+    expect({ gets, reads }).toEqual({ gets: 3, reads: 2 });
+  });
+
+  it('replaces a token Genesys refuses: one tokens/me check, one token request, and the new token served', async () => {
+    const s = setup();
+    const getter = s.container();
+    const first = await getter.handle({ orgId: ORG }, ctx());
+    if (!('accessToken' in first)) throw new Error('expected a token');
+    sim.injectFault(s.clientId, { kind: 'status', status: 401 }, { endpoint: 'tokens/me' });
+    const before = sim.counts(s.clientId);
+    const second = await getter.serve({ orgId: ORG, rejectedToken: first.accessToken }, ctx());
+    expect(second).toMatchObject({ from: 'refresh', response: { accessToken: sim.issuedAccessTokens(s.clientId).at(-1) } });
+    expect('accessToken' in second.response && second.response.accessToken).not.toBe(first.accessToken);
+    // The check (refused), then the new token and its verification.
+    expect(sim.counts(s.clientId)).toMatchObject({ token: before.token + 1, tokensMe: before.tokensMe + 2 });
+    expect(s.audit.records.at(-1)).toMatchObject({ trigger: 'getter', outcome: 'success', reason: 'rejected' });
+  });
+
+  it('answers a report about a token already replaced with the current token, without asking Genesys', async () => {
+    const s = setup();
+    const getter = s.container();
+    const first = await getter.handle({ orgId: ORG }, ctx());
+    const before = sim.totalRequests();
+    const again = await getter.serve({ orgId: ORG, rejectedToken: 'an-older-token-the-caller-still-had' }, ctx());
+    expect(again).toEqual({ from: 'cache', response: first });
+    expect(sim.totalRequests()).toBe(before);
   });
 
   it('neither registers nor refreshes an org it does not know', async () => {
