@@ -5,7 +5,7 @@
  *
  * Pure apart from the injected `fetch`: no environment, no logging, time comes from the clock.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { type FailureClass, UpstreamError } from './errors.js';
 import { certainlyNotSent, classifyHttpFailure, fullJitterBackoffMs, outcomeUnknown, transportError } from './oauth-failures.js';
 import type { ClientCredentials, Clock, GrantType } from './ports.js';

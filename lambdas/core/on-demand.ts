@@ -7,7 +7,8 @@
  * The request and the answer are a wire contract between two functions that may run different
  * versions for a moment during a deployment, so both are validated where they are received.
  */
-import { z } from 'zod';
+// zod/mini: the getter bundles this module, and every kilobyte there is cold-start time.
+import * as z from 'zod/mini';
 import type { RefreshEngine, RefreshOutcome } from './engine.js';
 import { type ErrorCode, ERROR_CODES, toBrokerError, ValidationError } from './errors.js';
 import { FINGERPRINT_PATTERN } from './fingerprint.js';
@@ -54,18 +55,22 @@ export interface OnDemandRefresher {
 }
 
 const requestSchema = z.strictObject({
-  orgId: z.string().refine(isOrgId, 'must be a UUID'),
+  orgId: z.string().check(z.refine(isOrgId, 'must be a UUID')),
   reason: z.enum(['missing', 'expiring', 'rejected']),
-  rejectedTokenFingerprint: z.string().regex(FINGERPRINT_PATTERN, 'must be a token fingerprint (32 hex digits)').optional(),
-  requestId: z.string().min(1).max(256).optional(),
-  budgetMs: z.number().int().min(1).max(MAX_ON_DEMAND_BUDGET_MS).optional(),
+  rejectedTokenFingerprint: z.optional(z.string().check(z.regex(FINGERPRINT_PATTERN, 'must be a token fingerprint (32 hex digits)'))),
+  requestId: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+  budgetMs: z.optional(z.int().check(z.minimum(1), z.maximum(MAX_ON_DEMAND_BUDGET_MS))),
 });
 
 /** Validates an on-demand request; `rejected` needs the fingerprint and nothing else may carry one. */
 export function parseOnDemandRequest(input: unknown): OnDemandRequest {
   const parsed = requestSchema.safeParse(input);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).slice(0, 5).join('; ');
+    // zod/mini carries no message catalogue: name unknown fields ourselves (never their values).
+    const problems = parsed.error.issues
+      .map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.slice(0, 5).join(', ')}` : `${i.path.join('.') || '(root)'}: ${i.message}`))
+      .slice(0, 5)
+      .join('; ');
     throw new ValidationError(`invalid on-demand refresh request: ${problems}`);
   }
   const { rejectedTokenFingerprint, ...rest } = parsed.data;
@@ -78,13 +83,13 @@ export function parseOnDemandRequest(input: unknown): OnDemandRequest {
 const resultSchema = z.discriminatedUnion('outcome', [
   z.object({ orgId: z.string(), outcome: z.literal('refreshed'), expiresAt: z.string() }),
   z.object({ orgId: z.string(), outcome: z.enum(['current', 'busy']) }),
-  z.object({ orgId: z.string(), outcome: z.literal('recently_checked'), retryAfterSeconds: z.number().int().min(1) }),
+  z.object({ orgId: z.string(), outcome: z.literal('recently_checked'), retryAfterSeconds: z.int().check(z.minimum(1)) }),
   z.object({
     orgId: z.string(),
     outcome: z.literal('unavailable'),
     errorCode: z.enum(ERROR_CODES as [ErrorCode, ...ErrorCode[]]),
-    message: z.string().max(2_000),
-    retryAfterSeconds: z.number().int().min(1).optional(),
+    message: z.string().check(z.maxLength(2_000)),
+    retryAfterSeconds: z.optional(z.int().check(z.minimum(1))),
   }),
 ]);
 

@@ -4,7 +4,7 @@
  * getter's on-demand request `{ "onDemand": { "orgId": "<uuid>", "reason": ... } }` (on-demand.ts).
  * Parsed here, in core, as the getter's request is, so the handler is wiring only.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from './errors.js';
 import { type OnDemandRequest, parseOnDemandRequest } from './on-demand.js';
 import { isOrgId } from './token-record.js';

@@ -1,9 +1,10 @@
 /**
- * Handler configuration (the refresher's and the getter's), read once at cold start from the environment and validated. Errors name the
- * variable and what is allowed; values are echoed only for non-secret settings (all of these are).
- * Ranges and defaults come from core/settings.ts, the module the construct validates its props with.
+ * Handler configuration (the refresher's and the getter's), read once at cold start from the
+ * environment and validated. Errors name the variable and what is allowed; values are echoed only for
+ * non-secret settings (all of these are). Ranges and defaults come from core/settings.ts, the module
+ * the construct validates its props with. zod/mini, since the getter's bundle carries this module.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { secretPrefixProblem } from '../adapters/aws/secret-names.js';
 import { BrokerError } from '../core/errors.js';
 import { ENV } from '../core/env-names.js';
@@ -13,24 +14,27 @@ import { isOrgId } from '../core/token-record.js';
 /** A number from an environment variable, within the setting's range, or the setting's default. */
 function setting(name: BrokerSettingName) {
   const range = BROKER_SETTINGS[name];
-  const number = z.coerce.number().min(range.min).max(range.max);
-  return (range.integer ? number.int() : number).default(range.default);
+  const bounds = [z.minimum(range.min), z.maximum(range.max)] as const;
+  const number = range.integer ? z.coerce.number().check(...bounds, z.int()) : z.coerce.number().check(...bounds);
+  return z._default(number, range.default);
 }
 
-const tableName = z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/);
-const secretPrefix = z
-  .string()
-  .superRefine((s, ctx) => {
-    const problem = secretPrefixProblem(s);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  })
-  .default(DEFAULT_SECRET_PREFIX);
+const tableName = z.string().check(z.regex(/^[A-Za-z0-9_.-]{3,255}$/));
+const secretPrefix = z._default(
+  z.string().check(
+    z.superRefine((s, ctx) => {
+      const problem = secretPrefixProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, input: s });
+    }),
+  ),
+  DEFAULT_SECRET_PREFIX,
+);
 
 const refresherSchema = z.object({
   [ENV.secretPrefix]: secretPrefix,
   [ENV.registryTable]: tableName,
   [ENV.auditTable]: tableName,
-  [ENV.kmsKeyId]: z.string().min(1).max(2048).optional(),
+  [ENV.kmsKeyId]: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   [ENV.refreshAtFraction]: setting('refreshAtFraction'),
   [ENV.sweepConcurrency]: setting('sweepConcurrency'),
   [ENV.secretWriteRatePerSecond]: setting('secretWriteRatePerSecond'),
@@ -38,18 +42,18 @@ const refresherSchema = z.object({
 });
 
 /** Comma-separated org ids, each a UUID, at least one; stored lower-case. */
-const orgIdList = z
-  .string()
-  .transform((s) => s.split(',').map((id) => id.trim().toLowerCase()))
-  .refine((ids) => ids.length > 0 && ids.every(isOrgId), 'must be a comma-separated list of Genesys Cloud organization ids (UUIDs)');
+const orgIdList = z.pipe(
+  z.string(),
+  z.transform((s) => s.split(',').map((id) => id.trim().toLowerCase())),
+).check(z.refine((ids) => ids.length > 0 && ids.every(isOrgId), 'must be a comma-separated list of Genesys Cloud organization ids (UUIDs)'));
 
 const getterSchema = z.object({
   [ENV.secretPrefix]: secretPrefix,
   [ENV.registryTable]: tableName,
   [ENV.getterCacheMaxAgeSeconds]: setting('getterCacheMaxAgeSeconds'),
   // A function name, partial or full ARN, optionally qualified.
-  [ENV.refresherFunction]: z.string().regex(/^[A-Za-z0-9_:.\-/]{1,170}$/),
-  [ENV.allowedOrgIds]: orgIdList.optional(),
+  [ENV.refresherFunction]: z.string().check(z.regex(/^[A-Za-z0-9_:.\-/]{1,170}$/)),
+  [ENV.allowedOrgIds]: z.optional(orgIdList),
 });
 
 /** The refresher's settings. */
@@ -75,7 +79,7 @@ export interface GetterConfig {
 }
 
 /** Validates `env` against `schema`; empty strings mean "not set". Throws `invalid_config` naming every bad variable. */
-function parseEnv<T extends z.ZodTypeAny>(schema: T, env: Record<string, string | undefined>): z.output<T> {
+function parseEnv<T extends z.ZodMiniType>(schema: T, env: Record<string, string | undefined>): z.output<T> {
   // Empty strings mean "not set" (CloudFormation cannot omit a variable conditionally with ease).
   const present = Object.fromEntries(Object.values(ENV).map((name) => [name, env[name] === '' ? undefined : env[name]]));
   const parsed = schema.safeParse(present);

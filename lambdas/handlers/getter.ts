@@ -12,7 +12,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
 import { createTokenGetter, type GetTokenError, type GetTokenResponse } from '../core/token-getter.js';
-import { type GetterHandlerOptions, setUpGetter } from './setup.js';
+import { type GetterHandlerOptions, setUpGetter } from './getter-setup.js';
 
 /** Time kept back from the Lambda timeout to answer after an on-demand refresh. */
 const ANSWER_RESERVE_MS = 1_000;

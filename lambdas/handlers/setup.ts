@@ -1,15 +1,14 @@
 /**
- * What the handlers do once per container: read the environment (config.ts) and build their ports:
- * the refresher the AWS ports and the engine, a getter its read-only ports (aws-getter-ports.ts).
+ * What the refresher does once per container: read the environment (config.ts), build the AWS ports
+ * and the engine (getter-setup.ts is the getter's, kept apart so its bundle carries none of this).
  * Tests pass `env` and `overrides` (emulator clients, the Genesys simulator).
  */
 import type { AwsClients } from '../adapters/aws/aws-ports.js';
 import { type AwsPorts, createAwsPorts } from '../adapters/aws/aws-ports.js';
-import { type AwsGetterClients, type AwsGetterPorts, createAwsGetterPorts } from '../adapters/aws/aws-getter-ports.js';
 import { createBrokerEngine, type GenesysNetwork } from '../core/broker-engine.js';
 import type { RefreshEngine } from '../core/engine.js';
 import type { Telemetry } from '../core/ports.js';
-import { type BrokerConfig, type GetterConfig, loadConfig, loadGetterConfig } from './config.js';
+import { type BrokerConfig, loadConfig } from './config.js';
 
 /** Only tests set these; production uses the SDK defaults and https://login.<domain>. */
 export interface HandlerOverrides extends GenesysNetwork, Pick<AwsClients, 'secretsManager' | 'dynamoDb' | 'kms' | 'clock'> {
@@ -39,14 +38,3 @@ export function setUpBroker(options: HandlerOptions, telemetry: Telemetry): { co
   return { config, ports, engine };
 }
 
-export interface GetterHandlerOptions {
-  /** @default process.env */
-  env?: Record<string, string | undefined>;
-  /** Only tests set these (emulator clients, including the Lambda client that reaches the refresher). */
-  overrides?: AwsGetterClients;
-}
-
-export function setUpGetter(options: GetterHandlerOptions): { config: GetterConfig; ports: AwsGetterPorts } {
-  const config = loadGetterConfig(options.env ?? process.env);
-  return { config, ports: createAwsGetterPorts(config, options.overrides) };
-}

@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { MAX_REFRESH_AT_FRACTION, MIN_REFRESH_AT_FRACTION } from '../../lambdas/core/policy.js';
 import type { ClientCredentials, GrantType } from '../../lambdas/core/ports.js';

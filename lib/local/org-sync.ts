@@ -13,7 +13,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import { readTextIfExists, writeFileAtomic } from '../../lambdas/adapters/file/atomic-file.js';
 import { ConflictError, StoreError, UnreadableRecordError } from '../../lambdas/core/errors.js';

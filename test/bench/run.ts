@@ -11,6 +11,10 @@
  *  5. onboarding over the wire: 300 new orgs through the real AWS adapters (dynalite, the Secrets
  *     Manager emulator, the SDK clients) and the write limiter at its default 20 writes/s: orgs/s
  *     and Secrets Manager writes per new org.
+ *  6. the handler bundles: each Lambda bundled as the construct bundles it (esbuild, minified ESM,
+ *     AWS SDK included), its size, and the median time to import it in 10 fresh Node processes.
+ *  7. sweep memory: the refresher's resident memory growth over a sweep of 5,000 due orgs, with the
+ *     Genesys simulator in a process of its own so its token store does not count.
  */
 import { performance } from 'node:perf_hooks';
 import { WriteLimiter } from '../../lambdas/adapters/aws/write-limiter.js';
@@ -25,7 +29,16 @@ import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createAwsPorts } from '../../lambdas/adapters/aws/aws-ports.js';
 import { createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import { BROKER_SETTINGS } from '../../lambdas/core/settings.js';
+import { MAX_RESULT_LINES } from '../../lambdas/core/sweep-summary.js';
 import { startDynalite } from '../support/dynalite.js';
+import { benchOrgId } from './bench-orgs.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 
 interface Result {
@@ -37,9 +50,7 @@ interface Result {
 const results: Result[] = [];
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
-function orgId(i: number): string {
-  return `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
-}
+const orgId = benchOrgId;
 
 async function population(sim: GenesysSimulator, count: number, latencyMs = 0) {
   const orgs: Omit<OrgRecord, 'version'>[] = [];
@@ -201,8 +212,130 @@ async function onboardingOverTheWire(): Promise<void> {
   }
 }
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Bundles `entry` with the construct's settings (lib/token-broker/private/functions.ts) into `outdir`. */
+async function bundleHandler(entry: string, outdir: string): Promise<string> {
+  const outfile = join(outdir, 'index.mjs');
+  await build({
+    entryPoints: [join(ROOT, entry)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire as __gtbCreateRequire } from 'node:module'; const require = __gtbCreateRequire(import.meta.url);" },
+    logLevel: 'silent',
+  });
+  return outfile;
+}
+
+/** Median milliseconds to import `file` in a fresh Node process, over `runs` processes. */
+function medianImportMs(file: string, runs: number): number {
+  const probe = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(performance.now() - t);`;
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const out = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' } });
+    if (out.status !== 0) throw new Error(`importing ${file} failed: ${out.stderr.slice(0, 500)}`);
+    times.push(Number(out.stdout.trim()));
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function handlerBundles(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gtb-bench-bundles-'));
+  try {
+    const figures: Record<string, string | number> = {};
+    const targets = { getter: { kb: 450, ms: 100 }, refresher: { kb: 900, ms: Infinity } };
+    let ok = true;
+    for (const name of ['getter', 'refresher'] as const) {
+      const out = join(dir, name);
+      const file = await bundleHandler(`lambdas/handlers/${name}.ts`, out);
+      const kb = Math.round(statSync(file).size / 1024);
+      const ms = Math.round(medianImportMs(file, 10));
+      figures[`${name}KB`] = kb;
+      figures[`${name}ImportMs`] = ms;
+      ok &&= kb <= targets[name].kb && ms <= targets[name].ms;
+    }
+    results.push({
+      name: 'handler bundles (esbuild as the construct bundles them) and cold import, median of 10 fresh processes',
+      figures,
+      target: 'getter <= 450 KB and <= 100 ms to import; refresher <= 900 KB',
+      ok,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function sweepMemory(): Promise<void> {
+  const count = 5_000;
+  // The simulator in its own process: it keeps every token it issues.
+  const child = spawn(process.execPath, [...process.execArgv, join(ROOT, 'test/bench/simulator-process.ts'), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const { baseUrl } = JSON.parse(await new Promise<string>((done) => lines.once('line', done))) as { baseUrl: string };
+  try {
+    const orgs: Omit<OrgRecord, 'version'>[] = [];
+    const creds: Record<string, { clientId: string; clientSecret: string }> = {};
+    for (let i = 0; i < count; i++) {
+      const id = orgId(i);
+      orgs.push({ orgId: id, region: REGIONS[i % REGIONS.length]!.domain, grantType: 'client_credentials', enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 0 } });
+      creds[id] = { clientId: `bench-${i}`, clientSecret: `bench-secret-${i}` };
+    }
+    const lease = new InMemoryLease();
+    // On AWS the tokens and the audit trail leave the process (Secrets Manager, DynamoDB): here they
+    // are written nowhere, so what grows is the refresher's own memory, not a store's contents.
+    const vault = new InMemoryTokenVault();
+    vault.write = async () => undefined;
+    const audit = new InMemoryAuditLog();
+    audit.append = async () => undefined;
+    const engine = createRefreshEngine(
+      {
+        registry: new InMemoryOrgRegistry(orgs),
+        credentials: new InMemoryCredentialStore(creds),
+        vault,
+        audit,
+        lease,
+        journal: new InMemoryRefreshTokenJournal(lease),
+        oauth: createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock: systemClock, baseUrl: (host) => `${baseUrl}/${host}` }),
+        clock: systemClock,
+      },
+      { concurrency: 16 },
+    );
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    const heapBefore = process.memoryUsage().heapUsed;
+    let peak = before;
+    let peakHeap = heapBefore;
+    const sampler = setInterval(() => {
+      const usage = process.memoryUsage();
+      peak = Math.max(peak, usage.rss);
+      peakHeap = Math.max(peakHeap, usage.heapUsed);
+    }, 20);
+    const summary = await engine.sweep({ deadlineMs: Date.now() + 15 * 60_000, trigger: 'schedule' });
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    const growth = mb(peak - before);
+    const retainedMB = global.gc ? (global.gc(), mb(process.memoryUsage().heapUsed - heapBefore)) : undefined;
+    results.push({
+      name: `refresher memory over a sweep of ${count.toLocaleString('en')} due orgs (simulator out of process, in-memory stores)`,
+      figures: { refreshed: summary.refreshed, resultLines: summary.results.length, peakRssGrowthMB: growth, peakHeapGrowthMB: mb(peakHeap - heapBefore), heapRetainedAfterGcMB: retainedMB ?? 'run with --expose-gc', summaryKB: Math.round(JSON.stringify(summary).length / 1024) },
+      target:
+        'all refreshed, <= 1,000 result lines, heap retained after the sweep <= 40 MB (tokens and audit records written nowhere, as they leave the process on AWS). ' +
+        'Peak RSS and heap are reported, not judged: V8 collects lazily on an unbounded heap, so they measure garbage (run with --expose-gc for the retained figure)',
+      ok: summary.refreshed === count && summary.results.length <= MAX_RESULT_LINES && (retainedMB === undefined || retainedMB <= 40),
+    });
+  } finally {
+    child.stdin!.end();
+    await new Promise((done) => child.once('exit', done));
+  }
+}
+
 const only = process.argv[2];
-const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire };
+const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire, handlerBundles, sweepMemory };
 for (const [name, run] of Object.entries(cases)) {
   if (only && only !== name) continue;
   await run();

@@ -15,7 +15,7 @@
  * Messages name the org, the secret and the failing fields, never a value.
  */
 import { GetSecretValueCommand, PutSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BrokerError, StoreError, ValidationError } from '../../core/errors.js';
 import type { ClientCredentials, CredentialStore, CurrentCredentials, OrgRecord, RotationWrite } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../../core/errors.js';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';

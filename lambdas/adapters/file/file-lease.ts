@@ -1,6 +1,6 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import type { Lease, LeaseHandle } from '../../core/ports.js';
 import { FILE_MODE, createExclusive, fsyncDir, readTextIfExists, tempPathFor, unlinkIfExists, writeFileAtomic } from './atomic-file.js';

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError, StoreError, UnreadableRecordError, ValidationError } from '../../core/errors.js';
 import type { OrgPage, OrgRecord, OrgRegistry, TokenState, UnreadableOrg } from '../../core/ports.js';
 import { findRegion } from '../../core/regions.js';

@@ -13,7 +13,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError } from '../../core/errors.js';
 import type { JournalEntry, LeaseHandle, PendingRefreshToken, RefreshTokenJournal } from '../../core/ports.js';
 import { fsyncDir, readTextIfExists, unlinkIfExists, writeFileAtomic } from './atomic-file.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { StoreError, ValidationError } from '../../core/errors.js';
 import type { TokenRecord, TokenVault, UnreadableOrg } from '../../core/ports.js';
 import { tokenRecordSchema } from '../../core/token-record.js';

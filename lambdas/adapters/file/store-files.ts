@@ -7,7 +7,7 @@
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BrokerError, type ErrorCode, StoreError, ValidationError } from '../../core/errors.js';
 import type { Clock } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
@@ -132,12 +132,15 @@ export function orgKey(orgId: unknown): string {
 }
 
 /** Field paths of a failed parse, never the values (some fields hold secrets). */
-export function issueFields(error: z.ZodError): string {
+export function issueFields(error: { issues: ReadonlyArray<{ path: PropertyKey[] }> }): string {
   return [...new Set(error.issues.map((i) => i.path.join('.') || '(root)'))].join(', ');
 }
 
-export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string, orgId?: string): T {
-  const parsed = schema.safeParse(value);
+/** Any zod schema, classic or mini (token-record.ts uses zod/mini). */
+type Schema<T> = z.core.$ZodType<T>;
+
+export function parseInput<T>(schema: Schema<T>, value: unknown, what: string, orgId?: string): T {
+  const parsed = z.safeParse(schema, value);
   if (!parsed.success) {
     const fields = issueFields(parsed.error);
     throw new ValidationError(`invalid ${what}${orgId ? ` for org ${orgId}` : ''} (${fields})`, {
@@ -152,7 +155,7 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string
  * Parses a stored file against its schema; on failure, says what is wrong without any value: an empty
  * file, text that is not JSON (typically a truncated write or a hand edit), or the fields that fail.
  */
-export function parseStored<T>(schema: z.ZodType<T>, text: string): { ok: true; value: T } | { ok: false; problem: string } {
+export function parseStored<T>(schema: Schema<T>, text: string): { ok: true; value: T } | { ok: false; problem: string } {
   if (text.trim() === '') return { ok: false, problem: 'the file is empty' };
   let json: unknown;
   try {
@@ -160,7 +163,7 @@ export function parseStored<T>(schema: z.ZodType<T>, text: string): { ok: true; 
   } catch {
     return { ok: false, problem: 'not valid JSON' };
   }
-  const parsed = schema.safeParse(json);
+  const parsed = z.safeParse(schema, json);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, problem: `fields fail the schema: ${issueFields(parsed.error)}` };
 }
 

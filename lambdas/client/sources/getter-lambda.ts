@@ -7,7 +7,7 @@
  */
 import { sdkErrorName, sdkHttpStatus } from '../../adapters/aws/aws-errors.js';
 import { createLambdaInvoker, type LambdaClient, type LambdaInvocation } from '../../adapters/aws/lambda-invoker.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { GetterInvocationError, TokenClientError, type TokenClientErrorCode } from '../errors.js';
 import { checkNotExpired, type FetchToken, freezeToken } from './source.js';
 
