@@ -3,9 +3,18 @@
  * answered, whether the token was written, what failed) and {@link settleAttempt} decides, with no I/O,
  * what follows from it: the org's new state, whether to record it, the audit record and the log line.
  */
-import type { BrokerError, ErrorCode, FailureClass } from './errors.js';
+import { BrokerError, type ErrorCode } from './errors.js';
 import type { TokenInfo } from './oauth.js';
-import { computeRefreshAt, needsReauthorization, NEVER, nextAttemptAfterFailure, type PolicyOptions, type RefreshReason } from './policy.js';
+import {
+  checkTokenLifetime,
+  computeRefreshAt,
+  describeShortLifetime,
+  needsReauthorization,
+  NEVER,
+  nextAttemptAfterFailure,
+  type PolicyOptions,
+  type RefreshReason,
+} from './policy.js';
 import type { AuditRecord, AuditTrigger, LogFields, LogLevel, OrgRecord, TokenRecord, TokenState } from './ports.js';
 import { apiBaseUrlFor, type GenesysRegion } from './regions.js';
 
@@ -50,7 +59,12 @@ export interface SettledAttempt {
   recordState: boolean;
   audit: AuditRecord;
   errorCode?: ErrorCode;
-  /** A rotated refresh token was lost: someone must re-authorize the org. */
+  /** What a failed outcome reports: the attempt's error, a persist failure, or a token lifetime too short. */
+  error?: BrokerError;
+  /**
+   * Someone must act now: a rotated refresh token was lost (re-authorize the org), or Genesys issues
+   * tokens shorter than the broker supports (raise the OAuth client's token lifetime).
+   */
   critical: boolean;
   log?: { level: LogLevel; message: string; fields: LogFields };
 }
@@ -102,7 +116,7 @@ export function settleAttempt(facts: AttemptFacts, policy: PolicyOptions): Settl
     attempts: facts.httpAttempts,
     ...(facts.requestId ? { requestId: facts.requestId } : {}),
   };
-  if (facts.written) return settleWritten(facts, facts.written, baseAudit);
+  if (facts.written) return settleWritten(facts, facts.written, baseAudit, policy);
   const error = facts.error;
   if (!error) throw new TypeError('an attempt without a written token must carry its error');
   const failures = org.state.consecutiveFailures + 1;
@@ -126,6 +140,7 @@ export function settleAttempt(facts: AttemptFacts, policy: PolicyOptions): Settl
     state,
     recordState: error.code !== 'lease_held',
     errorCode: error.code,
+    error,
     critical,
     audit: {
       ...baseAudit,
@@ -153,10 +168,28 @@ export function settleAttempt(facts: AttemptFacts, policy: PolicyOptions): Settl
   };
 }
 
-function settleWritten(facts: AttemptFacts, written: WrittenToken, baseAudit: Omit<AuditRecord, 'outcome'>): SettledAttempt {
+/**
+ * A written token whose lifetime is below the supported minimum ({@link checkTokenLifetime}): it is
+ * valid, so it stays written and served (for a refresh_token org the rotation has happened anyway),
+ * but only a person can fix the OAuth client's token lifetime. Its refresh waits for the write interval.
+ */
+function lifetimeTooShort(org: OrgRecord, record: TokenRecord, policy: PolicyOptions): BrokerError | undefined {
+  const lifetimeMs = Date.parse(record.expiresAt) - Date.parse(record.issuedAt);
+  if (checkTokenLifetime(lifetimeMs, policy).supported) return undefined;
+  return new BrokerError(
+    'token_lifetime_too_short',
+    `org ${org.orgId}: ${describeShortLifetime(lifetimeMs, policy)}; the token is served, the next refresh waits until ${record.refreshAt}: raise the OAuth client's token lifetime in Genesys Cloud`,
+    { orgId: org.orgId },
+  );
+}
+
+function settleWritten(facts: AttemptFacts, written: WrittenToken, baseAudit: Omit<AuditRecord, 'outcome'>, policy: PolicyOptions): SettledAttempt {
   const { org } = facts;
   const { record, info } = written;
   const persistError = facts.persistError;
+  // A lost refresh token is the graver problem: it stops the org until re-authorization, whose first
+  // refresh then meets the short lifetime again.
+  const problem = persistError ?? lifetimeTooShort(org, record, policy);
   const issuedAtMs = Date.parse(record.issuedAt);
   const state: TokenState = {
     issuedAtMs,
@@ -164,42 +197,45 @@ function settleWritten(facts: AttemptFacts, written: WrittenToken, baseAudit: Om
     refreshAtMs: Date.parse(record.refreshAt),
     ...(info.idlesAtMs !== undefined ? { idlesAtMs: info.idlesAtMs } : {}),
     lastAttemptAtMs: facts.startedMs,
-    lastOutcome: persistError ? 'failure' : 'success',
-    ...(persistError ? { lastErrorCode: persistError.code, lastErrorClass: persistError.failureClass as FailureClass } : {}),
-    consecutiveFailures: persistError ? org.state.consecutiveFailures + 1 : 0,
+    lastOutcome: problem ? 'failure' : 'success',
+    ...(problem ? { lastErrorCode: problem.code, lastErrorClass: problem.failureClass } : {}),
+    consecutiveFailures: problem ? org.state.consecutiveFailures + 1 : 0,
     credentialsVersionUsed: org.credentialsVersion,
     ...(record.oauthClientId ? { oauthClientId: record.oauthClientId } : {}),
     // The rejection-check rate limit outlives the refresh it led to.
     ...(org.state.rejectionCheckedAtMs !== undefined ? { rejectionCheckedAtMs: org.state.rejectionCheckedAtMs } : {}),
   };
   // The stored refresh token is spent, so any retry would only earn invalid_grant (and may trip
-  // Genesys' reuse detection): wait for an operator to re-authorize (credentials_changed).
+  // Genesys' reuse detection): wait for an operator to re-authorize (credentials_changed). A short
+  // lifetime sets no retry time: the org is refreshed at its refresh time, which the write interval holds back.
   if (persistError) state.nextAttemptAtMs = NEVER;
   return {
-    outcome: persistError ? 'failed' : 'refreshed',
+    outcome: problem ? 'failed' : 'refreshed',
     state,
     recordState: true,
-    ...(persistError ? { errorCode: persistError.code } : {}),
-    critical: persistError !== undefined,
+    ...(problem ? { errorCode: problem.code, error: problem } : {}),
+    critical: problem !== undefined,
     audit: {
       ...baseAudit,
-      outcome: persistError ? 'failure' : 'success',
+      outcome: problem ? 'failure' : 'success',
       ...(facts.httpStatus !== undefined ? { httpStatus: facts.httpStatus } : {}),
       expiresAt: record.expiresAt,
       oauthClientId: record.oauthClientId,
       ...(info.oauthClientName ? { oauthClientName: info.oauthClientName } : {}),
       scopes: record.scopes,
-      ...(persistError ? { errorCode: persistError.code, errorClass: persistError.failureClass, severity: 'critical' as const, message: persistError.message } : {}),
+      ...(problem ? { errorCode: problem.code, errorClass: problem.failureClass, severity: 'critical' as const, message: problem.message } : {}),
     },
-    // A persist failure was logged as critical when it happened; a success gets its info line.
-    ...(persistError
-      ? {}
-      : {
-          log: {
-            level: 'info' as const,
-            message: 'token refreshed',
-            fields: { orgId: org.orgId, region: record.region, reason: facts.reason, attempt: facts.httpAttempts, expiresInSeconds: written.expiresInSeconds },
-          },
-        }),
+    // A persist failure was logged as critical when it happened; a short lifetime is logged here.
+    ...(persistError ? {} : { log: writtenLog(facts, written, problem) }),
+  };
+}
+
+function writtenLog(facts: AttemptFacts, written: WrittenToken, problem: BrokerError | undefined): NonNullable<SettledAttempt['log']> {
+  const fields = { orgId: facts.org.orgId, region: written.record.region, reason: facts.reason, attempt: facts.httpAttempts, expiresInSeconds: written.expiresInSeconds };
+  if (!problem) return { level: 'info', message: 'token refreshed', fields };
+  return {
+    level: 'critical',
+    message: "token refreshed with a lifetime below the supported minimum; raise the OAuth client's token lifetime",
+    fields: { ...fields, errorCode: problem.code, refreshAt: written.record.refreshAt },
   };
 }

@@ -6,6 +6,7 @@
  */
 import { createRefreshEngine, type EngineDependencies, type RefreshEngine } from './engine.js';
 import { createOAuthClient, type FetchLike, type GenesysOAuthClient, type OAuthClientOptions } from './oauth.js';
+import { type PolicyOptions, policyOptions, SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS } from './policy.js';
 import type { BrokerPorts, Telemetry } from './ports.js';
 import type { BaseUrlResolver } from './regions.js';
 import { settingValue } from './settings.js';
@@ -29,11 +30,41 @@ export interface BrokerEngineDependencies extends BrokerPorts, GenesysNetwork {
   checkpoint?: EngineDependencies['checkpoint'];
 }
 
-/** What may be tuned; anything left out takes the broker's default. */
-export interface BrokerEngineSettings {
-  runtime: BrokerRuntime;
+/**
+ * Least time between two writes of one org's token in a file store (local mode). A file has no version
+ * quota, unlike a secret ({@link SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS}); one minute still keeps a
+ * client with a tiny token lifetime from rewriting the file and asking Genesys on every short sweep.
+ */
+export const FILE_MIN_WRITE_INTERVAL_MS = 60_000;
+
+/** Where tokens are written: it sets the minimum write interval. */
+export type TokenStoreKind = 'secrets_manager' | 'file';
+
+/** What decides when a token is refreshed and which lifetimes are supported. */
+export interface BrokerPolicySettings {
   /** @default BROKER_SETTINGS.refreshAtFraction.default (0.75) */
   refreshAtFraction?: number;
+  /** Seconds between sweeps (the schedule). @default BROKER_SETTINGS.sweepIntervalSeconds.default (300) */
+  sweepIntervalSeconds?: number;
+  /** @default 'secrets_manager' (10-minute write interval; `file`: {@link FILE_MIN_WRITE_INTERVAL_MS}) */
+  tokenStore?: TokenStoreKind;
+}
+
+/**
+ * The refresh policy of a deployment or a local broker, from its settings: the engine refreshes by it,
+ * and `orgs add` and local mode's start-up check token lifetimes against it. A bad setting is `invalid_config`.
+ */
+export function brokerPolicy(settings: BrokerPolicySettings): PolicyOptions {
+  return policyOptions({
+    refreshAtFraction: settingValue('refreshAtFraction', settings.refreshAtFraction),
+    sweepIntervalMs: settingValue('sweepIntervalSeconds', settings.sweepIntervalSeconds) * 1000,
+    minWriteIntervalMs: settings.tokenStore === 'file' ? FILE_MIN_WRITE_INTERVAL_MS : SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS,
+  });
+}
+
+/** What may be tuned; anything left out takes the broker's default. */
+export interface BrokerEngineSettings extends BrokerPolicySettings {
+  runtime: BrokerRuntime;
   /** @default BROKER_SETTINGS.sweepConcurrency.default (16) */
   sweepConcurrency?: number;
   /** Lease owner; engines that may refresh the same org at once need different owners. @default a random id */
@@ -70,7 +101,7 @@ export function createGenesysOAuthClient(
 
 /** Builds the refresh engine over `deps` with validated settings. A bad setting is `invalid_config`. */
 export function createBrokerEngine(deps: BrokerEngineDependencies, settings: BrokerEngineSettings): RefreshEngine {
-  const refreshAtFraction = settingValue('refreshAtFraction', settings.refreshAtFraction);
+  const policy = brokerPolicy(settings);
   const concurrency = settingValue('sweepConcurrency', settings.sweepConcurrency);
   const oauth = createGenesysOAuthClient(
     { clock: deps.clock, runtime: settings.runtime, ...(deps.fetch ? { fetch: deps.fetch } : {}), ...(deps.genesysBaseUrl ? { genesysBaseUrl: deps.genesysBaseUrl } : {}) },
@@ -91,7 +122,7 @@ export function createBrokerEngine(deps: BrokerEngineDependencies, settings: Bro
     },
     {
       concurrency,
-      policy: { refreshAtFraction },
+      policy,
       brokerVersion: BROKER_VERSION,
       ...(settings.owner !== undefined ? { owner: settings.owner } : {}),
       ...(settings.orgTimeBudgetMs !== undefined ? { orgTimeBudgetMs: settings.orgTimeBudgetMs } : {}),

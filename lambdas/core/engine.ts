@@ -356,7 +356,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     if (settled.outcome === 'refreshed' && facts.written) {
       return { kind: 'refreshed', orgId: org.orgId, reason, token: facts.written.record, org: after, effects };
     }
-    const error = facts.persistError ?? facts.error!;
+    const error = settled.error ?? facts.error!;
     return {
       kind: 'failed',
       orgId: org.orgId,

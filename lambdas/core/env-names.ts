@@ -14,6 +14,11 @@ export const ENV = {
   kmsKeyId: 'BROKER_KMS_KEY_ID',
   /** Fraction of a token's lifetime after which it is refreshed (0.5 to 0.9). */
   refreshAtFraction: 'BROKER_REFRESH_AT_FRACTION',
+  /**
+   * Seconds between two scheduled sweeps, from the construct's `rate(...)` schedule: it sets when tokens
+   * are refreshed and the shortest token lifetime the refresher accepts. Unset (a cron schedule): 300.
+   */
+  sweepIntervalSeconds: 'BROKER_SWEEP_INTERVAL_SECONDS',
   /** How many orgs one sweep refreshes at once. */
   sweepConcurrency: 'BROKER_SWEEP_CONCURRENCY',
   /** Upper bound on PutSecretValue/CreateSecret calls per second for this broker. */
@@ -37,6 +42,7 @@ export const REFRESHER_ENV = Object.freeze([
   ENV.auditTable,
   ENV.kmsKeyId,
   ENV.refreshAtFraction,
+  ENV.sweepIntervalSeconds,
   ENV.sweepConcurrency,
   ENV.secretWriteRatePerSecond,
   ENV.auditRetentionDays,

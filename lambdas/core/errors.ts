@@ -42,6 +42,7 @@ export const ERROR_CODE_CLASSES = Object.freeze({
   credentials_changed_during_refresh: ['transient'],
   credentials_unavailable: ['transient', 'permanent'],
   refresh_token_persist_failed: ['permanent'],
+  token_lifetime_too_short: ['permanent'],
   vault_write_failed: ['transient', 'permanent'],
   registry_write_failed: ['transient', 'permanent'],
   registry_unavailable: ['transient', 'permanent'],

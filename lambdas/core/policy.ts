@@ -10,6 +10,15 @@ export const DEFAULT_REFRESH_AT_FRACTION = BROKER_SETTINGS.refreshAtFraction.def
 export const MIN_REFRESH_AT_FRACTION = BROKER_SETTINGS.refreshAtFraction.min;
 export const MAX_REFRESH_AT_FRACTION = BROKER_SETTINGS.refreshAtFraction.max;
 
+/**
+ * Secrets Manager's guidance: at most one PutSecretValue per secret every 10 minutes (versions younger
+ * than 24 hours are never pruned, so a faster writer runs into the versions quota).
+ */
+export const SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS = 10 * 60_000;
+
+/** The getter's serving margin: a token is served while more than min(this, 10% of its lifetime) is left. */
+export const SERVING_MARGIN_MS = 5 * 60_000;
+
 export interface PolicyOptions {
   /** Fraction of the lifetime after which a token is refreshed. @default 0.75 (18 h of 24 h) */
   refreshAtFraction: number;
@@ -21,6 +30,20 @@ export interface PolicyOptions {
   safetyMarginMs: number;
   /** Refresh this long before the token would idle out. @default 300_000 */
   idleMarginMs: number;
+  /**
+   * Longest time between two sweeps (the schedule's interval). The refresh mark leaves two of them,
+   * plus the serving margin, before expiry: a sweep that is missed or finds the org busy still
+   * leaves the next one a token worth serving.
+   * @default 300_000 (5 minutes, the construct's default schedule)
+   */
+  sweepIntervalMs: number;
+  /**
+   * Least time between two writes of one org's token in steady state: no refresh is scheduled sooner
+   * after the last one ({@link SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS}). Local mode, which writes a
+   * file, sets its own.
+   * @default 600_000 (10 minutes)
+   */
+  minWriteIntervalMs: number;
 }
 
 export const DEFAULT_POLICY: PolicyOptions = Object.freeze({
@@ -29,6 +52,8 @@ export const DEFAULT_POLICY: PolicyOptions = Object.freeze({
   backoffCapMs: 30 * 60_000,
   safetyMarginMs: 5 * 60_000,
   idleMarginMs: 5 * 60_000,
+  sweepIntervalMs: BROKER_SETTINGS.sweepIntervalSeconds.default * 1000,
+  minWriteIntervalMs: SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS,
 });
 
 /** Validates and completes policy options; a bad value is an `invalid_config` error naming it. */
@@ -38,9 +63,12 @@ export function policyOptions(partial: Partial<PolicyOptions> = {}): PolicyOptio
   if (!(typeof f === 'number' && f >= MIN_REFRESH_AT_FRACTION && f <= MAX_REFRESH_AT_FRACTION)) {
     throw new BrokerError('invalid_config', `refreshAtFraction must be a number from ${MIN_REFRESH_AT_FRACTION} to ${MAX_REFRESH_AT_FRACTION}, got ${String(f)}`);
   }
-  for (const key of ['backoffBaseMs', 'backoffCapMs', 'safetyMarginMs', 'idleMarginMs'] as const) {
+  for (const key of ['backoffBaseMs', 'backoffCapMs', 'safetyMarginMs', 'idleMarginMs', 'minWriteIntervalMs'] as const) {
     const v = options[key];
     if (!(Number.isFinite(v) && v >= 0)) throw new BrokerError('invalid_config', `${key} must be a non-negative number, got ${String(v)}`);
+  }
+  if (!(Number.isFinite(options.sweepIntervalMs) && options.sweepIntervalMs > 0)) {
+    throw new BrokerError('invalid_config', `sweepIntervalMs must be a positive number, got ${String(options.sweepIntervalMs)}`);
   }
   if (options.backoffCapMs < options.backoffBaseMs) {
     throw new BrokerError('invalid_config', `backoffCapMs (${options.backoffCapMs}) must be at least backoffBaseMs (${options.backoffBaseMs})`);
@@ -49,16 +77,101 @@ export function policyOptions(partial: Partial<PolicyOptions> = {}): PolicyOptio
 }
 
 /**
- * When a token issued at `issuedAtMs` and expiring at `expiresAtMs` should be refreshed: at the
- * configured fraction of its lifetime, or earlier if Genesys says it idles out before that.
+ * The margin a token must keep before expiry to be served: min(`capMs`, 10% of its lifetime), so
+ * short-lived tokens keep most of their life. The getter's rule ({@link tokenFreshUntil}), and what
+ * the refresh mark leaves at every sweep ({@link refreshMarkMs}).
+ */
+export function servingMarginMs(lifetimeMs: number, capMs: number = SERVING_MARGIN_MS): number {
+  return Math.min(capMs, Math.max(0, Math.floor(lifetimeMs / 10)));
+}
+
+/**
+ * Where the refresh mark of a token living `lifetimeMs` falls, as time after its issue:
+ * min(fraction × lifetime, lifetime − 2 × sweep interval − serving margin). The first sweep at or
+ * after the mark comes at most one interval later and one more interval of slack remains, so at every
+ * sweep the stored token has more than the serving margin left, even if one sweep is missed.
+ * Below the write interval (or negative) for lifetimes under {@link minSupportedLifetimeMs}.
+ */
+export function refreshMarkMs(lifetimeMs: number, options: PolicyOptions): number {
+  const lifetime = Math.max(0, lifetimeMs);
+  return Math.min(Math.floor(lifetime * options.refreshAtFraction), lifetime - 2 * options.sweepIntervalMs - servingMarginMs(lifetime));
+}
+
+/** Whether the broker can keep a token of some lifetime fresh without writing it more often than the write interval allows. */
+export type LifetimeCheck = { supported: true; refreshMarkMs: number } | { supported: false; refreshMarkMs: number; minimumMs: number };
+
+/**
+ * Decides whether a token lifetime is supported: its refresh mark must come no sooner than the
+ * minimum write interval. `orgs add`, local mode's start-up and every refresh ask this one function.
+ */
+export function checkTokenLifetime(lifetimeMs: number, options: PolicyOptions): LifetimeCheck {
+  const mark = refreshMarkMs(lifetimeMs, options);
+  if (mark >= options.minWriteIntervalMs) return { supported: true, refreshMarkMs: mark };
+  return { supported: false, refreshMarkMs: mark, minimumMs: minSupportedLifetimeMs(options) };
+}
+
+/**
+ * The shortest token lifetime (whole milliseconds) whose refresh mark is at least the minimum write
+ * interval: 1 333 333 ms (Genesys lifetimes are whole seconds: 1334 s, 22 min 14 s) with the defaults
+ * (a 5-minute sweep, a 10-minute write interval, 0.75). Found by a binary search over
+ * {@link refreshMarkMs}, which never decreases as the lifetime grows, so the two cannot disagree.
+ */
+export function minSupportedLifetimeMs(options: PolicyOptions): number {
+  const target = options.minWriteIntervalMs;
+  // The mark of a zero lifetime is minus two sweep intervals: always short of any target.
+  let short = 0;
+  let enough = 1;
+  while (refreshMarkMs(enough, options) < target) {
+    short = enough;
+    enough *= 2;
+  }
+  while (enough - short > 1) {
+    const mid = short + Math.floor((enough - short) / 2);
+    if (refreshMarkMs(mid, options) >= target) enough = mid;
+    else short = mid;
+  }
+  return enough;
+}
+
+/** `22 min 14 s`, `1 h 5 min`, `45 s`. */
+function humanSeconds(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return [h ? `${h} h` : '', m ? `${m} min` : '', s || (!h && !m) ? `${s} s` : ''].filter(Boolean).join(' ');
+}
+
+/**
+ * Why a lifetime is refused, in the words every refusal uses (audit record, `orgs add`, local mode):
+ * the lifetime, the minimum and the two intervals it follows from. Numbers only, never a token.
+ */
+export function describeShortLifetime(lifetimeMs: number, options: PolicyOptions): string {
+  // Genesys lifetimes are whole seconds: the minimum rounds up, the lifetime to the nearest second.
+  const minimum = Math.ceil(minSupportedLifetimeMs(options) / 1000);
+  return (
+    `token lifetime ${Math.round(lifetimeMs / 1000)} s is below the minimum of ${minimum} s (${humanSeconds(minimum)}) ` +
+    `for a ${Math.ceil(options.sweepIntervalMs / 1000)} s sweep interval and a ${Math.ceil(options.minWriteIntervalMs / 1000)} s minimum write interval`
+  );
+}
+
+/**
+ * The one rule for when a token's refresh is scheduled: at `markMs`, but never sooner than the minimum
+ * write interval after the token's issue (for a lifetime below the supported minimum, that is after
+ * the mark, possibly after the expiry).
+ */
+function notBeforeWriteInterval(issuedAtMs: number, markMs: number, options: PolicyOptions): number {
+  return Math.max(markMs, issuedAtMs + options.minWriteIntervalMs);
+}
+
+/**
+ * When a token issued at `issuedAtMs` and expiring at `expiresAtMs` should be refreshed: at its
+ * refresh mark ({@link refreshMarkMs}), or earlier if Genesys says it idles out before that, but never
+ * sooner than the minimum write interval after its issue.
  */
 export function computeRefreshAt(issuedAtMs: number, expiresAtMs: number, options: PolicyOptions, idlesAtMs?: number): number {
-  const lifetime = Math.max(0, expiresAtMs - issuedAtMs);
-  const atFraction = issuedAtMs + Math.floor(lifetime * options.refreshAtFraction);
-  if (idlesAtMs !== undefined && idlesAtMs - options.idleMarginMs < atFraction) {
-    return Math.max(issuedAtMs, idlesAtMs - options.idleMarginMs);
-  }
-  return atFraction;
+  let markMs = issuedAtMs + refreshMarkMs(expiresAtMs - issuedAtMs, options);
+  if (idlesAtMs !== undefined) markMs = Math.min(markMs, idlesAtMs - options.idleMarginMs);
+  return notBeforeWriteInterval(issuedAtMs, markMs, options);
 }
 
 export type RefreshReason =
@@ -82,8 +195,8 @@ export type RefreshDecision = { due: true; reason: RefreshReason } | { due: fals
  * - `none`: disabled, never refreshed;
  * - `due`: now (`credentials_changed`, `never_issued`);
  * - `retry`: after a failure, at `nextAttemptAtMs` (`retry_due`);
- * - `scheduled`: at the token's refresh mark, or its expiry if that comes first (`at_refresh_mark`, or
- *   `expired` once the token has run out).
+ * - `scheduled`: at the token's refresh mark, or its expiry if that comes first, never sooner than the
+ *   minimum write interval after its issue (`at_refresh_mark`, or `expired` once the token has run out).
  * `atMs` may lie in the past: the org is then due now. The engine, the CLI's `status` and local mode's
  * status all read this one answer.
  */
@@ -101,7 +214,9 @@ export function nextRefreshAt(org: Pick<OrgRecord, 'enabled' | 'credentialsVersi
   if (s.consecutiveFailures > 0 && s.nextAttemptAtMs !== undefined) return { kind: 'retry', atMs: s.nextAttemptAtMs, reason: 'retry_due' };
   if (s.issuedAtMs === undefined || s.expiresAtMs === undefined) return { kind: 'due', atMs: nowMs, reason: 'never_issued' };
   const markMs = s.refreshAtMs ?? computeRefreshAt(s.issuedAtMs, s.expiresAtMs, policy, s.idlesAtMs);
-  return { kind: 'scheduled', atMs: Math.min(markMs, s.expiresAtMs), reason: nowMs >= s.expiresAtMs ? 'expired' : 'at_refresh_mark' };
+  // A stored mark past the expiry (a damaged record) is pulled back to it, but never before the write interval.
+  const atMs = notBeforeWriteInterval(s.issuedAtMs, Math.min(markMs, s.expiresAtMs), policy);
+  return { kind: 'scheduled', atMs, reason: nowMs >= s.expiresAtMs ? 'expired' : 'at_refresh_mark' };
 }
 
 /**
@@ -221,11 +336,11 @@ function tokenEndMs(input: Pick<TokenTimes, 'expiresAtMs' | 'idlesAtMs'>): numbe
 }
 
 /**
- * Until when a token counts as fresh: `expiresAtMs` minus a margin of min(`marginMs`, 10% of its
- * lifetime), so short-lived tokens keep most of their life; never past the time Genesys said it idles out.
+ * Until when a token counts as fresh: `expiresAtMs` minus its {@link servingMarginMs} (with `marginMs`
+ * as the cap); never past the time Genesys said it idles out.
  */
 export function tokenFreshUntil(input: TokenTimes): number {
-  const freshMs = input.expiresAtMs - Math.min(input.marginMs, Math.max(0, Math.floor(input.lifetimeMs / 10)));
+  const freshMs = input.expiresAtMs - servingMarginMs(input.lifetimeMs, input.marginMs);
   return Math.min(freshMs, tokenEndMs(input));
 }
 

@@ -27,6 +27,12 @@ export const BROKER_SETTINGS = Object.freeze({
   secretWriteRatePerSecond: { min: 1, max: 50, default: 20, integer: true },
   /** Days an audit record is kept. */
   auditRetentionDays: { min: 1, max: 3650, default: 90, integer: true },
+  /**
+   * Seconds between two sweeps: the refresher's schedule (set by the construct from its `rate(...)`)
+   * or local mode's `scheduleSeconds`. The refresh mark leaves two of them before a token's expiry,
+   * so it sets the shortest supported token lifetime.
+   */
+  sweepIntervalSeconds: { min: 5, max: 86_400, default: 300, integer: true },
   /** Longest a getter container serves a token from memory without re-reading the store; 0 disables the cache. */
   getterCacheMaxAgeSeconds: { min: 0, max: 3600, default: 300, integer: true },
 } as const satisfies Record<string, SettingRange>);

@@ -8,7 +8,7 @@
 import { BrokerError, toBrokerError, TokenUnavailableError, UnreadableRecordError, ValidationError } from './errors.js';
 import { fingerprint } from './fingerprint.js';
 import type { OnDemandReason, OnDemandRefresher, OnDemandResult } from './on-demand.js';
-import { tokenCacheUntil, tokenFreshUntil } from './policy.js';
+import { SERVING_MARGIN_MS, tokenCacheUntil, tokenFreshUntil } from './policy.js';
 import type { Clock, OrgRegistry, TokenRecord, TokenVault } from './ports.js';
 import { isOrgId } from './token-record.js';
 
@@ -143,7 +143,8 @@ function refresherDown(orgId: string, err: unknown): OnDemandResult {
 export function createTokenGetter(deps: TokenGetterDeps, options: TokenGetterOptions = {}): TokenGetter {
   const { registry, vault, refresher, clock } = deps;
   const cacheMaxAgeMs = options.cacheMaxAgeMs ?? 300_000;
-  const minRemainingMs = options.minRemainingMs ?? 300_000;
+  // The same margin the refresh mark leaves at every sweep (policy.ts servingMarginMs).
+  const minRemainingMs = options.minRemainingMs ?? SERVING_MARGIN_MS;
   const peerWaitMs = options.peerWaitMs ?? 8_000;
   const peerPollMs = options.peerPollMs ?? 200;
   const allowed = options.allowedOrgIds ? new Set(options.allowedOrgIds.map((id) => id.toLowerCase())) : undefined;

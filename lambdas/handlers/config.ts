@@ -36,6 +36,7 @@ const refresherSchema = z.object({
   [ENV.auditTable]: tableName,
   [ENV.kmsKeyId]: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   [ENV.refreshAtFraction]: setting('refreshAtFraction'),
+  [ENV.sweepIntervalSeconds]: setting('sweepIntervalSeconds'),
   [ENV.sweepConcurrency]: setting('sweepConcurrency'),
   [ENV.secretWriteRatePerSecond]: setting('secretWriteRatePerSecond'),
   [ENV.auditRetentionDays]: setting('auditRetentionDays'),
@@ -63,6 +64,8 @@ export interface BrokerConfig {
   auditTable: string;
   kmsKeyId?: string;
   refreshAtFraction: number;
+  /** Seconds between scheduled sweeps: the refresh policy's sweep interval. */
+  sweepIntervalSeconds: number;
   sweepConcurrency: number;
   secretWriteRatePerSecond: number;
   auditRetentionDays: number;
@@ -99,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined>): BrokerConfi
     auditTable: v[ENV.auditTable],
     ...(v[ENV.kmsKeyId] ? { kmsKeyId: v[ENV.kmsKeyId] } : {}),
     refreshAtFraction: v[ENV.refreshAtFraction],
+    sweepIntervalSeconds: v[ENV.sweepIntervalSeconds],
     sweepConcurrency: v[ENV.sweepConcurrency],
     secretWriteRatePerSecond: v[ENV.secretWriteRatePerSecond],
     auditRetentionDays: v[ENV.auditRetentionDays],

@@ -31,6 +31,7 @@ export function setUpBroker(options: HandlerOptions, telemetry: Telemetry): { co
     {
       runtime: 'lambda',
       refreshAtFraction: config.refreshAtFraction,
+      sweepIntervalSeconds: config.sweepIntervalSeconds,
       sweepConcurrency: config.sweepConcurrency,
       ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     },

@@ -5,11 +5,14 @@
  * CLI writes exactly what the Lambdas write; local targets use the file world's (`createFilePorts`).
  * Both build their engine with `createBrokerEngine`, as the Lambdas and local mode do.
  */
-import { type BrokerEngineDependencies, createBrokerEngine } from '../../lambdas/core/broker-engine.js';
+import { type BrokerEngineDependencies, type BrokerPolicySettings, brokerPolicy, createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import type { OrgResult, RefreshEngine, SweepSummary } from '../../lambdas/core/engine.js';
+import type { PolicyOptions } from '../../lambdas/core/policy.js';
 import type { AuditLog, BrokerPorts, Clock, CredentialStore, Lease, OrgRecord, OrgRegistry, Telemetry, TokenVault } from '../../lambdas/core/ports.js';
 import type { BaseUrlResolver } from '../../lambdas/core/regions.js';
 import { resultOf } from '../../lambdas/core/sweep-summary.js';
+import { DEFAULT_SCHEDULE_SECONDS } from '../local/config.js';
+import { localPolicySettings } from '../local/lifetimes.js';
 import { describeStackTarget, invokeRefresher } from './aws.js';
 import type { TargetSpec } from './target.js';
 
@@ -34,6 +37,12 @@ export interface Backend {
   /** The per-org leases the engines take: operator writes of an org hold its lease too. */
   readonly lease: Lease;
   readonly clock: Clock;
+  /**
+   * The refresh policy of the target's refresher, for `orgs add`'s lifetime check: the defaults for
+   * AWS (a 5-minute schedule; the CLI does not read a stack's schedule), local mode's at its default
+   * 300 s schedule for a data directory.
+   */
+  readonly policy: PolicyOptions;
   /** How refreshes run: `refresher Lambda <name>` or `in-process engine`. */
   readonly refreshVia: string;
   /** Where an org's credentials are kept, for messages. */
@@ -56,10 +65,10 @@ export interface BackendOptions {
   telemetry: Telemetry;
 }
 
-/** The in-process engine over a target's ports. */
-function engineFor(ports: BrokerPorts, options: BackendOptions): RefreshEngine {
+/** The in-process engine over a target's ports, refreshing by the target's policy. */
+function engineFor(ports: BrokerPorts, options: BackendOptions, policy: BrokerPolicySettings): RefreshEngine {
   const deps: BrokerEngineDependencies = { ...ports, telemetry: options.telemetry, ...(options.genesysBaseUrl ? { genesysBaseUrl: options.genesysBaseUrl } : {}) };
-  return createBrokerEngine(deps, { runtime: 'cli' });
+  return createBrokerEngine(deps, { runtime: 'cli', ...policy });
 }
 
 /** Refreshes in this process: a sweep, or one org straight through `refreshOne`. */
@@ -76,6 +85,7 @@ function inProcess(engine: RefreshEngine, ports: BrokerPorts): Pick<Backend, 're
 async function openLocal(dataDir: string, options: BackendOptions): Promise<Backend> {
   const { createFilePorts } = await import('../../lambdas/adapters/file/file-ports.js');
   const ports = createFilePorts(dataDir);
+  const policy = localPolicySettings({ scheduleSeconds: DEFAULT_SCHEDULE_SECONDS });
   return {
     kind: 'local',
     description: `local data dir ${ports.dataDir}`,
@@ -85,11 +95,12 @@ async function openLocal(dataDir: string, options: BackendOptions): Promise<Back
     audit: ports.audit,
     lease: ports.lease,
     clock: ports.clock,
+    policy: brokerPolicy(policy),
     refreshVia: 'in-process engine',
     credentialsLocation: (org) => `${ports.dataDir}/credentials/${org.orgId.toLowerCase()}.json`,
     prepareNewOrg: async () => undefined,
     removalNote: () => 'its token and credentials files were deleted; the audit trail is kept',
-    ...inProcess(engineFor(ports, options), ports),
+    ...inProcess(engineFor(ports, options, policy), ports),
     close: () => undefined,
   };
 }
@@ -117,7 +128,7 @@ async function openAws(resources: AwsResources, options: BackendOptions): Promis
   );
   const prefix = resources.secretPrefix;
   const refresher = resources.refresherFunction;
-  const local = inProcess(engineFor(ports, options), ports);
+  const local = inProcess(engineFor(ports, options, {}), ports);
   return {
     kind: 'aws',
     description: resources.description,
@@ -127,6 +138,7 @@ async function openAws(resources: AwsResources, options: BackendOptions): Promis
     audit: ports.audit,
     lease: ports.lease,
     clock: ports.clock,
+    policy: brokerPolicy({}),
     refreshVia: refresher ? `refresher Lambda ${refresher}` : 'in-process engine',
     credentialsLocation: (org) => `secret ${ports.credentials.secretId(org)}`,
     async prepareNewOrg(orgId) {

@@ -11,7 +11,10 @@ export const EXIT = Object.freeze({
   failed: 1,
   /** Bad command line: unknown command or flag, missing or malformed value. Nothing was changed. */
   usage: 2,
-  /** `orgs add` refused the credentials: Genesys rejected them or they belong to another org. Nothing was stored. */
+  /**
+   * `orgs add` refused the credentials: Genesys rejected them, they belong to another org, or their
+   * tokens are too short-lived for the broker (`token_lifetime_too_short`). Nothing was stored.
+   */
   verificationFailed: 3,
   /** The org, its token, or the stack does not exist. */
   notFound: 4,

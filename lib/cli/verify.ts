@@ -10,6 +10,7 @@
 import type { ErrorCode } from '../../lambdas/core/errors.js';
 import { BrokerError, UpstreamError } from '../../lambdas/core/errors.js';
 import type { GenesysOAuthClient, TokenInfo } from '../../lambdas/core/oauth.js';
+import { checkTokenLifetime, describeShortLifetime, type PolicyOptions } from '../../lambdas/core/policy.js';
 import type { ClientCredentials, Clock, GrantType } from '../../lambdas/core/ports.js';
 import { type GenesysRegion, hostFor, REGIONS } from '../../lambdas/core/regions.js';
 import { CliFailure, EXIT } from './exit-codes.js';
@@ -19,7 +20,7 @@ export const VERIFY_TIMEOUT_MS = 30_000;
 /** Time allowed for probing the other regions, all at once. */
 export const PROBE_TIMEOUT_MS = 10_000;
 
-export type VerifyFailureReason = 'wrong_region' | 'wrong_secret' | 'org_mismatch' | 'grant_not_allowed' | 'invalid_refresh_token' | 'rejected';
+export type VerifyFailureReason = 'wrong_region' | 'wrong_secret' | 'org_mismatch' | 'grant_not_allowed' | 'invalid_refresh_token' | 'rejected' | 'lifetime_too_short';
 
 export interface VerifyInput {
   orgId: string;
@@ -31,6 +32,8 @@ export interface VerifyInput {
   /** A client for the region probe: no retries, short timeout. @default oauth */
   probe?: GenesysOAuthClient;
   clock: Clock;
+  /** The target's refresh policy: a token lifetime it does not support is refused. @default - no lifetime check */
+  policy?: PolicyOptions;
   onProgress?: (message: string) => void;
 }
 
@@ -177,6 +180,16 @@ export async function verifyCredentials(input: VerifyInput): Promise<VerifyResul
   try {
     input.onProgress?.(`checking the token with ${hostFor(region, 'api')}/api/v2/tokens/me`);
     const info = (await oauth.verifyToken({ orgId, region, accessToken: grant.accessToken, deadlineMs })).value;
+    // The right org, but tokens the broker cannot keep fresh: refused like bad credentials, before anything is stored.
+    if (input.policy && !checkTokenLifetime(grant.expiresInSeconds * 1000, input.policy).supported) {
+      return {
+        ok: false,
+        reason: 'lifetime_too_short',
+        code: 'token_lifetime_too_short',
+        message: `client ${credentials.clientId} issues tokens the broker cannot keep fresh: ${describeShortLifetime(grant.expiresInSeconds * 1000, input.policy)}`,
+        hints: [`raise the client's Token Duration in Genesys Cloud (Admin > Integrations > OAuth) to at least the minimum, then re-run`, ...spentNote],
+      };
+    }
     return { ok: true, info, credentials: toStore, expiresInSeconds: grant.expiresInSeconds, refreshTokenRotated: rotated };
   } catch (err) {
     if (err instanceof UpstreamError && err.code === 'org_mismatch') {

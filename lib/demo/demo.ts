@@ -28,8 +28,9 @@ export const DEMO_BANNER = 'DEMO MODE: simulated Genesys Cloud, no real orgs are
 export const DEMO_DATA_DIR = '.broker-data/demo';
 export const DEMO_TOKEN_LIFETIME_SECONDS = 300;
 /**
- * Sweep interval in demo mode: short enough that a sweep lands soon after the 225 s refresh mark of a
- * 300 s demo token (the 300 s default would only find the token at its expiry).
+ * Sweep interval in demo mode. Local mode's refresh policy leaves two sweeps and the 30 s serving
+ * margin before expiry, so a 300 s demo token is refreshed at 210 s (a 300 s schedule could not keep
+ * it fresh at all: its minimum lifetime would be 734 s). See README "Token lifetimes".
  */
 export const DEMO_SCHEDULE_SECONDS = 30;
 /** The simulator's ledger of current refresh tokens, in the demo data directory (0600 like the rest). */

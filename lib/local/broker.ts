@@ -7,16 +7,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FilePorts } from '../../lambdas/adapters/file/file-ports.js';
-import { createBrokerEngine, type GenesysNetwork } from '../../lambdas/core/broker-engine.js';
+import { brokerPolicy, createBrokerEngine, type GenesysNetwork } from '../../lambdas/core/broker-engine.js';
 import type { OrgResult, SweepSummary } from '../../lambdas/core/engine.js';
 import { toBrokerError } from '../../lambdas/core/errors.js';
-import { policyOptions } from '../../lambdas/core/policy.js';
 import type { LogFields, LogLevel, Telemetry } from '../../lambdas/core/ports.js';
 import { listOrgsAndUnreadable } from '../../lambdas/core/registry-pages.js';
 import { resultOf } from '../../lambdas/core/sweep-summary.js';
 import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
 import { createTokenGetter, type TokenGetter } from '../../lambdas/core/token-getter.js';
 import { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SCHEDULE_SECONDS, isLoopbackHost } from './config.js';
+import { localPolicySettings } from './lifetimes.js';
 import { createApiListener, type HealthState } from './http-api.js';
 import { LocalMetrics } from './metrics.js';
 import { corruptOrgStatus, type OrgStatus, orgStatus } from './org-status.js';
@@ -134,13 +134,16 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const released = await releaseLeasesOfDeadBrokers(store, { ownOwners: [sweepOwner, getterOwner] });
 
   const refreshAtFraction = options.refreshAtFraction;
-  const policy = policyOptions(refreshAtFraction !== undefined ? { refreshAtFraction } : {});
+  // Local mode writes a file, not a secret: its own sweep interval and a one-minute write interval
+  // (localPolicySettings), so the demo's 300 s tokens are supported at its 30 s schedule.
+  const policySettings = localPolicySettings({ scheduleSeconds, ...(refreshAtFraction !== undefined ? { refreshAtFraction } : {}) });
+  const policy = brokerPolicy(policySettings);
   // No org starts with less than this left before the deadline; half an interval, at most the engine's 30 s default.
   const orgTimeBudgetMs = Math.min(30_000, Math.floor(intervalMs / 2));
   const sweepEngine = createBrokerEngine({ ...ports, ...options.network, telemetry: eventTelemetry(emit, 'schedule') }, {
     runtime: 'local',
     owner: sweepOwner,
-    ...(refreshAtFraction !== undefined ? { refreshAtFraction } : {}),
+    ...policySettings,
     ...(options.concurrency !== undefined ? { sweepConcurrency: options.concurrency } : {}),
     orgTimeBudgetMs,
     // Longer than one org's worst case, so a live attempt never loses its lease.
@@ -151,7 +154,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const getterEngine = createBrokerEngine({ ...ports, ...options.network, telemetry: eventTelemetry(emit, 'getter') }, {
     runtime: 'local',
     owner: getterOwner,
-    ...(refreshAtFraction !== undefined ? { refreshAtFraction } : {}),
+    ...policySettings,
     orgTimeBudgetMs: GETTER_REQUEST_BUDGET_MS - 2_000,
     leaseTtlMs: 60_000,
   });

@@ -8,7 +8,8 @@
  * Output: a live status view when stdout is a terminal, JSON lines otherwise (the first line is always
  * `{"event":"listening","url":...}` when serving). Neither ever contains a token or a secret.
  * Exit codes: 0 success (and after SIGINT/SIGTERM), 1 runtime failure (or `--once` found an org
- * without a valid token), 2 usage or configuration error.
+ * without a valid token), 2 usage or configuration error (an org whose token lifetime the schedule
+ * cannot keep fresh included: see lifetimes.ts).
  */
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -18,6 +19,7 @@ import { createFilePorts } from '../../lambdas/adapters/file/file-ports.js';
 import { DEFAULT_DATA_DIR } from '../../lambdas/adapters/file/file-store.js';
 import type { GenesysNetwork } from '../../lambdas/core/broker-engine.js';
 import { BrokerError } from '../../lambdas/core/errors.js';
+import { listOrgsAndUnreadable } from '../../lambdas/core/registry-pages.js';
 import { type BrokerEvent, DEFAULT_STOP_GRACE_MS, type LocalBroker, startLocalBroker } from './broker.js';
 import {
   CONFIG_FILE_NAME,
@@ -31,6 +33,7 @@ import {
   resolveOrgSecrets,
 } from './config.js';
 import { assertDataDirMode, DEMO_BANNER, DEMO_DATA_DIR, DEMO_SCHEDULE_SECONDS, type DemoEnvironment, startDemo } from '../demo/demo.js';
+import { checkLocalLifetimes, localPolicySettings } from './lifetimes.js';
 import { describeEvent, formatJsonLine, renderStatusView, StatusView } from './output.js';
 import { type DesiredOrg, syncOrgs } from './org-sync.js';
 
@@ -152,8 +155,8 @@ export async function main(argv: string[], ioOverrides: Partial<MainIo> = {}): P
       io.stderr.write(`error: invalid configuration: ${err.message}\n`);
       return EXIT_USAGE;
     }
-    if (err instanceof BrokerError && err.code === 'invalid_config') {
-      io.stderr.write(`error: ${err.message}\n`);
+    if (err instanceof BrokerError && (err.code === 'invalid_config' || err.code === 'token_lifetime_too_short')) {
+      io.stderr.write(`error: ${err.code === 'token_lifetime_too_short' ? `${err.code}: ` : ''}${err.message}\n`);
       return EXIT_USAGE;
     }
     const code = (err as { code?: unknown }).code;
@@ -203,6 +206,14 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
     network = { genesysBaseUrl: demo.simulator.resolver, fetch: demo.fetch };
   }
   const synced = await syncOrgs(store, desired, { source: config?.source ?? 'demo' });
+  const scheduleSeconds = config?.scheduleSeconds ?? DEMO_SCHEDULE_SECONDS;
+  // Refused before anything runs: an org whose tokens the schedule cannot keep fresh (its last token
+  // tells the lifetime; a new org is checked by its first refresh, which flags it).
+  const tooShort = checkLocalLifetimes(
+    (await listOrgsAndUnreadable(ports.registry)).orgs,
+    localPolicySettings({ scheduleSeconds, ...(config?.refreshAtFraction !== undefined ? { refreshAtFraction: config.refreshAtFraction } : {}) }),
+  );
+  if (tooShort) throw tooShort;
 
   // Filled in once the broker runs; the status view reads it on every frame.
   const live: { broker?: LocalBroker; hint?: string } = {};
@@ -230,7 +241,7 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
   const broker = await startLocalBroker({
     ports,
     network,
-    scheduleSeconds: config?.scheduleSeconds ?? DEMO_SCHEDULE_SECONDS,
+    scheduleSeconds,
     ...(config?.refreshAtFraction !== undefined ? { refreshAtFraction: config.refreshAtFraction } : {}),
     serve: !args.once,
     schedule: !args.once,

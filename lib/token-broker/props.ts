@@ -61,7 +61,10 @@ export interface TokenBrokerProps {
    */
   readonly refreshAtFraction?: number;
   /**
-   * When the refresher sweeps all orgs.
+   * When the refresher sweeps all orgs: a `rate(...)` of at most 1 day, or a cron expression. The rate
+   * is passed to the refresher: tokens are refreshed at least two intervals before they expire, so it
+   * sets the shortest token lifetime the broker accepts (about 22 minutes at 5 minutes; see README
+   * "Token lifetimes"). With a cron expression the refresher assumes a 5-minute interval.
    * @default events.Schedule.rate(Duration.minutes(5))
    */
   readonly schedule?: events.Schedule;
@@ -297,6 +300,9 @@ export function resolveTokenBrokerProps(scope: Construct, props: TokenBrokerProp
     }
   }
   const interval = scheduleIntervalMinutes(schedule);
+  if (interval !== undefined && interval * 60 > BROKER_SETTINGS.sweepIntervalSeconds.max) {
+    invalid(scope, 'schedule', schedule.expressionString, `must run at least once a day (${BROKER_SETTINGS.sweepIntervalSeconds.max / 60} minutes): the refresh policy allows no longer sweep interval`);
+  }
   if (interval !== undefined && !refresherTimeout.isUnresolved() && refresherTimeout.toSeconds() >= interval * 60) {
     Annotations.of(scope).addWarningV2(
       'genesys-token-broker:refresherTimeoutVsSchedule',

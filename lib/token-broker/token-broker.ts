@@ -107,6 +107,9 @@ export class TokenBroker extends Construct {
       [ENV.auditTable]: this.auditTable.tableName,
       [ENV.kmsKeyId]: this.encryptionKey.keyArn,
       [ENV.refreshAtFraction]: Tokenization.stringifyNumber(resolved.refreshAtFraction),
+      // The refresh policy's sweep interval comes from the schedule, its one source; a cron schedule
+      // leaves it unset and the refresher assumes 5 minutes.
+      ...(interval !== undefined ? { [ENV.sweepIntervalSeconds]: String(interval * 60) } : {}),
       [ENV.sweepConcurrency]: Tokenization.stringifyNumber(resolved.sweepConcurrency),
       [ENV.secretWriteRatePerSecond]: Tokenization.stringifyNumber(resolved.secretWriteRatePerSecond),
       [ENV.auditRetentionDays]: Tokenization.stringifyNumber(resolved.auditRetention.toDays()),

@@ -253,7 +253,8 @@ describe('genesys-token-broker against AWS stand-ins', () => {
     // Fail: someone regenerated the client secret in Genesys. Risk: past its refresh mark, and Genesys rate-limits it.
     sim.setClientSecret('fail-client', 'regenerated-secret-000');
     const risk = (await registry.get(ORG_RISK))!;
-    await registry.recordState(ORG_RISK, risk.version, { ...risk.state, refreshAtMs: Date.now() - 60_000 });
+    // Issued 11 minutes ago: a refresh is never due sooner than the 10-minute write interval after the last write.
+    await registry.recordState(ORG_RISK, risk.version, { ...risk.state, issuedAtMs: Date.now() - 11 * 60_000, refreshAtMs: Date.now() - 60_000 });
     sim.injectFault('risk-client', { kind: 'rate_limit', retryAfter: '120' }, { times: Infinity });
     const [failRefresh, riskRefresh] = await Promise.all([
       cli(['refresh', '--org', ORG_FAIL, '--force', ...TABLE_ARGS]),
@@ -273,7 +274,7 @@ describe('genesys-token-broker against AWS stand-ins', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^ORG\s+LABEL\s+REGION\s+HEALTH\s+TOKEN AGE\s+EXPIRES IN\s+NEXT REFRESH\s+LAST ERROR$/m);
     expect(table.stdout).toMatch(new RegExp(`^${ORG_FAIL}\\s+Fail\\s+eu-west-1\\s+failing\\s+\\d+s\\s+23h 59m\\s+retry in \\d+s?.*invalid_client$`, 'm'));
-    expect(table.stdout).toMatch(new RegExp(`^${ORG_RISK}\\s+Risk\\s+eu-west-1\\s+at_risk\\s+\\d+s\\s+23h 59m\\s+retry in (1m 5\\ds|2m 0s)\\s+rate_limited$`, 'm'));
+    expect(table.stdout).toMatch(new RegExp(`^${ORG_RISK}\\s+Risk\\s+eu-west-1\\s+at_risk\\s+11m \\d+s\\s+23h 59m\\s+retry in (1m 5\\ds|2m 0s)\\s+rate_limited$`, 'm'));
     const rows = JSON.parse(json.stdout) as StatusRow[];
     expect(rows.find((r) => r.orgId === ORG_FAIL)).toMatchObject({ health: 'failing', lastErrorCode: 'invalid_client', consecutiveFailures: 1, nextRefreshKind: 'retry' });
     expect(rows.find((r) => r.orgId === ORG_RISK)).toMatchObject({ health: 'at_risk', lastErrorCode: 'rate_limited' });

@@ -354,10 +354,11 @@ describe('verifyCredentials', () => {
     sim.addOrg({ orgId: ORG, region: 'ap-southeast-2' });
     sim.addClient({ clientId: 'cc', clientSecret: 'cc-secret', orgId: ORG });
     sim.addClient({ clientId: 'rt-only', clientSecret: 'rt-secret', orgId: ORG, grantTypes: ['refresh_token'], refreshToken: 'rt-live' });
+    sim.addClient({ clientId: 'short', clientSecret: 'short-secret', orgId: ORG, tokenLifetimeSeconds: 1200 });
   });
   afterAll(() => sim.close());
 
-  const verify = (clientId: string, clientSecret: string, grantType: 'client_credentials' | 'refresh_token', region = 'ap-southeast-2', refreshToken?: string) =>
+  const verify = (clientId: string, clientSecret: string, grantType: 'client_credentials' | 'refresh_token', region = 'ap-southeast-2', refreshToken?: string, policy?: typeof DEFAULT_POLICY) =>
     verifyCredentials({
       orgId: ORG,
       region: resolveRegion(region),
@@ -365,7 +366,18 @@ describe('verifyCredentials', () => {
       credentials: { clientId, clientSecret, ...(refreshToken ? { refreshToken } : {}) },
       oauth: oauth(),
       clock: systemClock,
+      ...(policy ? { policy } : {}),
     });
+
+  it("refuses a client whose tokens are shorter than the target's policy supports, naming the lifetime and the minimum", async () => {
+    const result = await verify('short', 'short-secret', 'client_credentials', 'ap-southeast-2', undefined, DEFAULT_POLICY);
+    expect(result).toMatchObject({ ok: false, reason: 'lifetime_too_short', code: 'token_lifetime_too_short' });
+    expect(!result.ok && result.message).toBe(
+      'client short issues tokens the broker cannot keep fresh: token lifetime 1200 s is below the minimum of 1334 s (22 min 14 s) for a 300 s sweep interval and a 600 s minimum write interval',
+    );
+    expect(!result.ok && result.hints[0]).toMatch(/raise the client's Token Duration/);
+    expect((await verify('cc', 'cc-secret', 'client_credentials', 'ap-southeast-2', undefined, DEFAULT_POLICY)).ok).toBe(true);
+  });
 
   it('says when no region knows the client id', async () => {
     const result = await verify('nobody', 'x', 'client_credentials');
@@ -397,6 +409,8 @@ describe('verifyCredentials', () => {
   });
 });
 
+const SHORT_ORG = 'd2000000-0000-4000-8000-000000000001';
+
 describe('main in-process', () => {
   let sim: GenesysSimulator;
   let dataDir: string;
@@ -406,6 +420,8 @@ describe('main in-process', () => {
     sim = await GenesysSimulator.start();
     sim.addOrg({ orgId: ORG, region: 'eu-west-2', name: 'Prompted' });
     sim.addClient({ clientId: 'tty-client', clientSecret: 'typed-secret-123', orgId: ORG });
+    sim.addOrg({ orgId: SHORT_ORG, region: 'eu-west-2' });
+    sim.addClient({ clientId: 'short-client', clientSecret: 'short-secret-123', orgId: SHORT_ORG, tokenLifetimeSeconds: 300 });
     dataDir = mkdtempSync(join(tmpdir(), 'broker-cli-unit-'));
   });
   afterAll(async () => {
@@ -425,6 +441,16 @@ describe('main in-process', () => {
     expect((await runInProcess([])).code).toBe(2);
     expect((await runInProcess(['orgs'])).stderr).toContain("'orgs' needs a subcommand: add, list, enable, disable, remove");
     expect((await runInProcess(['--local', 'status'])).stderr).toContain('options come after the command');
+  });
+
+  it('refuses with exit 3 and stores nothing when the client\'s tokens are shorter than local mode supports', async () => {
+    const add = await runInProcess(['orgs', 'add', '--org-id', SHORT_ORG, '--region', 'eu-west-2', '--client-id', 'short-client', ...local()], { stdinIsTTY: true, prompts: ['short-secret-123'] });
+    expect(add.code).toBe(3);
+    expect(add.stderr).toContain('error: refused: client short-client issues tokens the broker cannot keep fresh: token lifetime 300 s is below the minimum of 734 s (12 min 14 s) for a 300 s sweep interval and a 60 s minimum write interval');
+    expect(add.stderr).toContain('Nothing was stored.');
+    const store = new FileStore({ dataDir });
+    expect(await store.registry.get(SHORT_ORG)).toBeUndefined();
+    expect(await store.vault.read(SHORT_ORG)).toBeUndefined();
   });
 
   it('refuses to wait for a secret on a pipe without --client-secret-stdin', async () => {

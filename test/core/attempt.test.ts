@@ -122,6 +122,26 @@ describe('settleAttempt', () => {
     expect(settled.log).toBeUndefined();
   });
 
+  it('keeps a token shorter than the supported minimum, as a critical token_lifetime_too_short whose refresh waits for the write interval', () => {
+    const w = written({ expiresInSeconds: 300 });
+    const settled = settleAttempt(facts({ written: w }), DEFAULT_POLICY);
+    const message = `org ${ORG}: token lifetime 300 s is below the minimum of 1334 s (22 min 14 s) for a 300 s sweep interval and a 600 s minimum write interval; the token is served, the next refresh waits until ${new Date(T0 + 600_000).toISOString()}: raise the OAuth client's token lifetime in Genesys Cloud`;
+    expect(settled).toMatchObject({ outcome: 'failed', recordState: true, critical: true, errorCode: 'token_lifetime_too_short', error: { code: 'token_lifetime_too_short', message } });
+    expect(w.record.refreshAt).toBe(new Date(T0 + 600_000).toISOString());
+    expect(settled.state).toMatchObject({ lastOutcome: 'failure', lastErrorCode: 'token_lifetime_too_short', lastErrorClass: 'permanent', consecutiveFailures: 1, expiresAtMs: T0 + 300_000, refreshAtMs: T0 + 600_000 });
+    // No retry time: the org is refreshed at its refresh time, never sooner than the write interval.
+    expect(settled.state.nextAttemptAtMs).toBeUndefined();
+    expect(settled.audit).toMatchObject({ outcome: 'failure', errorCode: 'token_lifetime_too_short', errorClass: 'permanent', severity: 'critical', expiresAt: w.record.expiresAt, message });
+    expect(settled.log).toMatchObject({ level: 'critical', fields: { orgId: ORG, errorCode: 'token_lifetime_too_short', expiresInSeconds: 300 } });
+  });
+
+  it('clears the flag on the first refresh whose lifetime is supported again', () => {
+    const flagged = { lastOutcome: 'failure' as const, lastErrorCode: 'token_lifetime_too_short' as const, lastErrorClass: 'permanent' as const, consecutiveFailures: 3 };
+    const settled = settleAttempt(facts({ written: written({ expiresInSeconds: 3600 }), org: org(flagged) }), DEFAULT_POLICY);
+    expect(settled).toMatchObject({ outcome: 'refreshed', critical: false, state: { lastOutcome: 'success', consecutiveFailures: 0, refreshAtMs: T0 + 2700_000 } });
+    expect(settled.state.lastErrorCode).toBeUndefined();
+  });
+
   it('maps a permanent failure to a backoff state that keeps the old token, and an error log', () => {
     const error = new UpstreamError('invalid_client', 'Genesys refused token for org', { failureClass: 'permanent', httpStatus: 401, orgId: ORG });
     const old = { issuedAtMs: T0 - 20 * H, expiresAtMs: T0 + 4 * H, refreshAtMs: T0 - 2 * H, consecutiveFailures: 1 };
@@ -131,6 +151,7 @@ describe('settleAttempt', () => {
       recordState: true,
       critical: false,
       errorCode: 'invalid_client',
+      error,
       state: {
         ...old,
         lastAttemptAtMs: T0,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, nextRefreshAt, orgHealth, policyOptions, shouldRefresh, tokenCacheUntil, tokenFreshUntil } from '../../lambdas/core/policy.js';
+import { checkTokenLifetime, computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, nextRefreshAt, orgHealth, policyOptions, servingMarginMs, shouldRefresh, tokenCacheUntil, tokenFreshUntil } from '../../lambdas/core/policy.js';
 import type { OrgRecord, TokenState } from '../../lambdas/core/ports.js';
 
 const H = 3_600_000;
@@ -27,8 +27,19 @@ describe('computeRefreshAt', () => {
   });
 
   it('derives the mark from the real lifetime, never from an assumed 24 hours', () => {
-    expect(computeRefreshAt(T0, T0 + 300_000, DEFAULT_POLICY)).toBe(T0 + 225_000);
+    expect(computeRefreshAt(T0, T0 + H, DEFAULT_POLICY)).toBe(T0 + 0.75 * H);
     expect(computeRefreshAt(T0, T0 + 48 * H, policyOptions({ refreshAtFraction: 0.5 }))).toBe(T0 + 24 * H);
+  });
+
+  it('leaves two sweep intervals and the serving margin when that comes before the fraction', () => {
+    // 30 minutes: min(1350 s, 1800 s - 600 s - 180 s) = 1020 s.
+    expect(computeRefreshAt(T0, T0 + 1_800_000, DEFAULT_POLICY)).toBe(T0 + 1_020_000);
+    expect(computeRefreshAt(T0, T0 + 1_800_000, policyOptions({ sweepIntervalMs: 60_000 }))).toBe(T0 + 1_350_000);
+  });
+
+  it('never schedules a refresh sooner than the write interval after the issue, even past the expiry', () => {
+    expect(computeRefreshAt(T0, T0 + 300_000, DEFAULT_POLICY)).toBe(T0 + 600_000);
+    expect(computeRefreshAt(T0, T0 + 24 * H, DEFAULT_POLICY, T0 + 60_000)).toBe(T0 + 600_000);
   });
 
   it('refreshes before the token would idle out when that comes earlier', () => {
@@ -37,12 +48,14 @@ describe('computeRefreshAt', () => {
     expect(computeRefreshAt(T0, T0 + 24 * H, DEFAULT_POLICY, T0 + 30 * H)).toBe(T0 + 18 * H);
   });
 
-  it('keeps the mark inside [issuedAt, expiresAt] for any lifetime and allowed fraction', () => {
+  it('keeps the mark of any supported lifetime between the write interval and two sweeps plus the margin before expiry', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 300, max: 172_800 }), fc.double({ min: 0.5, max: 0.9, noNaN: true }), (seconds, fraction) => {
+      fc.property(fc.integer({ min: 1334, max: 172_800 }), fc.double({ min: 0.5, max: 0.9, noNaN: true }), (seconds, fraction) => {
+        const policy = policyOptions({ refreshAtFraction: fraction });
         const expires = T0 + seconds * 1000;
-        const at = computeRefreshAt(T0, expires, policyOptions({ refreshAtFraction: fraction }));
-        return at >= T0 && at < expires && expires - at >= seconds * 1000 * 0.1 - 1;
+        const at = computeRefreshAt(T0, expires, policy);
+        if (!checkTokenLifetime(seconds * 1000, policy).supported) return at === T0 + policy.minWriteIntervalMs;
+        return at >= T0 + policy.minWriteIntervalMs && expires - at >= 2 * policy.sweepIntervalMs + servingMarginMs(seconds * 1000);
       }),
     );
   });
@@ -51,6 +64,10 @@ describe('computeRefreshAt', () => {
 describe('policyOptions', () => {
   it.each([0.49, 0.91, Number.NaN, 1, 0])('rejects refreshAtFraction %s with the allowed range', (fraction) => {
     expect(() => policyOptions({ refreshAtFraction: fraction })).toThrow(/refreshAtFraction must be a number from 0.5 to 0.9/);
+  });
+
+  it.each([0, -1, Number.NaN])('rejects sweepIntervalMs %s', (ms) => {
+    expect(() => policyOptions({ sweepIntervalMs: ms })).toThrow(/sweepIntervalMs must be a positive number/);
   });
 
   it('rejects a cap below the base', () => {

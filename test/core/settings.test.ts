@@ -11,6 +11,7 @@ describe('settings', () => {
       sweepConcurrency: 16,
       secretWriteRatePerSecond: 20,
       auditRetentionDays: 90,
+      sweepIntervalSeconds: 300,
       getterCacheMaxAgeSeconds: 300,
     });
   });

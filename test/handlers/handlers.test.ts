@@ -63,7 +63,7 @@ function lambdaContext(remainingMs = 60_000): Context {
   };
 }
 
-async function environment(orgs: Array<[string, string]>) {
+async function environment(orgs: Array<[string, string]>, options: { env?: Record<string, string>; tokenLifetimeSeconds?: number } = {}) {
   tableN++;
   const names = { registry: `registry-${tableN}`, audit: `audit-${tableN}` };
   await ddb.createTables(names);
@@ -73,7 +73,7 @@ async function environment(orgs: Array<[string, string]>) {
   const credentials = new SecretsManagerCredentialStore({ client: secretsManager, secretPrefix: `${PREFIX}-${tableN}` });
   for (const [orgId, region] of orgs) {
     const clientId = `handler-client-${tableN}-${orgId.slice(-2)}`;
-    sim.addClient({ clientId, clientSecret: SECRETS[orgId]!, orgId });
+    sim.addClient({ clientId, clientSecret: SECRETS[orgId]!, orgId, ...(options.tokenLifetimeSeconds ? { tokenLifetimeSeconds: options.tokenLifetimeSeconds } : {}) });
     const org: Omit<OrgRecord, 'version'> = { orgId, region, grantType: 'client_credentials', enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 0 } };
     await registry.put(org);
     await credentials.save(org, { clientId, clientSecret: SECRETS[orgId]! });
@@ -83,6 +83,7 @@ async function environment(orgs: Array<[string, string]>) {
     [ENV.registryTable]: names.registry,
     [ENV.auditTable]: names.audit,
     [ENV.kmsKeyId]: 'alias/gtb-test',
+    ...options.env,
   };
   const overrides = { genesysBaseUrl: sim.resolver, secretsManager, dynamoDb };
   return {
@@ -174,6 +175,25 @@ describe('refresher handler', () => {
     await expect(e.refresher(event, lambdaContext())).rejects.toThrow(message);
     expect(sm.callCount()).toBe(before);
     expect(await e.audit.query(ORG_A)).toHaveLength(0);
+  });
+
+  it('takes its sweep interval from the environment: a 30-minute token is supported at 5 minutes, too short at 10', async () => {
+    const fiveMinutes = await environment([[ORG_A, 'mypurecloud.com']], { tokenLifetimeSeconds: 1800 });
+    expect(await fiveMinutes.refresher(scheduledEvent, lambdaContext())).toMatchObject({ refreshed: 1, failed: {} });
+
+    const tenMinutes = await environment([[ORG_A, 'mypurecloud.com']], { tokenLifetimeSeconds: 1800, env: { [ENV.sweepIntervalSeconds]: '600' } });
+    const summary = (await tenMinutes.refresher(scheduledEvent, lambdaContext())) as SweepSummary;
+    expect(summary).toMatchObject({ refreshed: 0, failed: { token_lifetime_too_short: 1 }, critical: 1 });
+    // Still written, so consumers keep a token; the org is flagged and the audit record is critical.
+    expect(sm.versionWithStage(`${tenMinutes.prefix}/tokens/${ORG_A}`)).toBeDefined();
+    const [audit] = await tenMinutes.audit.query(ORG_A);
+    expect(audit).toMatchObject({ outcome: 'failure', errorCode: 'token_lifetime_too_short', severity: 'critical' });
+    expect(audit!.message).toContain('token lifetime 1800 s is below the minimum of 2000 s');
+    expect(stdout.join('')).toContain('token_lifetime_too_short');
+  });
+
+  it('refuses a sweep interval out of range at cold start, naming the variable', async () => {
+    await expect(environment([[ORG_A, 'mypurecloud.com']], { env: { [ENV.sweepIntervalSeconds]: '2' } })).rejects.toThrow(/invalid environment: BROKER_SWEEP_INTERVAL_SECONDS: /);
   });
 
   it('emits EMF metrics for the sweep', async () => {

@@ -247,6 +247,7 @@ describe('TokenBroker functions', () => {
       [ENV.auditTable]: { Ref: logicalId(stack, broker.auditTable as never) },
       [ENV.kmsKeyId]: { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] },
       [ENV.refreshAtFraction]: '0.75',
+      [ENV.sweepIntervalSeconds]: '300',
       [ENV.sweepConcurrency]: '16',
       [ENV.secretWriteRatePerSecond]: '20',
       [ENV.auditRetentionDays]: '90',
@@ -398,6 +399,19 @@ describe('TokenBroker schedule', () => {
       Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 900 } })],
     });
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 900 });
+    // The refresh policy's sweep interval comes from the schedule.
+    template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ [ENV.sweepIntervalSeconds]: '900' }) } });
+  });
+
+  it('leaves the sweep interval unset for a cron schedule (the refresher assumes 5 minutes)', () => {
+    const { template } = buildStack({ schedule: events.Schedule.cron({ minute: '*/10' }) });
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+      expect((fn as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables).not.toHaveProperty(ENV.sweepIntervalSeconds);
+    }
+  });
+
+  it('refuses a schedule rarer than once a day', () => {
+    expect(() => new TokenBroker(bareStack(), 'Broker', { schedule: events.Schedule.rate(Duration.days(2)) })).toThrow(/schedule must run at least once a day \(1440 minutes\).*got "rate\(2 days\)"/);
   });
 
   it('warns when the refresher timeout is not shorter than the schedule interval', () => {

@@ -173,8 +173,8 @@ describe('local broker HTTP API', () => {
       'consecutiveFailures', 'enabled', 'expiresAt', 'expiresInSeconds', 'grantType', 'health', 'label', 'lastAttemptAt', 'lastErrorCode', 'lastOutcome', 'nextRefreshAt', 'orgId', 'region',
     ]);
     expect(ok).toMatchObject({ health: 'healthy', label: 'OK', lastErrorCode: null, enabled: true });
-    // 75% of a 300 s token.
-    expect(Date.parse(ok.nextRefreshAt as string) - Date.parse(ok.expiresAt as string)).toBeCloseTo(-75_000, -3);
+    // A 300 s token at a 60 s schedule: two sweeps and the 30 s serving margin before expiry (not 75%).
+    expect(Date.parse(ok.nextRefreshAt as string) - Date.parse(ok.expiresAt as string)).toBeCloseTo(-150_000, -3);
     expect(orgs[1]).toMatchObject({ health: 'disabled', nextRefreshAt: null });
     expect(orgs[2]).toMatchObject({ lastErrorCode: 'invalid_client', expiresAt: null, lastOutcome: 'failure' });
     for (const token of sim.issuedAccessTokens()) expect(res.text).not.toContain(token);

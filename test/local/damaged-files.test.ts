@@ -12,6 +12,7 @@ import { createFilePorts, type FilePorts } from '../../lambdas/adapters/file/fil
 import { createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { type BrokerEvent, type LocalBroker, startLocalBroker } from '../../lib/local/broker.js';
+import { localPolicySettings } from '../../lib/local/lifetimes.js';
 import { type DesiredOrg, syncOrgs } from '../../lib/local/org-sync.js';
 
 const ORG_A = 'd0000000-0000-4000-8000-000000000001';
@@ -38,6 +39,9 @@ function desiredOrgs(): DesiredOrg[] {
 const registryFile = (ports: FilePorts, orgId: string) => join(ports.dataDir, 'registry', `${orgId}.json`);
 const tokenFile = (ports: FilePorts, orgId: string) => join(ports.dataDir, 'tokens', `${orgId}.json`);
 
+/** As local mode builds its engines: the 300 s simulator tokens at a 60 s schedule, written to files. */
+const LOCAL_POLICY = localPolicySettings({ scheduleSeconds: 60 });
+
 /** Cuts a file short, as a full disk or a crashed editor leaves it. */
 function truncate(path: string, chars = 40): string {
   writeFileSync(path, readFileSync(path, 'utf8').slice(0, chars), { mode: 0o600 });
@@ -48,7 +52,7 @@ function truncate(path: string, chars = 40): string {
 async function prepare(withTokens: string[]): Promise<FilePorts> {
   const ports = createFilePorts(join(root, randomUUID()));
   await syncOrgs(ports.store, desiredOrgs());
-  const engine = createBrokerEngine({ ...ports, genesysBaseUrl: sim.resolver }, { runtime: 'local' });
+  const engine = createBrokerEngine({ ...ports, genesysBaseUrl: sim.resolver }, { runtime: 'local', ...LOCAL_POLICY });
   const summary = await engine.sweep({ deadlineMs: Date.now() + 60_000, trigger: 'local', orgIds: withTokens });
   expect(summary.refreshed).toBe(withTokens.length);
   return ports;
@@ -79,7 +83,7 @@ describe('a truncated token file', () => {
     const logs: string[] = [];
     const engine = createBrokerEngine(
       { ...ports, genesysBaseUrl: sim.resolver, telemetry: { log: (level, message, fields) => logs.push(JSON.stringify({ level, message, ...fields })), metric: () => undefined } },
-      { runtime: 'local' },
+      { runtime: 'local', ...LOCAL_POLICY },
     );
     const summary = await engine.sweep({ deadlineMs: Date.now() + 60_000, trigger: 'local', orgIds: [ORG_A, ORG_TRUNCATED] });
     expect(summary).toMatchObject({ refreshed: 1, skipped: { notDue: 1 } });

@@ -51,6 +51,25 @@ describe('main', () => {
     expect(readdirSync(cwd)).toEqual(['broker.config.json']);
   });
 
+  it('exits 2 before sweeping when an org\'s last token is shorter than the schedule supports', async () => {
+    const cwd = mkdtempSync(join(root, 'cfg-'));
+    const dataDir = join(cwd, 'data');
+    const orgId = 'c2000000-0000-4000-8000-000000000001';
+    const issuedAtMs = Date.now() - 60_000;
+    await new FileStore({ dataDir }).registry.put({
+      orgId, region: 'mypurecloud.ie', grantType: 'client_credentials', enabled: true, credentialsVersion: 1,
+      state: { consecutiveFailures: 0, issuedAtMs, expiresAtMs: issuedAtMs + 300_000, refreshAtMs: issuedAtMs + 600_000, credentialsVersionUsed: 1 },
+    });
+    writeFileSync(join(cwd, 'broker.config.json'), JSON.stringify({ dataDir: 'data', scheduleSeconds: 300, orgs: [{ orgId, region: 'eu-west-1', clientId: 'c', clientSecretEnv: 'S' }] }));
+    const c = capture();
+    expect(await main(['--once'], { ...c.io, cwd, env: { S: 'secret-value-1234' } })).toBe(EXIT_USAGE);
+    expect(c.err.join('')).toBe(
+      `error: token_lifetime_too_short: org ${orgId}: token lifetime 300 s is below the minimum of 734 s (12 min 14 s) for a 300 s sweep interval and a 60 s minimum write interval; ` +
+        'set "scheduleSeconds" to at most 105, or raise the OAuth client\'s token lifetime in Genesys Cloud\n',
+    );
+    expect(c.out.join('')).toBe('');
+  });
+
   it('keeps demo and real data apart in either direction', async () => {
     const realDir = join(root, 'real-data');
     await new FileStore({ dataDir: realDir }).registry.put({ orgId: 'c1000000-0000-4000-8000-000000000001', region: 'mypurecloud.ie', grantType: 'client_credentials', enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 0 } });

@@ -166,7 +166,9 @@ GET /api/v2/tokens/me names this org. It refuses (exit 3, nothing stored) when:
   - the client is unknown in that region (it checks the other regions and names the right one),
   - the client secret is wrong,
   - the credentials belong to another organization (it names that org),
-  - the client may not use the grant, or the refresh token is invalid.
+  - the client may not use the grant, or the refresh token is invalid,
+  - the client's token lifetime is shorter than the broker can keep fresh (token_lifetime_too_short:
+    about 22 minutes at the default 5-minute schedule; see README "Token lifetimes").
 For the refresh_token grant the check spends the refresh token; the rotated one is what is stored.
 
 Re-adding a registered org replaces its credentials and bumps its credentials version, which makes
@@ -199,6 +201,7 @@ async function runAdd(ctx: CommandContext): Promise<number> {
     oauth,
     probe,
     clock: systemClock,
+    policy: backend.policy,
     onProgress: (m) => ctx.progress(`  ${m}`),
   });
   if (!verified.ok) {
