@@ -27,6 +27,8 @@ export const ENV = {
   auditRetentionDays: 'BROKER_AUDIT_RETENTION_DAYS',
   /** Getter per-container cache bound, in seconds. */
   getterCacheMaxAgeSeconds: 'BROKER_GETTER_CACHE_MAX_AGE_SECONDS',
+  /** The `deployment` dimension of every metric: keeps two brokers in one account apart. */
+  deployment: 'BROKER_DEPLOYMENT',
   /** Getter only: the refresher function it asks for on-demand refreshes (name or ARN). */
   refresherFunction: 'BROKER_REFRESHER_FUNCTION',
   /** Scoped getters only: the comma-separated org ids the getter serves; unset means every org. */
@@ -46,7 +48,8 @@ export const REFRESHER_ENV = Object.freeze([
   ENV.sweepConcurrency,
   ENV.secretWriteRatePerSecond,
   ENV.auditRetentionDays,
+  ENV.deployment,
 ] as const);
 
 /** What a getter reads (a scoped getter also reads {@link ENV.allowedOrgIds}). */
-export const GETTER_ENV = Object.freeze([ENV.secretPrefix, ENV.registryTable, ENV.getterCacheMaxAgeSeconds, ENV.refresherFunction, ENV.allowedOrgIds] as const);
+export const GETTER_ENV = Object.freeze([ENV.secretPrefix, ENV.registryTable, ENV.getterCacheMaxAgeSeconds, ENV.refresherFunction, ENV.allowedOrgIds, ENV.deployment] as const);

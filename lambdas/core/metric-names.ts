@@ -38,3 +38,9 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 
 /** Dimension carrying the error code on the per-code `RefreshFailed` metric. */
 export const ERROR_CODE_DIMENSION = 'errorCode';
+
+/**
+ * Dimension naming the deployment on every metric (the construct sets it to `<stack name>/<construct
+ * id>` through `BROKER_DEPLOYMENT`), so two brokers in one account and Region keep their alarms apart.
+ */
+export const DEPLOYMENT_DIMENSION = 'deployment';

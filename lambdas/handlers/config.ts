@@ -30,7 +30,10 @@ const secretPrefix = z._default(
   DEFAULT_SECRET_PREFIX,
 );
 
+const deployment = z.optional(z.string().check(z.minLength(1), z.maxLength(255)));
+
 const refresherSchema = z.object({
+  [ENV.deployment]: deployment,
   [ENV.secretPrefix]: secretPrefix,
   [ENV.registryTable]: tableName,
   [ENV.auditTable]: tableName,
@@ -49,6 +52,7 @@ const orgIdList = z.pipe(
 ).check(z.refine((ids) => ids.length > 0 && ids.every(isOrgId), 'must be a comma-separated list of Genesys Cloud organization ids (UUIDs)'));
 
 const getterSchema = z.object({
+  [ENV.deployment]: deployment,
   [ENV.secretPrefix]: secretPrefix,
   [ENV.registryTable]: tableName,
   [ENV.getterCacheMaxAgeSeconds]: setting('getterCacheMaxAgeSeconds'),
@@ -59,6 +63,8 @@ const getterSchema = z.object({
 
 /** The refresher's settings. */
 export interface BrokerConfig {
+  /** The `deployment` metric dimension; absent outside the construct (tests, hand-made functions). */
+  deployment?: string;
   secretPrefix: string;
   registryTable: string;
   auditTable: string;
@@ -73,6 +79,7 @@ export interface BrokerConfig {
 
 /** A getter's settings: where tokens and the registry are, whom to ask for a refresh, whom it serves. */
 export interface GetterConfig {
+  deployment?: string;
   secretPrefix: string;
   registryTable: string;
   getterCacheMaxAgeSeconds: number;
@@ -97,6 +104,7 @@ function parseEnv<T extends z.ZodMiniType>(schema: T, env: Record<string, string
 export function loadConfig(env: Record<string, string | undefined>): BrokerConfig {
   const v = parseEnv(refresherSchema, env);
   return {
+    ...(v[ENV.deployment] ? { deployment: v[ENV.deployment] } : {}),
     secretPrefix: v[ENV.secretPrefix],
     registryTable: v[ENV.registryTable],
     auditTable: v[ENV.auditTable],
@@ -113,6 +121,7 @@ export function loadConfig(env: Record<string, string | undefined>): BrokerConfi
 export function loadGetterConfig(env: Record<string, string | undefined>): GetterConfig {
   const v = parseEnv(getterSchema, env);
   return {
+    ...(v[ENV.deployment] ? { deployment: v[ENV.deployment] } : {}),
     secretPrefix: v[ENV.secretPrefix],
     registryTable: v[ENV.registryTable],
     getterCacheMaxAgeSeconds: v[ENV.getterCacheMaxAgeSeconds],

@@ -10,7 +10,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
+import { DEPLOYMENT_DIMENSION, METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
 import { createTokenGetter, type GetTokenError, type GetTokenResponse } from '../core/token-getter.js';
 import { type GetterHandlerOptions, setUpGetter } from './getter-setup.js';
 
@@ -21,6 +21,7 @@ export function createGetterHandler(options: GetterHandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-getter' });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE.getter });
   const { config, ports } = setUpGetter(options);
+  if (config.deployment) metrics.setDefaultDimensions({ [DEPLOYMENT_DIMENSION]: config.deployment });
   const getter = createTokenGetter(ports, {
     cacheMaxAgeMs: config.getterCacheMaxAgeSeconds * 1000,
     ...(config.allowedOrgIds ? { allowedOrgIds: config.allowedOrgIds } : {}),

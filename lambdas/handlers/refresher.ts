@@ -13,7 +13,7 @@ import type { Context } from 'aws-lambda';
 import { createPowertoolsTelemetry } from '../adapters/powertools/powertools-telemetry.js';
 import { emitRefreshCounters, emitSweepMetrics } from '../adapters/powertools/sweep-metrics.js';
 import { BrokerError } from '../core/errors.js';
-import { METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
+import { DEPLOYMENT_DIMENSION, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
 import { createEngineOnDemandRefresher, type OnDemandResult } from '../core/on-demand.js';
 import { parseRefresherEvent } from '../core/refresher-event.js';
 import { addOutcome, emptySummary, type SweepSummary } from '../core/sweep-summary.js';
@@ -25,7 +25,8 @@ const DEADLINE_RESERVE_MS = 5_000;
 export function createRefresherHandler(options: HandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-refresher' });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE.refresher });
-  const { ports, engine } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
+  const { config, ports, engine } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
+  if (config.deployment) metrics.setDefaultDimensions({ [DEPLOYMENT_DIMENSION]: config.deployment });
   const onDemand = createEngineOnDemandRefresher({
     engine,
     registry: ports.registry,

@@ -7,7 +7,7 @@
  * The pieces live beside it: props.ts (props and their validation), permissions.ts (the IAM actions),
  * private/ (tables, functions, alarms, dashboard, cdk-nag acknowledgments).
  */
-import { Duration, Stack, Token, Tokenization } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Stack, Token, Tokenization } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -100,8 +100,13 @@ export class TokenBroker extends Construct {
     this.#tokenSecretsPattern = `arn:${scopeArn.partition}:secretsmanager:${scopeArn.region}:${scopeArn.account}:secret:${secretPrefix}/${TOKENS_SEGMENT}/*`;
     const credentialSecretsPattern = `arn:${scopeArn.partition}:secretsmanager:${scopeArn.region}:${scopeArn.account}:secret:${secretPrefix}/${CREDENTIALS_SEGMENT}/*`;
 
+    // The metrics' `deployment` dimension: this stack's name and this construct's id, resolved by
+    // CloudFormation, so two brokers in one account and Region never share an alarm.
+    const deployment = Fn.join('/', [Aws.STACK_NAME, this.node.id]);
+
     // Each function gets the variables its handler reads, and no more (REFRESHER_ENV, GETTER_ENV).
     const environment = {
+      [ENV.deployment]: deployment,
       [ENV.secretPrefix]: secretPrefix,
       [ENV.registryTable]: this.registryTable.tableName,
       [ENV.auditTable]: this.auditTable.tableName,
@@ -162,6 +167,7 @@ export class TokenBroker extends Construct {
       removalPolicy,
       tracing: resolved.tracing,
       cacheMaxAgeSeconds: Tokenization.stringifyNumber(resolved.getterCacheMaxAge.toSeconds()),
+      deployment,
     };
     registerGetterSettings(this, getterSettings);
     this.getter = createGetterFunction(this, 'Getter', getterSettings, {
@@ -203,8 +209,9 @@ export class TokenBroker extends Construct {
       deadLetterQueue: dlq,
       refresherTimeout,
       scheduleIntervalMinutes: interval,
+      deployment,
     });
-    this.dashboard = createDashboard(this, refresher.fn, this.getter);
+    this.dashboard = createDashboard(this, refresher.fn, this.getter, deployment);
 
     acknowledgeDeadLetterQueue(this.sweepDeadLetterQueue);
   }

@@ -206,6 +206,23 @@ describe('refresher handler', () => {
   });
 });
 
+describe('metrics of a deployment', () => {
+  const emf = () => stdout.map((l) => l.trim()).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: { Dimensions: string[][] }[] } });
+
+  it('carry the deployment dimension on every metric, the per-code and on-demand ones included', async () => {
+    const e = await environment([[ORG_B, 'mypurecloud.ie']], { env: { [ENV.deployment]: 'AcmeStack/Broker' } });
+    await e.refresher(scheduledEvent, lambdaContext());
+    // An on-demand refresh for the getter publishes the same counters.
+    await e.refresher({ onDemand: { orgId: ORG_B, reason: 'missing' } }, lambdaContext());
+    const blobs = emf();
+    expect(blobs.length).toBeGreaterThan(1);
+    for (const blob of blobs) {
+      expect(blob.deployment).toBe('AcmeStack/Broker');
+      for (const directive of blob._aws.CloudWatchMetrics) for (const set of directive.Dimensions) expect(set).toContain('deployment');
+    }
+  });
+});
+
 describe('getter handler', () => {
   it('serves a cache hit without any AWS call', async () => {
     const e = await environment([[ORG_A, 'mypurecloud.com']]);

@@ -32,6 +32,8 @@ const ORG_B = '7e6d5c4b-3a29-4817-8615-243342516071';
 const arnJoin = (service: string, rest: string) => ({
   'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:`, { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, rest]],
 });
+/** The metrics' deployment dimension: the stack's name and the broker construct's id, joined at deploy time. */
+const DEPLOYMENT = { 'Fn::Join': ['/', [{ Ref: 'AWS::StackName' }, 'Broker']] };
 const viaService = (service: string) => ({ 'Fn::Join': ['', [`${service}.`, { Ref: 'AWS::Region' }, '.amazonaws.com']] });
 
 /** Every App synthesizes under this one directory, removed after the file's tests. */
@@ -240,6 +242,7 @@ describe('TokenBroker functions', () => {
     const shared = {
       [ENV.secretPrefix]: 'genesys-token-broker',
       [ENV.registryTable]: { Ref: logicalId(stack, broker.registryTable as never) },
+      [ENV.deployment]: DEPLOYMENT,
       NODE_OPTIONS: '--enable-source-maps',
     };
     const refresher = {
@@ -614,7 +617,10 @@ describe('TokenBroker alarms', () => {
   const brokerMetric = (metricName: string, service: string, statistic: string) => ({
     Namespace: 'GenesysTokenBroker',
     MetricName: metricName,
-    Dimensions: [{ Name: 'service', Value: service }],
+    Dimensions: [
+      { Name: 'deployment', Value: DEPLOYMENT },
+      { Name: 'service', Value: service },
+    ],
     Statistic: statistic,
     Period: 300,
   });
@@ -672,7 +678,10 @@ describe('TokenBroker alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'GenesysTokenBroker',
       MetricName: 'SweepDurationMs',
-      Dimensions: [{ Name: 'service', Value: 'refresher' }],
+      Dimensions: [
+        { Name: 'deployment', Value: DEPLOYMENT },
+        { Name: 'service', Value: 'refresher' },
+      ],
       Statistic: 'SampleCount',
       Period: 900,
       Threshold: 1,
@@ -753,14 +762,14 @@ describe('TokenBroker dashboard', () => {
       .join('');
     const widgets = (JSON.parse(body) as { widgets: { properties: { title: string; metrics: unknown[][] } }[] }).widgets;
     const byTitle = new Map(widgets.map((w) => [w.properties.title, JSON.stringify(w.properties.metrics)]));
-    expect(byTitle.get('Sweep outcomes')).toMatch(/"GenesysTokenBroker","RefreshSucceeded","service","refresher".*"GenesysTokenBroker","RefreshFailed","service","refresher"/);
-    expect(byTitle.get('Orgs at risk')).toMatch(/"OrgsAtRisk","service","refresher"/);
-    expect(byTitle.get('Least token lifetime left (seconds)')).toMatch(/"MinTokenSecondsRemaining","service","refresher"/);
-    expect(byTitle.get('Getter latency (ms)')).toMatch(/"GetterLatencyMs","service","getter",\{"stat":"p50"\}.*"GetterLatencyMs","service","getter",\{"stat":"p99"\}/);
+    expect(byTitle.get('Sweep outcomes')).toMatch(/"GenesysTokenBroker","RefreshSucceeded","deployment","TOKEN","service","refresher".*"GenesysTokenBroker","RefreshFailed","deployment","TOKEN","service","refresher"/);
+    expect(byTitle.get('Orgs at risk')).toMatch(/"OrgsAtRisk","deployment","TOKEN","service","refresher"/);
+    expect(byTitle.get('Least token lifetime left (seconds)')).toMatch(/"MinTokenSecondsRemaining","deployment","TOKEN","service","refresher"/);
+    expect(byTitle.get('Getter latency (ms)')).toMatch(/"GetterLatencyMs","deployment","TOKEN","service","getter",\{"stat":"p50"\}.*"GetterLatencyMs","deployment","TOKEN","service","getter",\{"stat":"p99"\}/);
     const ratio = byTitle.get('Getter cache hit ratio') ?? '';
     expect(ratio).toContain('"expression":"hits / (hits + misses)"');
-    expect(ratio).toMatch(/"GetterCacheHit","service","getter",\{[^}]*"id":"hits"/);
-    expect(ratio).toMatch(/"GetterCacheMiss","service","getter",\{[^}]*"id":"misses"/);
+    expect(ratio).toMatch(/"GetterCacheHit","deployment","TOKEN","service","getter",\{[^}]*"id":"hits"/);
+    expect(ratio).toMatch(/"GetterCacheMiss","deployment","TOKEN","service","getter",\{[^}]*"id":"misses"/);
   });
 });
 

@@ -71,11 +71,13 @@ export interface AlarmTargets {
   readonly refresherTimeout: Duration;
   /** Minutes between sweeps; undefined for a cron schedule. */
   readonly scheduleIntervalMinutes: number | undefined;
+  /** The value of the handlers' `deployment` metric dimension. */
+  readonly deployment: string;
 }
 
 /** The alarms `<key>Alarm`, children of `scope`, each notifying `topic` on ALARM and OK; returned by key. */
 export function createAlarms(scope: Construct, targets: AlarmTargets): Record<string, cloudwatch.Alarm> {
-  const { topic, refresher, getter, deadLetterQueue: dlq, refresherTimeout, scheduleIntervalMinutes: interval } = targets;
+  const { topic, refresher, getter, deadLetterQueue: dlq, refresherTimeout, scheduleIntervalMinutes: interval, deployment } = targets;
   const fiveMinutes = Duration.minutes(5);
   const alarms: Record<string, cloudwatch.Alarm> = {};
   const add = (key: string, props: cloudwatch.AlarmProps) => {
@@ -88,7 +90,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
 
   add('RefreshFailed', {
     ...atLeastOnce,
-    metric: brokerMetric('refresher', METRIC.refreshFailed, 'Sum'),
+    metric: brokerMetric(deployment, 'refresher', METRIC.refreshFailed, 'Sum'),
     alarmDescription: 'A sweep failed to refresh at least one org token. See the audit table (failures-by-day index) for the org and error code.',
     // No data means no sweep reported in the period: no failures. A sweep that stops running is the
     // SweepsMissing alarm's job.
@@ -96,7 +98,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
   });
   add('OrgsAtRisk', {
     ...atLeastOnce,
-    metric: brokerMetric('refresher', METRIC.orgsAtRisk, 'Maximum'),
+    metric: brokerMetric(deployment, 'refresher', METRIC.orgsAtRisk, 'Maximum'),
     alarmDescription: 'At least one org token is close to expiry without a successful refresh: consumers will soon get no token for it.',
     // Every sweep reports OrgsAtRisk (0 when healthy), so no data only means no sweep ended in the
     // period; SweepsMissing covers that.
@@ -104,7 +106,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
   });
   add('CriticalEvents', {
     ...atLeastOnce,
-    metric: brokerMetric('refresher', METRIC.criticalEvents, 'Sum'),
+    metric: brokerMetric(deployment, 'refresher', METRIC.criticalEvents, 'Sum'),
     alarmDescription:
       'A refresh ended in a critical event, in a sweep or on a getter\'s request: a rotated refresh token could not be kept or its fate is unknown, ' +
       'or the org needs re-authorization. The audit table has the org (severity critical); see README "Durability".',
@@ -113,7 +115,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
   });
   add('StateWriteFailures', {
     ...atLeastOnce,
-    metric: brokerMetric('refresher', METRIC.stateWriteFailures, 'Sum'),
+    metric: brokerMetric(deployment, 'refresher', METRIC.stateWriteFailures, 'Sum'),
     alarmDescription:
       'The refresher could not record an org\'s state after an attempt (DynamoDB throttling or errors): its next refresh time may be stale. Check the registry table\'s metrics.',
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
@@ -158,7 +160,7 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
     comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
     // Sweeps, not invocations: getters invoke the refresher too, and their on-demand refreshes must not
     // hide a disabled schedule. Every sweep publishes SweepDurationMs exactly once.
-    metric: brokerMetric('refresher', METRIC.sweepDurationMs, 'SampleCount', Duration.minutes(missingWindowMinutes)),
+    metric: brokerMetric(deployment, 'refresher', METRIC.sweepDurationMs, 'SampleCount', Duration.minutes(missingWindowMinutes)),
     alarmDescription: `No sweep finished for ${missingWindowMinutes} minutes: is the schedule rule disabled, or is every sweep failing?`,
     // No datapoint means no sweep reported, which is exactly the alarm case.
     treatMissingData: cloudwatch.TreatMissingData.BREACHING,

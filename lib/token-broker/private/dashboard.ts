@@ -7,19 +7,19 @@ import { METRIC } from '../../../lambdas/core/metric-names.js';
 import { brokerMetric } from './metrics.js';
 
 /** The dashboard `Dashboard`, a child of `scope`. */
-export function createDashboard(scope: Construct, refresher: lambda.IFunction, getter: lambda.IFunction): cloudwatch.Dashboard {
-  const hits = brokerMetric('getter', METRIC.getterCacheHit, 'Sum');
-  const misses = brokerMetric('getter', METRIC.getterCacheMiss, 'Sum');
+export function createDashboard(scope: Construct, refresher: lambda.IFunction, getter: lambda.IFunction, deployment: string): cloudwatch.Dashboard {
+  const hits = brokerMetric(deployment, 'getter', METRIC.getterCacheHit, 'Sum');
+  const misses = brokerMetric(deployment, 'getter', METRIC.getterCacheMiss, 'Sum');
   const dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', { defaultInterval: Duration.days(1) });
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Sweep outcomes',
-      left: [brokerMetric('refresher', METRIC.refreshSucceeded, 'Sum'), brokerMetric('refresher', METRIC.refreshFailed, 'Sum')],
+      left: [brokerMetric(deployment, 'refresher', METRIC.refreshSucceeded, 'Sum'), brokerMetric(deployment, 'refresher', METRIC.refreshFailed, 'Sum')],
       width: 12,
     }),
     new cloudwatch.GraphWidget({
       title: 'Orgs at risk',
-      left: [brokerMetric('refresher', METRIC.orgsAtRisk, 'Maximum')],
+      left: [brokerMetric(deployment, 'refresher', METRIC.orgsAtRisk, 'Maximum')],
       leftAnnotations: [{ value: 1, label: 'alarm', color: cloudwatch.Color.RED }],
       width: 12,
     }),
@@ -27,12 +27,12 @@ export function createDashboard(scope: Construct, refresher: lambda.IFunction, g
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({
       title: 'Least token lifetime left (seconds)',
-      left: [brokerMetric('refresher', METRIC.minTokenSecondsRemaining, 'Minimum')],
+      left: [brokerMetric(deployment, 'refresher', METRIC.minTokenSecondsRemaining, 'Minimum')],
       width: 12,
     }),
     new cloudwatch.GraphWidget({
       title: 'Getter latency (ms)',
-      left: [brokerMetric('getter', METRIC.getterLatencyMs, 'p50'), brokerMetric('getter', METRIC.getterLatencyMs, 'p99')],
+      left: [brokerMetric(deployment, 'getter', METRIC.getterLatencyMs, 'p50'), brokerMetric(deployment, 'getter', METRIC.getterLatencyMs, 'p99')],
       width: 12,
     }),
   );

@@ -28,6 +28,8 @@ export interface GetterSettings {
   readonly tracing: lambda.Tracing | undefined;
   /** The getter cache bound in seconds, as the env var's string (it may be a token). */
   readonly cacheMaxAgeSeconds: string;
+  /** The metrics' `deployment` dimension (a token). */
+  readonly deployment: string;
 }
 
 const settingsByBroker = new WeakMap<Construct, GetterSettings>();
@@ -64,6 +66,7 @@ export function createGetterFunction(
       [ENV.registryTable]: settings.registryTable.tableName,
       [ENV.getterCacheMaxAgeSeconds]: settings.cacheMaxAgeSeconds,
       [ENV.refresherFunction]: settings.refresher.functionName,
+      [ENV.deployment]: settings.deployment,
       ...(options.orgIds ? { [ENV.allowedOrgIds]: options.orgIds.join(',') } : {}),
       // Stack traces point at the TypeScript sources through the bundled source maps.
       NODE_OPTIONS: '--enable-source-maps',
