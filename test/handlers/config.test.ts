@@ -142,6 +142,7 @@ describe('loadConfig', () => {
       auditTable: 'gtb-audit',
       refreshAtFraction: BROKER_SETTINGS.refreshAtFraction.default,
       sweepConcurrency: BROKER_SETTINGS.sweepConcurrency.default,
+      sweepIntervalSeconds: BROKER_SETTINGS.sweepIntervalSeconds.default,
       secretWriteRatePerSecond: BROKER_SETTINGS.secretWriteRatePerSecond.default,
       auditRetentionDays: BROKER_SETTINGS.auditRetentionDays.default,
     });

@@ -22,6 +22,7 @@ import { writeSync } from 'node:fs';
 import { createFilePorts } from '../../lambdas/adapters/file/file-ports.js';
 import { createBrokerEngine } from '../../lambdas/core/broker-engine.js';
 import type { RotationStep } from '../../lambdas/core/engine.js';
+import { listAllOrgs } from '../../lambdas/core/registry-pages.js';
 import { localLeaseOwner, releaseLeasesOfDeadBrokers } from '../../lib/local/stale-leases.js';
 
 const [mode, dataDir, simulatorBaseUrl] = process.argv.slice(2);
@@ -51,7 +52,9 @@ const engine = createBrokerEngine(
 
 print({ event: 'ready', pid: process.pid, releasedLeases: released.length });
 for (let n = 1; ; n++) {
-  const summary = await engine.sweep({ deadlineMs: Date.now() + 60_000, force: true, trigger: 'local' });
+  // Named orgs, so the summary has a line for every org (a full sweep lists problems only).
+  const orgIds = (await listAllOrgs(ports.registry)).map((org) => org.orgId);
+  const summary = await engine.sweep({ deadlineMs: Date.now() + 60_000, force: true, trigger: 'local', orgIds });
   for (const result of summary.results) print({ event: 'outcome', sweep: n, orgId: result.orgId, kind: result.outcome, reason: result.reason, errorCode: result.errorCode ?? null });
   print({ event: 'sweep', n, refreshed: summary.refreshed, failed: summary.failed, critical: summary.critical });
   if (mode === 'once') break;
