@@ -40,6 +40,8 @@ import { type DesiredOrg, syncOrgs } from './org-sync.js';
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** An org's tokens live shorter than the broker supports at this schedule: the CLI's "verification failed". */
+export const EXIT_LIFETIME_REFUSED = 3;
 
 export const USAGE = `Usage: npm start -- [options]      (or: npx tsx lib/local/main.ts [options])
 
@@ -155,8 +157,12 @@ export async function main(argv: string[], ioOverrides: Partial<MainIo> = {}): P
       io.stderr.write(`error: invalid configuration: ${err.message}\n`);
       return EXIT_USAGE;
     }
-    if (err instanceof BrokerError && (err.code === 'invalid_config' || err.code === 'token_lifetime_too_short')) {
-      io.stderr.write(`error: ${err.code === 'token_lifetime_too_short' ? `${err.code}: ` : ''}${err.message}\n`);
+    if (err instanceof BrokerError && err.code === 'token_lifetime_too_short') {
+      io.stderr.write(`error: ${err.code}: ${err.message}\n`);
+      return EXIT_LIFETIME_REFUSED;
+    }
+    if (err instanceof BrokerError && err.code === 'invalid_config') {
+      io.stderr.write(`error: ${err.message}\n`);
       return EXIT_USAGE;
     }
     const code = (err as { code?: unknown }).code;

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import type { LocalBroker } from '../../lib/local/broker.js';
 import { DEMO_BANNER } from '../../lib/demo/demo.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main, USAGE } from '../../lib/local/main.js';
+import { EXIT_FAILURE, EXIT_LIFETIME_REFUSED, EXIT_OK, EXIT_USAGE, main, USAGE } from '../../lib/local/main.js';
 
 const root = mkdtempSync(join(tmpdir(), 'local-main-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -62,7 +62,7 @@ describe('main', () => {
     });
     writeFileSync(join(cwd, 'broker.config.json'), JSON.stringify({ dataDir: 'data', scheduleSeconds: 300, orgs: [{ orgId, region: 'eu-west-1', clientId: 'c', clientSecretEnv: 'S' }] }));
     const c = capture();
-    expect(await main(['--once'], { ...c.io, cwd, env: { S: 'secret-value-1234' } })).toBe(EXIT_USAGE);
+    expect(await main(['--once'], { ...c.io, cwd, env: { S: 'secret-value-1234' } })).toBe(EXIT_LIFETIME_REFUSED);
     expect(c.err.join('')).toBe(
       `error: token_lifetime_too_short: org ${orgId}: token lifetime 300 s is below the minimum of 734 s (12 min 14 s) for a 300 s sweep interval and a 60 s minimum write interval; ` +
         'set "scheduleSeconds" to at most 105, or raise the OAuth client\'s token lifetime in Genesys Cloud\n',
