@@ -3,7 +3,6 @@
  * Secrets Manager emulator, Genesys against the simulator, realistic EventBridge events and a
  * Lambda-like context. Log lines are captured from stdout, where Powertools writes them.
  */
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DynamoDbAuditLog } from '../../lambdas/adapters/aws/dynamodb-audit-log.js';
 import { DynamoDbOrgRegistry } from '../../lambdas/adapters/aws/dynamodb-org-registry.js';
@@ -13,6 +12,7 @@ import type { SweepSummary } from '../../lambdas/core/engine.js';
 import type { OrgRecord } from '../../lambdas/core/ports.js';
 import { type BrokerFunctionHost, startBrokerFunctionHost } from '../support/broker-functions.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
+import { lambdaContext } from '../support/lambda-context.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 
@@ -45,23 +45,6 @@ const scheduledEvent = {
   detail: {},
 };
 
-function lambdaContext(remainingMs = 60_000): Context {
-  const start = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'test-fn',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:test-fn',
-    memoryLimitInMB: '512',
-    awsRequestId: `req-${Math.random().toString(16).slice(2)}`,
-    logGroupName: '/aws/lambda/test-fn',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => remainingMs - (Date.now() - start),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 async function environment(orgs: Array<[string, string]>, options: { env?: Record<string, string>; tokenLifetimeSeconds?: number } = {}) {
   tableN++;

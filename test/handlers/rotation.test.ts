@@ -6,7 +6,6 @@
  * log line, an audit record or a DynamoDB item anywhere in this file.
  */
 import { type AttributeValue, type DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createAwsPorts } from '../../lambdas/adapters/aws/aws-ports.js';
 import { DynamoDbAuditLog } from '../../lambdas/adapters/aws/dynamodb-audit-log.js';
@@ -23,6 +22,7 @@ import { type Clock, type OrgRecord, type RefreshTokenJournal, systemClock } fro
 import { GenesysSimulator, type SimFault } from '../../lib/demo/genesys-simulator.js';
 import { type BrokerFunctionHost, startBrokerFunctionHost } from '../support/broker-functions.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
+import { lambdaContext } from '../support/lambda-context.js';
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 
@@ -52,23 +52,6 @@ const scheduledEvent = {
   detail: {},
 };
 
-function lambdaContext(remainingMs = 60_000): Context {
-  const start = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'test-fn',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:test-fn',
-    memoryLimitInMB: '512',
-    awsRequestId: `req-${Math.random().toString(16).slice(2)}`,
-    logGroupName: '/aws/lambda/test-fn',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => remainingMs - (Date.now() - start),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 /** Real time plus an offset the test moves forward: the broker's view of time, not the simulator's. */
 function manualClock(): Clock & { advance(ms: number): void } {

@@ -15,7 +15,6 @@
  * DynamoDB tables with a customer-managed key (Decrypt to read; Decrypt, Encrypt, GenerateDataKey* to write).
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Context } from 'aws-lambda';
 import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -30,6 +29,7 @@ import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { TokenBroker } from '../../lib/token-broker/index.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
+import { lambdaContext } from '../support/lambda-context.js';
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { createLambdaEmulatorClient, type EmulatedHandler, LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
@@ -112,23 +112,6 @@ function grantedActions(template: Template, stack: Stack, fn: lambda.IFunction):
   return granted;
 }
 
-function lambdaContext(remainingMs = 60_000): Context {
-  const start = Date.now();
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: 'iam-calls',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:iam-calls',
-    memoryLimitInMB: '256',
-    awsRequestId: `req-${Math.random().toString(16).slice(2)}`,
-    logGroupName: '/aws/lambda/iam-calls',
-    logStreamName: 'stream',
-    getRemainingTimeInMillis: () => remainingMs - (Date.now() - start),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 let ddb: DynaliteHarness;
 let sm: SecretsManagerEmulator;
