@@ -8,8 +8,11 @@
  * so a request arrives as `POST /login.mypurecloud.ie/oauth/token`.
  *
  * What it models, as Genesys Cloud behaves:
- * - `POST /oauth/token` with HTTP Basic client authentication, the client_credentials grant and the
- *   refresh_token grant with single-use, rotating refresh tokens; OAuth error bodies.
+ * - `POST /oauth/token` with HTTP Basic client authentication, the client_credentials grant, the
+ *   refresh_token grant with single-use, rotating refresh tokens, and the authorization_code grant
+ *   with single-use codes, redirect_uri matching and PKCE (S256); OAuth error bodies.
+ * - `GET /oauth/authorize` with automatic consent: a 302 to an authorized redirect URI carrying a
+ *   single-use code and the state (simulator-authorization.ts).
  * - `GET /api/v2/tokens/me` (with `preserveIdleTTL`) and `GET /api/v2/organizations/me`; Platform API
  *   error bodies.
  * - Credentials that are valid only in their org's region, token expiry and idle timeouts by the
@@ -18,8 +21,9 @@
  *   connection resets, malformed and truncated bodies, HTML pages from a proxy, token responses
  *   without a token, and tokens that belong to another org.
  *
- * Limits: no scopes enforcement, no authorization_code grant (only its refresh_token half), no rate
- * limiting except as an injected fault. It never logs anything, least of all bodies or headers.
+ * Limits: no scopes enforcement, no login or consent page (every authorization request is approved),
+ * one refresh token chain per client (a code exchange starts a new one), no rate limiting except as
+ * an injected fault. It never logs anything, least of all bodies or headers.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -44,7 +48,8 @@ import {
   retryAfterSeconds,
   slug,
 } from './simulator-protocol.js';
-import type { ClientState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
+import { authorize, redeem } from './simulator-authorization.js';
+import type { ClientState, CodeState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
 
 export type { SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions } from './simulator-types.js';
 
@@ -61,6 +66,7 @@ export class GenesysSimulator {
   readonly #orgs = new Map<string, OrgState>();
   readonly #clients = new Map<string, ClientState>();
   readonly #tokens = new Map<string, TokenState>();
+  readonly #codes = new Map<string, CodeState>();
   readonly #issued: { clientId: string; token: string }[] = [];
   readonly #sockets = new Set<Socket>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -130,6 +136,10 @@ export class GenesysSimulator {
     if (spec.refreshToken !== undefined && !isNonEmptyString(spec.refreshToken)) {
       throw new ValidationError('refreshToken must be a non-empty string when given', { field: 'refreshToken' });
     }
+    const redirectUris = spec.redirectUris ?? [];
+    if (!Array.isArray(redirectUris) || redirectUris.some((u) => !URL.canParse(u))) {
+      throw new ValidationError('redirectUris must be a list of absolute URLs', { field: 'redirectUris' });
+    }
     this.#clients.set(spec.clientId, {
       clientId: spec.clientId,
       secret: spec.clientSecret,
@@ -140,9 +150,10 @@ export class GenesysSimulator {
       ...(spec.tokenLifetimeSeconds !== undefined ? { tokenLifetimeSeconds: spec.tokenLifetimeSeconds } : {}),
       ...(spec.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: spec.idleTimeoutSeconds } : {}),
       revoked: false,
+      redirectUris: [...redirectUris],
       ...(spec.refreshToken !== undefined ? { currentRefreshToken: spec.refreshToken } : {}),
       usedRefreshTokens: [],
-      counts: { token: 0, tokensMe: 0, organizationsMe: 0, refreshTokenReuse: 0 },
+      counts: { token: 0, tokensMe: 0, organizationsMe: 0, refreshTokenReuse: 0, authorize: 0, codeReuse: 0 },
       faults: new Map(),
     });
   }
@@ -276,6 +287,21 @@ export class GenesysSimulator {
     this.#send(res, status, oauthBody(error, description), { 'Cache-Control': 'no-store' });
   }
 
+  /**
+   * A code presented twice: what it granted is revoked (RFC 6749 §4.1.2), its access token and the
+   * refresh token chain it started, since someone other than its client may hold the code.
+   */
+  #revokeCodeGrant(client: ClientState, entry: CodeState): void {
+    client.counts.codeReuse += 1;
+    if (!entry.granted) return;
+    this.#tokens.delete(entry.granted.accessToken);
+    const code = [...this.#codes].find(([, e]) => e === entry)?.[0];
+    if (code !== undefined && client.refreshChainCode === code) {
+      delete client.currentRefreshToken;
+      delete client.refreshChainCode;
+    }
+  }
+
   /** Takes the next fault for a client and endpoint, counting down `times`. */
   #takeFault(client: ClientState, endpoint: SimEndpoint): SimFault | undefined {
     const queue = client.faults.get(endpoint);
@@ -297,6 +323,7 @@ export class GenesysSimulator {
     const domain = host.slice(dot + 1);
     if (dot <= 0 || !DOMAINS.has(domain)) return this.#notFound(res);
 
+    if (kind === 'login' && req.method === 'GET' && path === '/oauth/authorize') return this.#authorize(url.searchParams, res, domain);
     let endpoint: SimEndpoint;
     if (kind === 'login' && req.method === 'POST' && path === '/oauth/token') endpoint = 'token';
     else if (kind === 'api' && req.method === 'GET' && path === '/api/v2/tokens/me') endpoint = 'tokens/me';
@@ -352,6 +379,19 @@ export class GenesysSimulator {
       authorizedScope: [...client.scopes],
       ...(idleMs !== undefined ? { dateTokenIdles: new Date(tokenState.lastActivityMs + idleMs).toISOString() } : {}),
     }));
+  }
+
+  /** GET /oauth/authorize: auto-consent for a client known in this region. */
+  #authorize(query: URLSearchParams, res: ServerResponse, domain: string): void {
+    const named = this.#clients.get(query.get('client_id') ?? '');
+    if (named) named.counts.authorize += 1;
+    // Like the token endpoint: a client exists only in its org's region.
+    const client = named && !named.revoked && this.#orgs.get(named.orgId)?.region.domain === domain ? named : undefined;
+    const answer = authorize(query, client, this.#codes, this.#now());
+    if (answer.kind === 'refuse') return this.#oauthError(res, 400, answer.error, answer.description);
+    if (res.destroyed || res.headersSent) return;
+    res.writeHead(302, { Location: answer.location, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+    res.end();
   }
 
   #orgView(orgId: string): { id: string; name: string; selfUri: string } {
@@ -467,6 +507,18 @@ export class GenesysSimulator {
       refreshToken = newToken();
       client.currentRefreshToken = refreshToken;
     }
+    let redeemed: CodeState | undefined;
+    if (grantType === 'authorization_code') {
+      const outcome = redeem(form, client, this.#codes, this.#now());
+      if (!outcome.ok) {
+        if (outcome.reused) this.#revokeCodeGrant(client, outcome.reused);
+        return this.#oauthError(res, 400, outcome.error, outcome.description);
+      }
+      redeemed = outcome.entry;
+      refreshToken = newToken();
+      client.currentRefreshToken = refreshToken;
+      client.refreshChainCode = outcome.code;
+    }
 
     const lifetimeSeconds = client.tokenLifetimeSeconds ?? this.#defaultLifetimeSeconds;
     const accessToken = newToken();
@@ -478,6 +530,7 @@ export class GenesysSimulator {
       lastActivityMs: now,
     });
     this.#issued.push({ clientId: client.clientId, token: accessToken });
+    if (redeemed && refreshToken) redeemed.granted = { accessToken, refreshToken };
     const answer = {
       access_token: accessToken,
       token_type: 'bearer',

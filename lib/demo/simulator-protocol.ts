@@ -2,13 +2,13 @@
  * How the simulator speaks HTTP as Genesys does: OAuth and Platform API error bodies, Basic and Bearer
  * parsing, opaque tokens, and the checks on injected faults.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { REGIONS } from '../../lambdas/core/regions.js';
 import type { SimEndpoint, SimFault, SimGrantType } from './simulator-types.js';
 
 export const ENDPOINTS: readonly SimEndpoint[] = ['token', 'tokens/me', 'organizations/me'];
-export const GRANT_TYPES: readonly SimGrantType[] = ['client_credentials', 'refresh_token'];
+export const GRANT_TYPES: readonly SimGrantType[] = ['client_credentials', 'refresh_token', 'authorization_code'];
 /** Grant types Genesys knows; one of these that the client may not use is unauthorized_client, anything else unsupported_grant_type. */
 export const KNOWN_GRANT_TYPES: ReadonlySet<string> = new Set([
   'client_credentials',
@@ -140,4 +140,16 @@ export function retryAfterSeconds(retryAfter: string | null, nowMs: number): num
   if (/^\s*\d+\s*$/.test(retryAfter)) return Number(retryAfter.trim());
   const at = Date.parse(retryAfter);
   return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/** RFC 7636 §4.1: a code_verifier (and an S256 code_challenge) is 43 to 128 unreserved characters. */
+const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+export function isPkceValue(value: string): boolean {
+  return PKCE_VALUE.test(value);
+}
+
+/** RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier))). */
+export function s256Challenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
 }
