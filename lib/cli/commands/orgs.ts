@@ -44,14 +44,14 @@ function parseGrant(values: ParsedValues): GrantType {
   return grant as GrantType;
 }
 
-function parseClientId(values: ParsedValues): string {
+export function parseClientId(values: ParsedValues): string {
   const clientId = stringValue(values, 'client-id');
   if (clientId === undefined) throw new UsageError('missing --client-id');
   if (clientId.length > 1024 || /[\s:]/.test(clientId)) throw new UsageError('--client-id must be an OAuth client id (no spaces or colons, at most 1024 characters)');
   return clientId;
 }
 
-function parseLabel(values: ParsedValues): string | undefined {
+export function parseLabel(values: ParsedValues): string | undefined {
   const label = stringValue(values, 'label');
   if (label === undefined) return undefined;
   if (label.length > MAX_LABEL_LENGTH || [...label].some((c) => c < ' ' || c === '\u007f')) {
@@ -102,7 +102,7 @@ function describeRefresh(result: OrgResult | undefined, nowMs: number): { line: 
 }
 
 /** The engine's OAuth client for the check, and a fast one (no retries, short timeout) for the region probe. */
-function oauthClients(ctx: CommandContext): { oauth: GenesysOAuthClient; probe: GenesysOAuthClient } {
+export function oauthClients(ctx: CommandContext): { oauth: GenesysOAuthClient; probe: GenesysOAuthClient } {
   const network = { clock: systemClock, runtime: 'cli' as const, ...(ctx.genesysBaseUrl ? { genesysBaseUrl: ctx.genesysBaseUrl } : {}) };
   return { oauth: createGenesysOAuthClient(network), probe: createGenesysOAuthClient(network, { maxRetries: 0, requestTimeoutMs: 5_000 }) };
 }
