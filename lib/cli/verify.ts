@@ -13,6 +13,7 @@ import type { GenesysOAuthClient, TokenGrant, TokenInfo } from '../../lambdas/co
 import { checkTokenLifetime, describeShortLifetime, type PolicyOptions } from '../../lambdas/core/policy.js';
 import type { ClientCredentials, Clock, GrantType } from '../../lambdas/core/ports.js';
 import { type GenesysRegion, hostFor, REGIONS } from '../../lambdas/core/regions.js';
+import { BIN } from './args.js';
 import { CliFailure, EXIT } from './exit-codes.js';
 
 /** Time allowed for the verification (token request and tokens/me, retries included). */
@@ -166,7 +167,7 @@ export async function verifyCredentials(input: VerifyInput): Promise<VerifyResul
           reason: 'invalid_refresh_token',
           code: err.code,
           message: `Genesys rejected the refresh token for client ${credentials.clientId} (invalid_grant): it is wrong, expired or already used`,
-          hints: ['authorize the client again to get a fresh refresh token'],
+          hints: [`run '${BIN} orgs authorize' to get a fresh refresh token`],
         };
       default:
         return { ok: false, reason: 'rejected', code: err.code, message: `Genesys refused the credentials: ${err.message}`, hints: [] };
