@@ -32,11 +32,9 @@ import { type BaseUrlResolver, resolveRegion } from '../../lambdas/core/regions.
 import {
   checkFault,
   checkSeconds,
-  fakeBody,
   DOMAINS,
   ENDPOINTS,
   GRANT_TYPES,
-  HTML_REASONS,
   isNonEmptyString,
   KNOWN_GRANT_TYPES,
   MAX_BODY_BYTES,
@@ -45,10 +43,11 @@ import {
   parseBasic,
   parseBearer,
   platformBody,
-  retryAfterSeconds,
+  sendBody,
   slug,
 } from './simulator-protocol.js';
 import { authorize, redeem } from './simulator-authorization.js';
+import { applyFault } from './simulator-faults.js';
 import type { ClientState, CodeState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
 
 export type { SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions } from './simulator-types.js';
@@ -266,13 +265,7 @@ export class GenesysSimulator {
   }
 
   #send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-    if (res.destroyed || res.headersSent) return;
-    res.writeHead(status, {
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(body)),
-      ...headers,
-    });
-    res.end(body);
+    sendBody(res, status, body, headers);
   }
 
   #notFound(res: ServerResponse): void {
@@ -414,59 +407,9 @@ export class GenesysSimulator {
     });
   }
 
-  /** Acts out a fault. Returns true when the fault replaced the response, false to continue normally. */
-  async #applyFault(fault: SimFault, endpoint: SimEndpoint, res: ServerResponse): Promise<boolean> {
-    switch (fault.kind) {
-      case 'latency':
-        await this.#sleep(fault.ms);
-        return false;
-      case 'foreign_org':
-        return false;
-      case 'status':
-        this.#send(res, fault.status, fault.body ?? platformBody(fault.status, `Injected HTTP ${fault.status}.`), {
-          'Content-Type': fault.contentType ?? 'application/json',
-        });
-        return true;
-      case 'rate_limit': {
-        const retryAfter = fault.retryAfter === undefined ? '1' : fault.retryAfter;
-        const seconds = retryAfterSeconds(retryAfter, this.#now());
-        this.#send(res, 429, platformBody(429, `Rate limit exceeded the maximum. Retry the request in [${seconds}] seconds`, 'too.many.requests'),
-          retryAfter === null ? {} : { 'Retry-After': retryAfter });
-        return true;
-      }
-      case 'hang':
-        // Nothing is sent; close() or the client's abort destroys the socket.
-        return true;
-      case 'reset':
-        res.socket?.destroy();
-        return true;
-      case 'malformed_json': {
-        const full = fakeBody(endpoint, this.#defaultLifetimeSeconds);
-        this.#send(res, 200, full.slice(0, Math.floor(full.length / 2)));
-        return true;
-      }
-      case 'truncated_body': {
-        const full = fakeBody(endpoint, this.#defaultLifetimeSeconds);
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(full)) });
-        // Flush the headers and half the body, then cut the connection so the client sees a short read.
-        res.write(full.slice(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
-        return true;
-      }
-      case 'html': {
-        const status = fault.status ?? 502;
-        const reason = HTML_REASONS[status] ?? 'Error';
-        const page = `<html>\r\n<head><title>${status} ${reason}</title></head>\r\n<body>\r\n<center><h1>${status} ${reason}</h1></center>\r\n</body>\r\n</html>\r\n`;
-        this.#send(res, status, page, { 'Content-Type': 'text/html', Server: 'awselb/2.0' });
-        return true;
-      }
-      case 'missing_access_token':
-        this.#send(res, 200, JSON.stringify({ token_type: 'bearer', expires_in: this.#defaultLifetimeSeconds }), { 'Cache-Control': 'no-store' });
-        return true;
-      case 'after_grant':
-      case 'invalid_token_body':
-        // Acted out by the grant itself (#token), after it ran.
-        return false;
-    }
+  /** Acts out a fault (simulator-faults.ts). */
+  #applyFault(fault: SimFault, endpoint: SimEndpoint, res: ServerResponse): Promise<boolean> {
+    return applyFault(fault, endpoint, res, { sleep: (ms) => this.#sleep(ms), now: this.#now, defaultLifetimeSeconds: this.#defaultLifetimeSeconds });
   }
 
   /** POST /oauth/token after faults: authenticate the client in this region, then run the grant. */

@@ -3,6 +3,7 @@
  * parsing, opaque tokens, and the checks on injected faults.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { REGIONS } from '../../lambdas/core/regions.js';
 import type { SimEndpoint, SimFault, SimGrantType } from './simulator-types.js';
@@ -52,6 +53,17 @@ export function isNonEmptyString(value: unknown): value is string {
 export function slug(name: string): string {
   const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return s === '' ? 'org' : s;
+}
+
+/** Sends a whole response; JSON unless `headers` say otherwise. Does nothing on a response already sent or destroyed. */
+export function sendBody(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.headersSent) return;
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    ...headers,
+  });
+  res.end(body);
 }
 
 export function platformBody(status: number, message: string, code = PLATFORM_CODES[status] ?? 'error'): string {
