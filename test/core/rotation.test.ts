@@ -224,9 +224,9 @@ describe('spendInDoubt and credentialsChanged', () => {
     expect(err.message).toBe(`attempt attempt-9 presented the refresh token of org ${ORG} and stopped before recording Genesys' answer; the token may be spent and is not presented again: re-authorize the org`);
   });
 
-  it('names the org whose credentials were replaced during a refresh', () => {
+  it('names the org whose credentials were replaced during a refresh, as a transient conflict', () => {
     const err = credentialsChanged(ORG);
-    expect(err).toMatchObject({ code: 'credentials_changed_during_refresh', orgId: ORG });
+    expect(err).toMatchObject({ code: 'credentials_changed_during_refresh', orgId: ORG, failureClass: 'transient' });
     expect(err.message).toBe(`credentials of org ${ORG} were replaced while a refresh ran; the operator's are kept and the rotated refresh token stays write-ahead for inspection`);
   });
 });
