@@ -237,6 +237,14 @@ describe('RefreshEngine, refresh_token rotation', () => {
     expect(f.snapshots.map((s) => s.step)).toEqual(['spend_noted', 'token_written', 'state_written']);
   });
 
+  it('asks Genesys to answer 5 s before the attempt budget ends, keeping that reserve to persist the rotated token', async () => {
+    const genesys = scriptedGenesys({ rotated: 'rt-reserve' });
+    const f = setup({ oauth: genesys.oauth });
+    const startedMs = clock.now();
+    await f.refresh({ orgTimeBudgetMs: 20_000 });
+    expect(genesys.requests.map((r) => r.deadlineMs)).toEqual([startedMs + 20_000 - 5_000]);
+  });
+
   it('notes the received token with the time it arrived', async () => {
     const genesys = scriptedGenesys({ rotated: 'rt-scripted', beforeAnswer: () => clock.advance(1_500) });
     const f = setup({ oauth: genesys.oauth });
@@ -357,7 +365,7 @@ describe('RefreshEngine, refresh_token rotation', () => {
     const outcome = await f.refresh();
     expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'lease_held' });
     if (outcome.kind !== 'failed') throw new Error('unreachable');
-    expect(outcome.error.message).toBe(`lease on org ${ORG} was lost before spending its refresh token`);
+    expect(outcome.error).toMatchObject({ orgId: ORG, message: `lease on org ${ORG} was lost before spending its refresh token` });
     expect(sim.counts(f.clientId).token).toBe(0);
     expect(f.journal.recorded).toEqual([]);
     expect(await f.registry.get(ORG)).toEqual(before);
