@@ -88,6 +88,9 @@ function scriptedGenesys(script: { rotated?: string; beforeAnswer?: () => void |
       if (script.rotated) await request.onRefreshToken?.(script.rotated);
       return { value: { accessToken: `at-${requests.length}`, tokenType: 'bearer', expiresInSeconds: 86_400 }, attempts: 1, httpStatus: 200 };
     },
+    async exchangeCode() {
+      throw new Error('the engine never exchanges an authorization code');
+    },
     async verifyToken({ orgId }) {
       return { value: { organizationId: orgId, authorizedScope: [] }, attempts: 1, httpStatus: 200 };
     },

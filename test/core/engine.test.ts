@@ -889,6 +889,9 @@ describe('RefreshEngine.refreshOne', () => {
         requests.push(request);
         return { value: { accessToken: 'at-1', tokenType: 'bearer', expiresInSeconds: 86_400 }, attempts: 1, httpStatus: 200 };
       },
+      async exchangeCode() {
+        throw new Error('the engine never exchanges an authorization code');
+      },
       async verifyToken({ orgId }) {
         return { value: { organizationId: orgId, authorizedScope: [] }, attempts: 1, httpStatus: 200 };
       },
