@@ -21,6 +21,7 @@ const spec: CommandSpec = {
   summary: "an org's current access token (printed only to a pipe, or with --show)",
   usage: '--org <uuid> [--show] <target>',
   target: true,
+  readOnly: true,
   options: {
     org: { type: 'string', valueName: '<uuid>', description: 'the org' },
     show: { type: 'boolean', description: 'print the token even though stdout is a terminal' },
