@@ -282,7 +282,8 @@ export function resolveOrgSecrets(config: LocalConfig, env: Record<string, strin
 
 /**
  * The bearer key protecting the HTTP API: from the variable the config names (which must then be set),
- * else from `BROKER_API_KEY`, else none. A key shorter than {@link MIN_API_KEY_LENGTH} is refused. A
+ * else from `BROKER_API_KEY`, else none. A key shorter than {@link MIN_API_KEY_LENGTH}, or holding
+ * whitespace (a bearer credential is one token), is refused. A
  * non-loopback `host` requires a key, so the getter is never open to the network.
  */
 export function resolveApiKey(options: { source: string; apiKeyEnv?: string; host: string }, env: Record<string, string | undefined>): string | undefined {
@@ -291,6 +292,10 @@ export function resolveApiKey(options: { source: string; apiKeyEnv?: string; hos
   const key = env[name] === '' ? undefined : env[name];
   if (key === undefined && options.apiKeyEnv) {
     throw new ConfigError(options.source, [`apiKeyEnv: environment variable ${name} is not set`]);
+  }
+  if (key !== undefined && /\s/.test(key)) {
+    // `Authorization: Bearer <key>` carries one token: a key with whitespace could never be presented.
+    throw new ConfigError(options.source, [`${where}: the key in ${name} contains whitespace; use ${MIN_API_KEY_LENGTH} or more random characters without spaces`]);
   }
   if (key !== undefined && key.length < MIN_API_KEY_LENGTH) {
     throw new ConfigError(options.source, [`${where}: the key in ${name} is ${key.length} characters; use at least ${MIN_API_KEY_LENGTH} random characters`]);

@@ -59,7 +59,7 @@ Options:
 HTTP API (bearer key from the config's apiKeyEnv or ${DEFAULT_API_KEY_ENV}, if set):
   GET /v1/orgs/{orgId}/token   the current token, as the getter Lambda returns it
   GET /v1/orgs                 orgs with health, expiresAt, nextRefreshAt, lastErrorCode (no tokens)
-  GET /healthz                 200 while sweeps run on schedule (never needs the key)
+  GET /healthz                 200 while sweeps run on schedule (never needs the key; HEAD too)
   GET /metrics                 Prometheus text format
 
 Config file (secrets stay in environment variables; the file only names them):

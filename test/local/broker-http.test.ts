@@ -205,7 +205,17 @@ describe('local broker HTTP API', () => {
     expect(post.headers.allow).toBe('GET');
     expect((post.json() as { error: { code: string } }).error.code).toBe('method_not_allowed');
     expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { method: 'DELETE' })).status).toBe(405);
-    expect((await call(url, '/healthz', { method: 'HEAD' })).status).toBe(405);
+    const put = await call(url, '/healthz', { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.allow).toBe('GET, HEAD');
+  });
+
+  it('answers HEAD on /healthz as GET, without a body', async () => {
+    const [get, head] = await Promise.all([call(url, '/healthz'), call(url, '/healthz', { method: 'HEAD' })]);
+    expect(head.status).toBe(get.status);
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.headers['content-length']).toBe(get.headers['content-length']);
+    expect(head.text).toBe('');
   });
 
   it.each([
@@ -251,6 +261,10 @@ describe('local broker HTTP API with a bearer key', () => {
 
   it.each([`Bearer ${API_KEY}x`, `Bearer ${API_KEY.slice(0, -1)}`, `Basic ${API_KEY}`, API_KEY, 'Bearer '])('refuses a wrong Authorization header (%s)', async (header) => {
     expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { headers: { Authorization: header } })).status).toBe(401);
+  });
+
+  it.each(['bearer', 'BEARER', 'Bearer', 'bEaReR'])('accepts the %s scheme in any case', async (scheme) => {
+    expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { headers: { Authorization: `${scheme} ${API_KEY}` } })).status).toBe(200);
   });
 
   it('serves every route with the key', async () => {

@@ -204,6 +204,17 @@ describe('resolveApiKey', () => {
     expect(() => resolveApiKey(base, { BROKER_API_KEY: 'short' })).toThrow(/BROKER_API_KEY: the key in BROKER_API_KEY is 5 characters; use at least 16/);
   });
 
+  it.each(['with a space inside', ' leading-space-key-0123', 'trailing-newline-key-0123\n', 'tab\tinside-the-key-0123'])('refuses a key with whitespace at startup, without echoing it (%j)', (key) => {
+    let message = '';
+    try {
+      resolveApiKey(base, { BROKER_API_KEY: key });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('BROKER_API_KEY: the key in BROKER_API_KEY contains whitespace');
+    expect(message).not.toContain(key.trim());
+  });
+
   it('requires a key before listening beyond loopback', () => {
     expect(() => resolveApiKey({ ...base, host: '0.0.0.0' }, {})).toThrow(/host: 0\.0\.0\.0 is reachable from other machines/);
     expect(resolveApiKey({ ...base, host: '0.0.0.0' }, { BROKER_API_KEY: 'k'.repeat(32) })).toBe('k'.repeat(32));
