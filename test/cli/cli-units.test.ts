@@ -20,7 +20,7 @@ import { DEFAULT_POLICY } from '../../lambdas/core/policy.js';
 import { InMemoryLease, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { LEASE_TAKEOVER_GRACE_MS } from '../../lambdas/core/engine.js';
 import { ORG_LEASE_WAIT_MS, withOrgLease } from '../../lib/cli/commands/orgs.js';
-import { tokenOutputMode } from '../../lib/cli/commands/token.js';
+import { clipboardCommand, tokenOutputMode } from '../../lib/cli/commands/token.js';
 import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';
 import { formatDuration, formatRelative, parseSince, renderTable, unreadableNotes } from '../../lib/cli/format.js';
 import { exitCodeFor } from '../../lib/cli/main.js';
@@ -42,6 +42,25 @@ describe('tokenOutputMode', () => {
     { stdoutIsTTY: true, show: false, mode: 'metadata' },
   ] as const)('prints $mode when stdout is a TTY: $stdoutIsTTY and --show: $show', ({ stdoutIsTTY, show, mode }) => {
     expect(tokenOutputMode({ stdoutIsTTY, show })).toBe(mode);
+  });
+});
+
+describe('clipboardCommand', () => {
+  it.each([
+    ['darwin', {}, 'pbcopy'],
+    ['win32', {}, 'clip'],
+    ['linux', { WAYLAND_DISPLAY: 'wayland-0', DISPLAY: ':0' }, 'wl-copy'],
+    ['linux', { DISPLAY: ':0' }, 'xclip -selection clipboard'],
+    ['freebsd', { DISPLAY: ':0' }, 'xclip -selection clipboard'],
+    ['linux', {}, undefined],
+  ] as const)('suggests on %s with %j: %s', (platform, env, command) => {
+    expect(clipboardCommand(platform, env)).toBe(command);
+  });
+
+  it('never suggests pbcopy off macOS', () => {
+    for (const platform of ['linux', 'win32', 'freebsd', 'openbsd', 'sunos', 'aix'] as const) {
+      expect(clipboardCommand(platform, { DISPLAY: ':0', WAYLAND_DISPLAY: 'w' })).not.toBe('pbcopy');
+    }
   });
 });
 
@@ -469,6 +488,9 @@ describe('main in-process', () => {
     expect(onTerminal.stdout).toContain(`org        ${ORG}`);
     expect(onTerminal.stdout).toContain('api        https://api.euw2.pure.cloud (region euw2.pure.cloud)');
     expect(onTerminal.stdout).toContain('Pass --show to print it');
+    const clipboard = clipboardCommand(process.platform, process.env);
+    expect(onTerminal.stdout).toContain(clipboard ? `| ${clipboard}\n` : `TOKEN=$(genesys-token-broker token --org ${ORG} ...)`);
+    if (process.platform !== 'darwin') expect(onTerminal.stdout).not.toContain('pbcopy');
     expect(onTerminal.stdout).not.toContain(token.accessToken);
 
     const shown = await runInProcess(['token', '--org', ORG, '--show', ...local()], { stdoutIsTTY: true });
