@@ -39,6 +39,9 @@ export function describeEvent(event: BrokerEvent, nowMs: number): string {
   if (event.event === 'sweep' && typeof event.failed === 'object' && event.failed && Object.keys(event.failed).length > 0) {
     parts.push(`failed=${Object.entries(event.failed as Record<string, number>).map(([k, v]) => `${k}:${v}`).join(',')}`);
   }
+  if (event.event === 'requests_rejected' && typeof event.counts === 'object' && event.counts) {
+    parts.push(`counts=${Object.entries(event.counts as Record<string, number>).map(([k, v]) => `${k}:${v}`).join(',')}`);
+  }
   const unreadable = event.event === 'sweep' ? (event.skipped as { unreadable?: unknown } | undefined)?.unreadable : undefined;
   if (typeof unreadable === 'number' && unreadable > 0) parts.push(`unreadable=${unreadable}`);
   return `${time} ${event.level === 'info' ? ' ' : '!'} ${event.event} ${parts.join(' ')}`.trimEnd();

@@ -314,6 +314,23 @@ describe('local broker events', () => {
   });
 });
 
+describe('local broker rejected-request log', () => {
+  it('logs a burst of refused token requests as one line at once and one count per reason, not one line each', async () => {
+    const events: BrokerEvent[] = [];
+    const { broker, url } = await newBroker({ apiKey: API_KEY, onEvent: (e) => events.push(e) });
+    await broker.sweep();
+    const auth = { Authorization: `Bearer ${API_KEY}` };
+    for (let i = 0; i < 40; i += 1) await call(url, `/v1/orgs/${ORG_BROKEN}/token`, { headers: auth });
+    for (let i = 0; i < 10; i += 1) await call(url, `/v1/orgs/${ORG_OK}/token`);
+    await broker.stop();
+    expect(events.filter((e) => e.event === 'token_not_served').map((e) => e.errorCode)).toEqual(['token_unavailable', 'unauthorized']);
+    const summaries = events.filter((e) => e.event === 'requests_rejected');
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toMatchObject({ counts: { token_unavailable: 39, unauthorized: 9 }, orgIds: { token_unavailable: [ORG_BROKEN] } });
+    expect(JSON.stringify(events)).not.toContain(API_KEY);
+  });
+});
+
 describe('local broker start-up', () => {
   it('releases a lease left by a local broker that is no longer running, so the org refreshes at once', async () => {
     const dataDir = join(root, randomUUID());
