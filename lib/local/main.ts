@@ -311,7 +311,10 @@ async function runOnce(broker: LocalBroker, io: MainIo, isTty: boolean, demo: De
   return ok ? EXIT_OK : EXIT_FAILURE;
 }
 
-/** Runs until SIGINT/SIGTERM (or the test's stop signal), then stops within the grace bound. A second signal forces exit. */
+/** A repeat of the first stop signal within this long is the same request (see untilStopped). */
+const REPEATED_SIGNAL_MS = 1_000;
+
+/** Runs until SIGINT/SIGTERM (or the test's stop signal), then stops within the grace bound. A second signal (a second later or more) forces exit. */
 async function untilStopped(broker: LocalBroker, io: MainIo, emit: (event: BrokerEvent) => void): Promise<number> {
   return new Promise<number>((resolvePromise) => {
     let stopping = false;
@@ -319,7 +322,12 @@ async function untilStopped(broker: LocalBroker, io: MainIo, emit: (event: Broke
     const cleanup = () => {
       for (const [signal, handler] of handlers) process.off(signal, handler);
     };
+    let firstSignal: { reason: string; atMs: number } | undefined;
     const stop = (reason: string) => {
+      // `npm start` forwards the terminal's Ctrl-C to its child, which the terminal already signalled:
+      // the same signal again within a second is that one request, not an operator insisting.
+      const nowMs = Date.now();
+      if (stopping && firstSignal?.reason === reason && nowMs - firstSignal.atMs < REPEATED_SIGNAL_MS) return;
       if (stopping) {
         emit({ event: 'forced_exit', level: 'warn', reason });
         cleanup();
@@ -327,6 +335,7 @@ async function untilStopped(broker: LocalBroker, io: MainIo, emit: (event: Broke
         return;
       }
       stopping = true;
+      firstSignal = { reason, atMs: nowMs };
       emit({ event: 'stopping', level: 'info', reason, graceMs: DEFAULT_STOP_GRACE_MS });
       void broker.stop({ graceMs: DEFAULT_STOP_GRACE_MS }).then(() => {
         cleanup();
