@@ -10,6 +10,8 @@
  * another listener can add output but cannot hold a duplicate back.
  */
 
+import { closeSync, openSync } from 'node:fs';
+
 /** The warning let through once per process. */
 export const NODE_VERSION_WARNING = 'NodeVersionSupportWarning';
 
@@ -28,9 +30,13 @@ export function isNodeVersionWarning(warning: unknown, rest: readonly unknown[] 
 
 /**
  * Installs the once-per-process filter on `target` (default `process`); installing it again is a no-op.
- * Installed by the CLI's `main` and by the test setup.
+ * Installed by the CLI's `main` and by the test setup. With `sharedMarker` (a file path several
+ * processes share: the test run's workers), only the first process to claim the file shows it.
  */
-export function showNodeVersionWarningOnce(target: { emitWarning: EmitWarning } = process as unknown as { emitWarning: EmitWarning }): void {
+export function showNodeVersionWarningOnce(
+  target: { emitWarning: EmitWarning } = process as unknown as { emitWarning: EmitWarning },
+  options: { sharedMarker?: string } = {},
+): void {
   const holder = target as unknown as Record<symbol, unknown>;
   if (holder[INSTALLED]) return;
   holder[INSTALLED] = true;
@@ -40,7 +46,22 @@ export function showNodeVersionWarningOnce(target: { emitWarning: EmitWarning } 
     if (isNodeVersionWarning(warning, rest)) {
       if (shown) return;
       shown = true;
+      if (options.sharedMarker !== undefined && !claim(options.sharedMarker)) return;
     }
     original(warning, ...rest);
   };
+}
+
+/**
+ * Creates `path` exclusively: true for the one process (of several sharing the path, as the test
+ * workers do) that gets there first, and also when the path cannot be written at all (better shown
+ * twice than never).
+ */
+function claim(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'wx'));
+    return true;
+  } catch (err) {
+    return (err as { code?: unknown }).code !== 'EEXIST';
+  }
 }

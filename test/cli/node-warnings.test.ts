@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isNodeVersionWarning, showNodeVersionWarningOnce } from '../../lib/node-warnings.js';
 import { REPO_ROOT } from './run-cli.js';
@@ -15,6 +18,18 @@ describe('showNodeVersionWarningOnce', () => {
     target.emitWarning('something else', 'DeprecationWarning');
     target.emitWarning('something else', 'DeprecationWarning');
     expect(seen).toEqual([SDK_TEXT, 'something else', 'something else']);
+  });
+
+  it('shows it once among processes sharing a marker file (the test run\'s workers)', () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'node-warning-')), 'shown');
+    const seen: string[] = [];
+    for (const name of ['first', 'second', 'third']) {
+      const target = { emitWarning: (warning: string | Error, ..._rest: unknown[]) => void seen.push(`${name}: ${String(warning).slice(0, 25)}`) };
+      showNodeVersionWarningOnce(target, { sharedMarker: marker });
+      target.emitWarning(SDK_TEXT);
+      target.emitWarning('unrelated', 'MyOwnWarning');
+    }
+    expect(seen).toEqual(['first: NodeVersionSupportWarning', 'first: unrelated', 'second: unrelated', 'third: unrelated']);
   });
 
   it.each([
