@@ -4,7 +4,7 @@
  * clean shutdown.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -105,5 +105,14 @@ describe('README real-org example', () => {
     const program = /BROKER_API_KEY="\$\(node -e "(.*)"\)"/.exec(sh)?.[1];
     const generated = spawnSync(process.execPath, ['-e', program!], { encoding: 'utf8' }).stdout.trim();
     expect(resolveApiKey({ source: 'README.md', host: '127.0.0.1' }, { BROKER_API_KEY: generated })).toBe(generated);
+  });
+});
+
+describe('README test-suite figures', () => {
+  it('states lower bounds the suite meets', () => {
+    const [, files] = /The suite \(over (\d+) files, over [\d,]+ tests\)/.exec(README) ?? [];
+    expect(files).toBeDefined();
+    const count = readdirSync(join(REPO_ROOT, 'test'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.test.ts')).length;
+    expect(count).toBeGreaterThan(Number(files));
   });
 });
