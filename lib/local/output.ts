@@ -5,6 +5,7 @@
  */
 import type { BrokerEvent, LastSweep } from './broker.js';
 import type { OrgStatus } from './org-status.js';
+import { findRegion } from '../../lambdas/core/regions.js';
 
 /** One JSON log line (newline-terminated): `time`, `level`, `event`, then the event's fields. */
 export function formatJsonLine(event: BrokerEvent, nowMs: number): string {
@@ -83,7 +84,22 @@ function pad(raw: string, width: number): string {
   return cut.padEnd(width);
 }
 
-/** Renders one frame of the status view (no cursor control; the caller clears the screen). */
+/** A region as `status` shows it: its key (`eu-west-1`), or the domain when it has none. */
+function regionKey(domain: string): string {
+  return findRegion(domain)?.key ?? domain;
+}
+
+/**
+ * The order `status` lists orgs in (lib/cli/commands/orgs.ts `sortedOrgsAndUnreadable`): by label,
+ * then id, with corrupt orgs (no label can be read) after the rest in id order.
+ */
+export function statusOrder(orgs: readonly OrgStatus[]): OrgStatus[] {
+  const byId = (a: OrgStatus, b: OrgStatus) => a.orgId.localeCompare(b.orgId);
+  const readable = orgs.filter((o) => o.health !== 'corrupt').sort((a, b) => (a.label ?? '').localeCompare(b.label ?? '') || byId(a, b));
+  return [...readable, ...orgs.filter((o) => o.health === 'corrupt').sort(byId)];
+}
+
+/** Renders one frame of the status view (no cursor control; the caller positions the cursor). */
 export function renderStatusView(input: StatusViewInput): string {
   const paint = (code: string, text: string) => (input.color ? `\x1b[${code}m${text}\x1b[0m` : text);
   const lines: string[] = [];
@@ -100,7 +116,7 @@ export function renderStatusView(input: StatusViewInput): string {
   const header = `${pad('ORG ID', 36)}  ${pad('LABEL', 32)}  ${pad('REGION', 18)}  ${pad('HEALTH', 11)}  ${pad('EXPIRES IN', 10)}  ${pad('NEXT REFRESH', 12)}  LAST ERROR`;
   lines.push(paint('1', header));
   if (input.orgs.length === 0) lines.push('(no orgs registered)');
-  for (const org of input.orgs) {
+  for (const org of statusOrder(input.orgs)) {
     const expires = org.expiresInSeconds === null ? '-' : org.expiresInSeconds < 0 ? 'expired' : formatDuration(org.expiresInSeconds);
     const nextRefresh = org.nextRefreshAt === null ? '-' : (() => {
       const inSeconds = (Date.parse(org.nextRefreshAt) - input.nowMs) / 1000;
@@ -109,7 +125,7 @@ export function renderStatusView(input: StatusViewInput): string {
     lines.push([
       pad(org.orgId, 36),
       pad(org.label ?? '', 32),
-      pad(org.region ?? '-', 18),
+      pad(org.region ? regionKey(org.region) : '-', 18),
       paint(COLORS[org.health] ?? '0', pad(org.health, 11)),
       pad(expires, 10),
       pad(nextRefresh, 12),
@@ -124,6 +140,15 @@ export function renderStatusView(input: StatusViewInput): string {
   lines.push(...(input.events.length > 0 ? input.events : ['(none yet)']));
   lines.push('', 'Ctrl-C stops the broker (in-flight refreshes finish first).');
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A frame drawn over the previous one without clearing the screen first (which flickers): the cursor
+ * goes home, each line erases what is left of the old one after it, and whatever the old frame had
+ * below the new one is erased last.
+ */
+export function overdraw(frame: string): string {
+  return `\x1b[H${frame.replace(/\n/g, '\x1b[K\n')}\x1b[J`;
 }
 
 /** Redraws the status view on a TTY every second and keeps the last few events. */
@@ -157,7 +182,7 @@ export class StatusView {
     this.#drawing = true;
     try {
       const frame = renderStatusView({ ...(await this.#input()), events: this.#events, color: true });
-      this.#write(`\x1b[H\x1b[2J${frame}`);
+      this.#write(overdraw(frame));
     } catch {
       // A frame that cannot be drawn (store busy) is skipped; the next one tries again.
     } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeEvent, formatDuration, formatJsonLine, renderStatusView } from '../../lib/local/output.js';
+import { describeEvent, formatDuration, formatJsonLine, overdraw, renderStatusView } from '../../lib/local/output.js';
 import { corruptOrgStatus, type OrgStatus } from '../../lib/local/org-status.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -42,7 +42,7 @@ describe('renderStatusView', () => {
     const text = frame();
     const rows = text.split('\n');
     expect(rows.find((r) => r.startsWith('ORG ID'))).toMatch(/LABEL\s+REGION\s+HEALTH\s+EXPIRES IN\s+NEXT REFRESH\s+LAST ERROR/);
-    expect(rows.find((r) => r.startsWith(ORG.orgId))).toMatch(/Acme\s+mypurecloud\.ie\s+healthy\s+4m 05s\s+in 2m 50s$/);
+    expect(rows.find((r) => r.startsWith(ORG.orgId))).toMatch(/Acme\s+eu-west-1\s+healthy\s+4m 05s\s+in 2m 50s$/);
     expect(rows.find((r) => r.includes('000000000002'))).toMatch(/failing\s+-\s+now\s+invalid_client$/);
     expect(text).toContain('getter: http://127.0.0.1:4180');
     expect(text).toContain('12:00:00   refreshed orgId=x');
@@ -66,6 +66,25 @@ describe('renderStatusView', () => {
     expect(rows.find((r) => r.startsWith(corrupt.orgId))).toMatch(/^\S+\s+-\s+corrupt\s+-\s+-\s+registry_unavailable \(see below\)$/);
     const note = rows.findIndex((r) => r.startsWith(`corrupt ${corrupt.orgId}`));
     expect(rows.slice(note, note + 2)).toEqual([`corrupt ${corrupt.orgId} (/data/registry/${corrupt.orgId}.json?[2J): not valid JSON`, '  Restore the file from a backup.']);
+  });
+
+  it('lists orgs in the order and with the region names of the status command', async () => {
+    const { sortedOrgsAndUnreadable } = await import('../../lib/cli/commands/orgs.js');
+    const { InMemoryOrgRegistry } = await import('../../lambdas/adapters/memory/in-memory-stores.js');
+    const registry = new InMemoryOrgRegistry();
+    const specs = [['f0000000-0000-4000-8000-00000000000c', 'Zeta', 'mypurecloud.jp'], ['f0000000-0000-4000-8000-00000000000a', undefined, 'mypurecloud.com'], ['f0000000-0000-4000-8000-00000000000b', 'Alpha', 'mypurecloud.de'], ['f0000000-0000-4000-8000-00000000000d', 'Alpha', 'mypurecloud.ie']] as const;
+    for (const [orgId, label, region] of specs) await registry.put({ orgId, region, grantType: 'client_credentials', enabled: true, credentialsVersion: 1, ...(label ? { label } : {}), state: { consecutiveFailures: 0 } });
+    const { orgs } = await sortedOrgsAndUnreadable(registry);
+    const statuses = specs.map(([orgId, label, region]) => ({ ...ORG, orgId, label: label ?? null, region }));
+    const corrupt = corruptOrgStatus({ orgId: 'f0000000-0000-4000-8000-000000000001', problem: 'x', location: 'y', remedy: 'z' });
+    const rows = renderStatusView({ orgs: [corrupt, ...statuses], nowMs: NOW, sweepRunning: false, events: [], color: false }).split('\n').filter((r) => r.startsWith('f0000000'));
+    expect(rows.map((r) => r.slice(0, 36))).toEqual([...orgs.map((o) => o.orgId), corrupt.orgId]);
+    ['us-east-1', 'eu-central-1', 'eu-west-1', 'ap-northeast-1', '-'].forEach((region, i) => expect(rows[i]).toMatch(new RegExp(`\\s${region}\\s`)));
+    expect(rows.join('\n')).not.toContain('mypurecloud');
+  });
+
+  it('draws a frame over the previous one: cursor home, each line erased to its end, the rest erased after', () => {
+    expect(overdraw('a\nbb\n')).toBe('\x1b[Ha\x1b[K\nbb\x1b[K\n\x1b[J');
   });
 
   it('reports sweep timing', () => {
