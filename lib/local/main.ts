@@ -70,7 +70,7 @@ Config file (secrets stay in environment variables; the file only names them):
 
 /** Where main reads and writes; tests pass their own. */
 export interface MainIo {
-  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
   cwd: string;
@@ -234,6 +234,7 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
       ...(broker?.lastSweep ? { lastSweep: broker.lastSweep } : {}),
       ...(broker?.nextSweepAtMs !== undefined ? { nextSweepAtMs: broker.nextSweepAtMs } : {}),
       sweepRunning: broker?.sweepRunning ?? false,
+      ...(io.stdout.columns ? { columns: io.stdout.columns } : {}),
     };
   }) : undefined;
   const emit = (event: BrokerEvent) => {
@@ -304,7 +305,7 @@ async function runOnce(broker: LocalBroker, io: MainIo, isTty: boolean, demo: De
   const unhealthy = orgs.filter((o) => o.health === 'corrupt' || (o.enabled && !expectedFailures.has(o.orgId) && (failedNow.has(o.orgId) || o.health === 'expired' || o.health === 'failing' || o.expiresAt === null)));
   const ok = summary !== undefined && summary.registryError === undefined && unhealthy.length === 0;
   if (isTty) {
-    io.stdout.write(renderStatusView({ ...(demo ? { banner: DEMO_BANNER } : {}), orgs, nowMs: Date.now(), sweepRunning: false, events: [], color: true, ...(broker.lastSweep ? { lastSweep: broker.lastSweep } : {}) }));
+    io.stdout.write(renderStatusView({ ...(demo ? { banner: DEMO_BANNER } : {}), orgs, nowMs: Date.now(), sweepRunning: false, events: [], color: true, ...(io.stdout.columns ? { columns: io.stdout.columns } : {}), ...(broker.lastSweep ? { lastSweep: broker.lastSweep } : {}) }));
   } else {
     io.stdout.write(formatJsonLine({ event: 'once_done', level: ok ? 'info' : 'error', ok, orgsWithoutValidToken: unhealthy.map((o) => o.orgId), expectedFailures: [...expectedFailures] }, Date.now()));
   }

@@ -60,6 +60,8 @@ export interface StatusViewInput {
   sweepRunning: boolean;
   events: readonly string[];
   color: boolean;
+  /** Terminal width: a table wider than this puts label, region and last error on a second line. @default 80 */
+  columns?: number;
 }
 
 const COLORS: Record<string, string> = {
@@ -84,6 +86,24 @@ function pad(raw: string, width: number): string {
   return cut.padEnd(width);
 }
 
+/** `text` (made printable) in lines of at most `width`, broken at spaces where possible, each after `indent`. */
+function wrap(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let rest = printable(text);
+  const room = width - indent.length;
+  while (rest.length > room) {
+    const space = rest.lastIndexOf(' ', room);
+    const cut = space > room / 2 ? space : room;
+    out.push(`${indent}${rest.slice(0, cut)}`);
+    rest = rest.slice(cut).trimStart();
+  }
+  out.push(`${indent}${rest}`);
+  return out;
+}
+
+/** Width assumed when the terminal does not say. */
+export const DEFAULT_COLUMNS = 80;
+
 /** A region as `status` shows it: its key (`eu-west-1`), or the domain when it has none. */
 function regionKey(domain: string): string {
   return findRegion(domain)?.key ?? domain;
@@ -105,7 +125,9 @@ export function renderStatusView(input: StatusViewInput): string {
   const lines: string[] = [];
   if (input.banner) lines.push(paint('1;35', input.banner), '');
   lines.push(`${paint('1', 'genesys-token-broker')}  local mode  ${input.url ? `getter: ${input.url}` : '(no HTTP server)'}`);
-  if (input.hint) lines.push(`try: ${input.hint}`);
+  const width = Math.max(40, input.columns ?? DEFAULT_COLUMNS);
+  // The hint is meant to be copied whole: on its own line when it does not fit after "try: ".
+  if (input.hint) lines.push(...(input.hint.length + 5 <= width ? [`try: ${input.hint}`] : ['try:', input.hint]));
   const sweep = input.sweepRunning
     ? 'sweep running'
     : input.lastSweep
@@ -113,31 +135,41 @@ export function renderStatusView(input: StatusViewInput): string {
       : 'no sweep yet';
   const next = input.nextSweepAtMs === undefined ? '' : `, next in ${formatDuration(Math.max(0, (input.nextSweepAtMs - input.nowMs) / 1000))}`;
   lines.push(`${sweep}${next}`, '');
-  const header = `${pad('ORG ID', 36)}  ${pad('LABEL', 32)}  ${pad('REGION', 18)}  ${pad('HEALTH', 11)}  ${pad('EXPIRES IN', 10)}  ${pad('NEXT REFRESH', 12)}  LAST ERROR`;
-  lines.push(paint('1', header));
-  if (input.orgs.length === 0) lines.push('(no orgs registered)');
-  for (const org of statusOrder(input.orgs)) {
+  const rows = statusOrder(input.orgs).map((org) => {
     const expires = org.expiresInSeconds === null ? '-' : org.expiresInSeconds < 0 ? 'expired' : formatDuration(org.expiresInSeconds);
     const nextRefresh = org.nextRefreshAt === null ? '-' : (() => {
       const inSeconds = (Date.parse(org.nextRefreshAt) - input.nowMs) / 1000;
       return inSeconds <= 0 ? 'now' : `in ${formatDuration(inSeconds)}`;
     })();
-    lines.push([
-      pad(org.orgId, 36),
-      pad(org.label ?? '', 32),
-      pad(org.region ? regionKey(org.region) : '-', 18),
-      paint(COLORS[org.health] ?? '0', pad(org.health, 11)),
-      pad(expires, 10),
-      pad(nextRefresh, 12),
-      org.health === 'corrupt' ? `${org.lastErrorCode ?? ''} (see below)` : org.lastErrorCode ?? '',
-    ].join('  ').trimEnd());
+    const lastError = org.health === 'corrupt' ? `${org.lastErrorCode ?? ''} (see below)` : org.lastErrorCode ?? '';
+    return { org, expires, nextRefresh, lastError, region: org.region ? regionKey(org.region) : '-' };
+  });
+  const health = (org: OrgStatus) => paint(COLORS[org.health] ?? '0', pad(org.health, 11));
+  const wideHeader = `${pad('ORG ID', 36)}  ${pad('LABEL', 32)}  ${pad('REGION', 14)}  ${pad('HEALTH', 11)}  ${pad('EXPIRES IN', 10)}  ${pad('NEXT REFRESH', 12)}  LAST ERROR`;
+  const widest = Math.max(0, ...rows.map((r) => r.lastError.length));
+  if (wideHeader.length - 'LAST ERROR'.length + widest <= width) {
+    lines.push(paint('1', wideHeader));
+    if (rows.length === 0) lines.push('(no orgs registered)');
+    for (const r of rows) {
+      lines.push([pad(r.org.orgId, 36), pad(r.org.label ?? '', 32), pad(r.region, 14), health(r.org), pad(r.expires, 10), pad(r.nextRefresh, 12), r.lastError].join('  ').trimEnd());
+    }
+  } else {
+    // Narrow (80 columns fits 70 plus the indent): the facts that change each second on the org's
+    // line, what names it and what went wrong on the line under it, cut to the width.
+    lines.push(paint('1', `${pad('ORG ID', 36)}  ${pad('HEALTH', 11)}  ${pad('EXPIRES', 7)}  NEXT REFRESH`));
+    if (rows.length === 0) lines.push('(no orgs registered)');
+    for (const r of rows) {
+      lines.push([pad(r.org.orgId, 36), health(r.org), pad(r.expires, 7), r.nextRefresh].join('  ').trimEnd());
+      lines.push(pad(`  ${[r.org.label, r.region, r.lastError].filter((part) => part).join(' · ')}`, width).trimEnd());
+    }
   }
   // A corrupt org needs an operator: say where its file is and what to do, under the table.
   for (const org of input.orgs.filter((o) => o.health === 'corrupt')) {
-    lines.push(paint(COLORS.corrupt ?? '0', printable(`corrupt ${org.orgId} (${org.location ?? '?'}): ${org.problem ?? 'unreadable'}`)), printable(`  ${org.remedy ?? ''}`));
+    // The file's path and the remedy are read, not copied from here: wrapped to the width, not cut.
+    lines.push(...wrap(`corrupt ${org.orgId} (${org.location ?? '?'}): ${org.problem ?? 'unreadable'}`, width, '').map((l) => paint(COLORS.corrupt ?? '0', l)), ...wrap(org.remedy ?? '', width, '  '));
   }
   lines.push('', paint('1', 'recent events'));
-  lines.push(...(input.events.length > 0 ? input.events : ['(none yet)']));
+  lines.push(...(input.events.length > 0 ? input.events.map((e) => pad(e, width).trimEnd()) : ['(none yet)']));
   lines.push('', 'Ctrl-C stops the broker (in-flight refreshes finish first).');
   return `${lines.join('\n')}\n`;
 }

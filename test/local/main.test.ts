@@ -129,9 +129,9 @@ describe('main', () => {
     const frame = frames.at(-1) ?? '';
     expect(frame).toContain(DEMO_BANNER);
     expect(frame).toContain(`getter: ${broker?.url}`);
-    expect(frame).toContain(`try: curl -s ${broker?.url}/v1/orgs/de000000-0000-4000-8000-000000000001/token`);
-    // Region keys, as `status` shows them.
-    expect(frame).toMatch(/Acme \(Dublin\)\s.*eu-west-1\s.*healthy/);
+    expect(frame).toContain(`curl -s ${broker?.url}/v1/orgs/de000000-0000-4000-8000-000000000001/token`);
+    // At the default 80 columns: health on the org's line; label and region key (as `status` shows it) under it.
+    expect(frame).toMatch(/de000000-0000-4000-8000-000000000001\s+\S*healthy[\s\S]*?\n {2}Acme \(Dublin\) · eu-west-1/);
     expect(c.out.join('')).toContain('broker stopped');
 
     const store = new FileStore({ dataDir });

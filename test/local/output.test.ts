@@ -35,7 +35,7 @@ describe('formatDuration', () => {
 describe('renderStatusView', () => {
   const frame = (extra: Partial<Parameters<typeof renderStatusView>[0]> = {}) => renderStatusView({
     orgs: [ORG, { ...ORG, orgId: 'f0000000-0000-4000-8000-000000000002', label: null, health: 'failing', expiresAt: null, expiresInSeconds: null, nextRefreshAt: new Date(NOW - 1).toISOString(), lastErrorCode: 'invalid_client' }],
-    nowMs: NOW, sweepRunning: false, events: ['12:00:00   refreshed orgId=x'], color: false, url: 'http://127.0.0.1:4180', ...extra,
+    nowMs: NOW, sweepRunning: false, events: ['12:00:00   refreshed orgId=x'], color: false, url: 'http://127.0.0.1:4180', columns: 200, ...extra,
   });
 
   it('shows each org with label, region, health, time to expiry and next refresh', () => {
@@ -62,7 +62,7 @@ describe('renderStatusView', () => {
 
   it('shows a corrupt org in the table, and its file and remedy under it', () => {
     const corrupt = corruptOrgStatus({ orgId: 'f0000000-0000-4000-8000-000000000003', problem: 'not valid JSON', location: '/data/registry/f0000000-0000-4000-8000-000000000003.json\x1b[2J', remedy: 'Restore the file from a backup.' });
-    const rows = renderStatusView({ orgs: [ORG, corrupt], nowMs: NOW, sweepRunning: false, events: [], color: false }).split('\n');
+    const rows = renderStatusView({ orgs: [ORG, corrupt], nowMs: NOW, sweepRunning: false, events: [], color: false, columns: 200 }).split('\n');
     expect(rows.find((r) => r.startsWith(corrupt.orgId))).toMatch(/^\S+\s+-\s+corrupt\s+-\s+-\s+registry_unavailable \(see below\)$/);
     const note = rows.findIndex((r) => r.startsWith(`corrupt ${corrupt.orgId}`));
     expect(rows.slice(note, note + 2)).toEqual([`corrupt ${corrupt.orgId} (/data/registry/${corrupt.orgId}.json?[2J): not valid JSON`, '  Restore the file from a backup.']);
@@ -77,10 +77,33 @@ describe('renderStatusView', () => {
     const { orgs } = await sortedOrgsAndUnreadable(registry);
     const statuses = specs.map(([orgId, label, region]) => ({ ...ORG, orgId, label: label ?? null, region }));
     const corrupt = corruptOrgStatus({ orgId: 'f0000000-0000-4000-8000-000000000001', problem: 'x', location: 'y', remedy: 'z' });
-    const rows = renderStatusView({ orgs: [corrupt, ...statuses], nowMs: NOW, sweepRunning: false, events: [], color: false }).split('\n').filter((r) => r.startsWith('f0000000'));
+    const rows = renderStatusView({ orgs: [corrupt, ...statuses], nowMs: NOW, sweepRunning: false, events: [], color: false, columns: 200 }).split('\n').filter((r) => r.startsWith('f0000000'));
     expect(rows.map((r) => r.slice(0, 36))).toEqual([...orgs.map((o) => o.orgId), corrupt.orgId]);
     ['us-east-1', 'eu-central-1', 'eu-west-1', 'ap-northeast-1', '-'].forEach((region, i) => expect(rows[i]).toMatch(new RegExp(`\\s${region}\\s`)));
     expect(rows.join('\n')).not.toContain('mypurecloud');
+  });
+
+  it('fits an 80-column terminal: label, region and last error go under the org line, nothing is wider', () => {
+    const corrupt = corruptOrgStatus({ orgId: 'f0000000-0000-4000-8000-000000000003', problem: 'not valid JSON', location: `/home/someone/projects/broker/.broker-data/registry/f0000000-0000-4000-8000-000000000003.json`, remedy: 'Restore the file from a backup, or delete it and register the org again (genesys-token-broker orgs add --local --data-dir x).' });
+    const orgs = [
+      { ...ORG, label: 'Initech (Sydney, refresh token, slow link)', region: 'mypurecloud.com.au' },
+      { ...ORG, orgId: 'f0000000-0000-4000-8000-000000000002', label: 'Broken Co (Tokyo, bad secret)', region: 'mypurecloud.jp', health: 'failing' as const, expiresAt: null, expiresInSeconds: null, lastErrorCode: 'invalid_client' as const, nextRefreshAt: new Date(NOW + 64_740_000).toISOString() },
+      corrupt,
+    ];
+    const events = [`12:00:00 ! refresh_failed orgId=${ORG.orgId} reason=never_issued errorCode=invalid_client expiresInSeconds=300`];
+    const hint = `curl -s http://127.0.0.1:4180/v1/orgs/${ORG.orgId}/token`;
+    for (const color of [false, true]) {
+      const text = renderStatusView({ banner: 'DEMO MODE: simulated Genesys Cloud, no real orgs are contacted', url: 'http://127.0.0.1:4180', hint, orgs, nowMs: NOW, sweepRunning: true, events, color, columns: 80 });
+      // eslint-disable-next-line no-control-regex -- colour codes take no columns
+      const visible = text.replace(/\x1b\[[0-9;]*m/g, '').split('\n');
+      for (const line of visible) expect(line.length, line).toBeLessThanOrEqual(80);
+      expect(visible).toContain(hint);
+      const at = visible.findIndex((l) => l.startsWith('f0000000-0000-4000-8000-000000000002'));
+      expect(visible[at]).toMatch(/^\S+\s+failing\s+-\s+in 17h 59m$/);
+      expect(visible[at + 1]).toBe('  Broken Co (Tokyo, bad secret) · ap-northeast-1 · invalid_client');
+      expect(visible[visible.findIndex((l) => l.startsWith(ORG.orgId)) + 1]).toBe('  Initech (Sydney, refresh token, slow link) · ap-southeast-2');
+      expect(visible.join(' ')).toMatch(/Restore the file from a backup, or delete it and register the org again/);
+    }
   });
 
   it('draws a frame over the previous one: cursor home, each line erased to its end, the rest erased after', () => {
