@@ -133,11 +133,13 @@ export function renderStatusView(input: StatusViewInput): string {
     : input.lastSweep
       ? `last sweep ${formatDuration((input.nowMs - Date.parse(input.lastSweep.startedAt)) / 1000)} ago (${input.lastSweep.durationMs} ms${input.lastSweep.ok ? '' : ', FAILED'})`
       : 'no sweep yet';
-  const next = input.nextSweepAtMs === undefined ? '' : `, next in ${formatDuration(Math.max(0, (input.nextSweepAtMs - input.nowMs) / 1000))}`;
+  // While a sweep runs, "next in 0s" would say it has not started; it is the one running.
+  const next = input.nextSweepAtMs === undefined || input.sweepRunning ? '' : `, next in ${formatDuration(Math.max(0, (input.nextSweepAtMs - input.nowMs) / 1000))}`;
   lines.push(`${sweep}${next}`, '');
   const rows = statusOrder(input.orgs).map((org) => {
     const expires = org.expiresInSeconds === null ? '-' : org.expiresInSeconds < 0 ? 'expired' : formatDuration(org.expiresInSeconds);
-    const nextRefresh = org.nextRefreshAt === null ? '-' : (() => {
+    // A due org is the running sweep's to refresh: "now", as the header says, not the tick after it.
+    const nextRefresh = input.sweepRunning && org.health === 'refresh_due' ? 'now' : org.nextRefreshAt === null ? '-' : (() => {
       const inSeconds = (Date.parse(org.nextRefreshAt) - input.nowMs) / 1000;
       return inSeconds <= 0 ? 'now' : `in ${formatDuration(inSeconds)}`;
     })();

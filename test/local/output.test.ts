@@ -106,6 +106,16 @@ describe('renderStatusView', () => {
     }
   });
 
+  it('agrees with its header during a sweep: due orgs are refreshed now, and no "next in 0s"', () => {
+    const due = { ...ORG, health: 'refresh_due' as const, expiresAt: null, expiresInSeconds: null, nextRefreshAt: new Date(NOW + 30_000).toISOString() };
+    const running = renderStatusView({ orgs: [due], nowMs: NOW, sweepRunning: true, nextSweepAtMs: NOW, events: [], color: false, columns: 200 });
+    expect(running).toContain('sweep running\n');
+    expect(running.split('\n').find((r) => r.startsWith(ORG.orgId))).toMatch(/refresh_due\s+-\s+now$/);
+    const idle = renderStatusView({ orgs: [due], nowMs: NOW, sweepRunning: false, nextSweepAtMs: NOW + 30_000, events: [], color: false, columns: 200 });
+    expect(idle).toContain('no sweep yet, next in 30s');
+    expect(idle.split('\n').find((r) => r.startsWith(ORG.orgId))).toMatch(/refresh_due\s+-\s+in 30s$/);
+  });
+
   it('draws a frame over the previous one: cursor home, each line erased to its end, the rest erased after', () => {
     expect(overdraw('a\nbb\n')).toBe('\x1b[Ha\x1b[K\nbb\x1b[K\n\x1b[J');
   });
