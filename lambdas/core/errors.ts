@@ -169,7 +169,7 @@ export class UnreadableRecordError extends StoreError {
 
 /** An optimistic-concurrency or lease conflict: someone else changed or holds the item. */
 export class ConflictError extends BrokerError {
-  constructor(code: 'version_conflict' | 'lease_held', message: string, options: BrokerErrorOptions = {}) {
+  constructor(code: 'version_conflict' | 'lease_held' | 'credentials_changed_during_refresh', message: string, options: BrokerErrorOptions = {}) {
     super(code, message, options);
   }
 

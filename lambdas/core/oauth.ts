@@ -1,6 +1,6 @@
 /**
- * Genesys Cloud OAuth client: token requests (client_credentials and refresh_token), strict response
- * parsing, error classification, retries with full-jitter backoff that honour Retry-After, and token
+ * Genesys Cloud OAuth client: token requests (client_credentials and refresh_token, and the
+ * authorization-code exchange the CLI's `orgs authorize` makes), strict response parsing, error classification, retries with full-jitter backoff that honour Retry-After, and token
  * verification through GET /api/v2/tokens/me.
  *
  * Pure apart from the injected `fetch`: no environment, no logging, time comes from the clock.
@@ -86,6 +86,18 @@ export interface TokenRequest {
   onRefreshToken?: (refreshToken: string) => Promise<void>;
 }
 
+/** The authorization_code grant (RFC 6749 §4.1.3) with its PKCE verifier (RFC 7636 §4.5). */
+export interface CodeExchangeRequest {
+  orgId: string;
+  region: GenesysRegion;
+  credentials: Pick<ClientCredentials, 'clientId' | 'clientSecret'>;
+  code: string;
+  /** Exactly the redirect_uri of the authorization request. */
+  redirectUri: string;
+  codeVerifier: string;
+  deadlineMs: number;
+}
+
 export interface VerifyRequest {
   orgId: string;
   region: GenesysRegion;
@@ -102,6 +114,8 @@ export interface CallResult<T> {
 
 export interface GenesysOAuthClient {
   requestToken(request: TokenRequest): Promise<CallResult<TokenGrant>>;
+  /** Exchanges an authorization code; the grant carries the org's first refresh token. */
+  exchangeCode(request: CodeExchangeRequest): Promise<CallResult<TokenGrant>>;
   verifyToken(request: VerifyRequest): Promise<CallResult<TokenInfo>>;
 }
 
@@ -187,7 +201,7 @@ export function parseTokenInfo(text: string, orgId: string): TokenInfo {
   };
 }
 
-function basicAuth(credentials: ClientCredentials): string {
+function basicAuth(credentials: Pick<ClientCredentials, 'clientId' | 'clientSecret'>): string {
   return `Basic ${Buffer.from(`${credentials.clientId}:${credentials.clientSecret}`, 'utf8').toString('base64')}`;
 }
 
@@ -285,7 +299,39 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
     }
   }
 
+  /** A POST to the token endpoint with Basic client authentication. */
+  function tokenPost(credentials: Pick<ClientCredentials, 'clientId' | 'clientSecret'>, form: URLSearchParams) {
+    return {
+      method: 'POST',
+      headers: {
+        Authorization: basicAuth(credentials),
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Accept: 'application/json',
+      },
+      body: form.toString(),
+    };
+  }
+
   return {
+    async exchangeCode({ orgId, region, credentials, code, redirectUri, codeVerifier, deadlineMs }) {
+      const url = `${baseUrl(hostFor(region, 'login'))}/oauth/token`;
+      const init = tokenPost(credentials, new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier }));
+      // A code is single-use, and presenting it twice makes the server revoke what it granted: only a
+      // request that certainly never reached Genesys is sent again.
+      return withRetries(
+        orgId,
+        deadlineMs,
+        async () => {
+          const res = await send(url, init, orgId, 'token', deadlineMs, Number.POSITIVE_INFINITY);
+          if (res.status < 200 || res.status >= 300) {
+            throw classifyHttpFailure({ status: res.status, bodyText: res.text, retryAfter: res.retryAfter, nowMs: clock.now(), orgId, endpoint: 'token' });
+          }
+          return { value: parseTokenResponse(res.text, orgId), httpStatus: res.status };
+        },
+        certainlyNotSent,
+      );
+    },
+
     async requestToken({ orgId, region, grantType, credentials, deadlineMs, onRefreshToken }) {
       const url = `${baseUrl(hostFor(region, 'login'))}/oauth/token`;
       if (grantType === 'refresh_token' && !credentials.refreshToken) {
@@ -297,15 +343,7 @@ export function createOAuthClient(options: OAuthClientOptions): GenesysOAuthClie
       }
       const form = new URLSearchParams({ grant_type: grantType });
       if (grantType === 'refresh_token') form.set('refresh_token', credentials.refreshToken ?? '');
-      const init = {
-        method: 'POST',
-        headers: {
-          Authorization: basicAuth(credentials),
-          'Content-Type': 'application/x-www-form-urlencoded',
-          Accept: 'application/json',
-        },
-        body: form.toString(),
-      };
+      const init = tokenPost(credentials, form);
       if (grantType === 'client_credentials') {
         return withRetries(orgId, deadlineMs, async () => {
           const res = await send(url, init, orgId, 'token', deadlineMs);

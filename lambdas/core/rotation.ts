@@ -104,8 +104,9 @@ function pendingNotPersisted(orgId: string, cause: unknown): StoreError {
   });
 }
 
+/** An operator replaced the credentials mid-refresh: a conflict, so transient as the error catalog says. */
 export function credentialsChanged(orgId: string): BrokerError {
-  return new BrokerError('credentials_changed_during_refresh', `credentials of org ${orgId} were replaced while a refresh ran; the operator's are kept and the rotated refresh token stays write-ahead for inspection`, { orgId });
+  return new ConflictError('credentials_changed_during_refresh', `credentials of org ${orgId} were replaced while a refresh ran; the operator's are kept and the rotated refresh token stays write-ahead for inspection`, { orgId });
 }
 
 export function createRotation(deps: RotationDeps): Rotation {

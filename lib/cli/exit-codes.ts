@@ -27,7 +27,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   0  success
   1  operation failed (refresh failed, store or Genesys unreachable, org unhealthy with --fail-on-unhealthy)
   2  usage error (unknown command or flag, missing or malformed value); nothing was changed
-  3  verification failed (orgs add refused the credentials); nothing was stored
+  3  verification failed (orgs add or orgs authorize refused the credentials); nothing was stored
   4  not found (org, token or stack)`;
 
 /** A bad command line. The message names the flag or argument, never a secret value. */

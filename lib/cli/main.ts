@@ -9,6 +9,7 @@ import { describeAwsError } from './aws.js';
 import { showNodeVersionWarningOnce } from '../node-warnings.js';
 import { AUDIT_COMMAND } from './commands/audit.js';
 import { ORGS_COMMANDS } from './commands/orgs.js';
+import { ORGS_AUTHORIZE_COMMAND } from './commands/orgs-authorize.js';
 import { REFRESH_COMMAND } from './commands/refresh.js';
 import { STATUS_COMMAND } from './commands/status.js';
 import { TOKEN_COMMAND } from './commands/token.js';
@@ -24,11 +25,13 @@ const TOP_COMMANDS: Record<string, Command> = {
   token: TOKEN_COMMAND,
 };
 
-const GROUPS: Record<string, Record<string, Command>> = { orgs: ORGS_COMMANDS };
+// authorize lives in its own module, which builds on orgs.ts's argument parsers.
+const ORGS: Record<string, Command> = { ...ORGS_COMMANDS, authorize: ORGS_AUTHORIZE_COMMAND };
+const GROUPS: Record<string, Record<string, Command>> = { orgs: ORGS };
 
 function commandList(): string[] {
   const entries: [string, string][] = [
-    ...Object.entries(ORGS_COMMANDS).map(([name, c]) => [`orgs ${name}`, c.spec.summary] as [string, string]),
+    ...Object.entries(ORGS).map(([name, c]) => [`orgs ${name}`, c.spec.summary] as [string, string]),
     ...Object.entries(TOP_COMMANDS).map(([name, c]) => [name, c.spec.summary] as [string, string]),
   ];
   const width = Math.max(...entries.map(([n]) => n.length));

@@ -9,10 +9,11 @@
  */
 import type { ErrorCode } from '../../lambdas/core/errors.js';
 import { BrokerError, UpstreamError } from '../../lambdas/core/errors.js';
-import type { GenesysOAuthClient, TokenInfo } from '../../lambdas/core/oauth.js';
+import type { GenesysOAuthClient, TokenGrant, TokenInfo } from '../../lambdas/core/oauth.js';
 import { checkTokenLifetime, describeShortLifetime, type PolicyOptions } from '../../lambdas/core/policy.js';
 import type { ClientCredentials, Clock, GrantType } from '../../lambdas/core/ports.js';
 import { type GenesysRegion, hostFor, REGIONS } from '../../lambdas/core/regions.js';
+import { BIN } from './args.js';
 import { CliFailure, EXIT } from './exit-codes.js';
 
 /** Time allowed for the verification (token request and tokens/me, retries included). */
@@ -42,8 +43,10 @@ export interface VerifySuccess {
   info: TokenInfo;
   /** What must be stored: for the refresh_token grant, carries the rotated refresh token. */
   credentials: ClientCredentials;
+  /** The verified grant: its access token is the org's first token when the caller stores it. */
+  grant: TokenGrant;
   expiresInSeconds: number;
-  /** The refresh token given was spent and replaced. */
+  /** The refresh token given was spent and replaced (or, for a code exchange, is the first one). */
   refreshTokenRotated: boolean;
 }
 
@@ -164,19 +167,45 @@ export async function verifyCredentials(input: VerifyInput): Promise<VerifyResul
           reason: 'invalid_refresh_token',
           code: err.code,
           message: `Genesys rejected the refresh token for client ${credentials.clientId} (invalid_grant): it is wrong, expired or already used`,
-          hints: ['authorize the client again to get a fresh refresh token'],
+          hints: [`run '${BIN} orgs authorize' to get a fresh refresh token`],
         };
       default:
         return { ok: false, reason: 'rejected', code: err.code, message: `Genesys refused the credentials: ${err.message}`, hints: [] };
     }
   }
-  const rotated = grant.refreshToken !== undefined;
   // The refresh token given is spent now; only the rotated one works from here on.
   const toStore: ClientCredentials = {
     clientId: credentials.clientId,
     clientSecret: credentials.clientSecret,
     ...(grantType === 'refresh_token' ? { refreshToken: grant.refreshToken ?? credentials.refreshToken! } : {}),
   };
+  return verifyGrant({ ...input, grant, credentials: toStore, deadlineMs, liveRefreshToken: grant.refreshToken !== undefined, spentNote });
+}
+
+export interface GrantCheck {
+  orgId: string;
+  region: GenesysRegion;
+  /** A token Genesys granted to `credentials.clientId`. */
+  grant: TokenGrant;
+  /** What is stored when the check passes. */
+  credentials: ClientCredentials;
+  oauth: Pick<GenesysOAuthClient, 'verifyToken'>;
+  deadlineMs: number;
+  policy?: PolicyOptions;
+  /** The grant carries a refresh token that exists nowhere else: it dies with this process unless stored. */
+  liveRefreshToken: boolean;
+  /** Hints added to refusals, for what the check has cost (a spent refresh token, a used code). */
+  spentNote: string[];
+  onProgress?: (message: string) => void;
+}
+
+/**
+ * The second half of every verification: GET tokens/me must name the org, and the token's lifetime
+ * must be one the target can keep fresh. Shared by `orgs add` (after its token request) and
+ * `orgs authorize` (after its code exchange). Refusals come back as a failure; transient errors throw.
+ */
+export async function verifyGrant(input: GrantCheck): Promise<VerifyResult> {
+  const { orgId, region, grant, credentials, oauth, deadlineMs, spentNote } = input;
   try {
     input.onProgress?.(`checking the token with ${hostFor(region, 'api')}/api/v2/tokens/me`);
     const info = (await oauth.verifyToken({ orgId, region, accessToken: grant.accessToken, deadlineMs })).value;
@@ -190,7 +219,7 @@ export async function verifyCredentials(input: VerifyInput): Promise<VerifyResul
         hints: [`raise the client's Token Duration in Genesys Cloud (Admin > Integrations > OAuth) to at least the minimum, then re-run`, ...spentNote],
       };
     }
-    return { ok: true, info, credentials: toStore, expiresInSeconds: grant.expiresInSeconds, refreshTokenRotated: rotated };
+    return { ok: true, info, credentials, grant, expiresInSeconds: grant.expiresInSeconds, refreshTokenRotated: input.liveRefreshToken };
   } catch (err) {
     if (err instanceof UpstreamError && err.code === 'org_mismatch') {
       const actualOrgId = err.actualOrgId;
@@ -206,8 +235,8 @@ export async function verifyCredentials(input: VerifyInput): Promise<VerifyResul
     if (err instanceof UpstreamError && err.failureClass === 'permanent') {
       return { ok: false, reason: 'rejected', code: err.code, message: `Genesys issued a token but refused it at tokens/me: ${err.message}`, hints: spentNote };
     }
-    if (rotated && err instanceof BrokerError) {
-      // Unverified credentials are never stored, so the rotated refresh token dies with this process.
+    if (input.liveRefreshToken && err instanceof BrokerError) {
+      // Unverified credentials are never stored, so the live refresh token dies with this process.
       throw new CliFailure(EXIT.failed, `could not verify the token for org ${orgId}: ${err.message}`, spentNote);
     }
     throw err;

@@ -8,8 +8,11 @@
  * so a request arrives as `POST /login.mypurecloud.ie/oauth/token`.
  *
  * What it models, as Genesys Cloud behaves:
- * - `POST /oauth/token` with HTTP Basic client authentication, the client_credentials grant and the
- *   refresh_token grant with single-use, rotating refresh tokens; OAuth error bodies.
+ * - `POST /oauth/token` with HTTP Basic client authentication, the client_credentials grant, the
+ *   refresh_token grant with single-use, rotating refresh tokens, and the authorization_code grant
+ *   with single-use codes, redirect_uri matching and PKCE (S256); OAuth error bodies.
+ * - `GET /oauth/authorize` with automatic consent: a 302 to an authorized redirect URI carrying a
+ *   single-use code and the state (simulator-authorization.ts).
  * - `GET /api/v2/tokens/me` (with `preserveIdleTTL`) and `GET /api/v2/organizations/me`; Platform API
  *   error bodies.
  * - Credentials that are valid only in their org's region, token expiry and idle timeouts by the
@@ -18,8 +21,9 @@
  *   connection resets, malformed and truncated bodies, HTML pages from a proxy, token responses
  *   without a token, and tokens that belong to another org.
  *
- * Limits: no scopes enforcement, no authorization_code grant (only its refresh_token half), no rate
- * limiting except as an injected fault. It never logs anything, least of all bodies or headers.
+ * Limits: no scopes enforcement, no login or consent page (every authorization request is approved),
+ * one refresh token chain per client (a code exchange starts a new one), no rate limiting except as
+ * an injected fault. It never logs anything, least of all bodies or headers.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -28,11 +32,9 @@ import { type BaseUrlResolver, resolveRegion } from '../../lambdas/core/regions.
 import {
   checkFault,
   checkSeconds,
-  fakeBody,
   DOMAINS,
   ENDPOINTS,
   GRANT_TYPES,
-  HTML_REASONS,
   isNonEmptyString,
   KNOWN_GRANT_TYPES,
   MAX_BODY_BYTES,
@@ -41,10 +43,12 @@ import {
   parseBasic,
   parseBearer,
   platformBody,
-  retryAfterSeconds,
+  sendBody,
   slug,
 } from './simulator-protocol.js';
-import type { ClientState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
+import { authorize, redeem } from './simulator-authorization.js';
+import { applyFault } from './simulator-faults.js';
+import type { ClientState, CodeState, OrgState, SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions, TokenState } from './simulator-types.js';
 
 export type { SimClientSpec, SimCounts, SimEndpoint, SimFault, SimGrantType, SimOrgSpec, SimulatorOptions } from './simulator-types.js';
 
@@ -61,6 +65,7 @@ export class GenesysSimulator {
   readonly #orgs = new Map<string, OrgState>();
   readonly #clients = new Map<string, ClientState>();
   readonly #tokens = new Map<string, TokenState>();
+  readonly #codes = new Map<string, CodeState>();
   readonly #issued: { clientId: string; token: string }[] = [];
   readonly #sockets = new Set<Socket>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -130,6 +135,10 @@ export class GenesysSimulator {
     if (spec.refreshToken !== undefined && !isNonEmptyString(spec.refreshToken)) {
       throw new ValidationError('refreshToken must be a non-empty string when given', { field: 'refreshToken' });
     }
+    const redirectUris = spec.redirectUris ?? [];
+    if (!Array.isArray(redirectUris) || redirectUris.some((u) => !URL.canParse(u))) {
+      throw new ValidationError('redirectUris must be a list of absolute URLs', { field: 'redirectUris' });
+    }
     this.#clients.set(spec.clientId, {
       clientId: spec.clientId,
       secret: spec.clientSecret,
@@ -140,9 +149,10 @@ export class GenesysSimulator {
       ...(spec.tokenLifetimeSeconds !== undefined ? { tokenLifetimeSeconds: spec.tokenLifetimeSeconds } : {}),
       ...(spec.idleTimeoutSeconds !== undefined ? { idleTimeoutSeconds: spec.idleTimeoutSeconds } : {}),
       revoked: false,
+      redirectUris: [...redirectUris],
       ...(spec.refreshToken !== undefined ? { currentRefreshToken: spec.refreshToken } : {}),
       usedRefreshTokens: [],
-      counts: { token: 0, tokensMe: 0, organizationsMe: 0, refreshTokenReuse: 0 },
+      counts: { token: 0, tokensMe: 0, organizationsMe: 0, refreshTokenReuse: 0, authorize: 0, codeReuse: 0 },
       faults: new Map(),
     });
   }
@@ -255,13 +265,7 @@ export class GenesysSimulator {
   }
 
   #send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-    if (res.destroyed || res.headersSent) return;
-    res.writeHead(status, {
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(body)),
-      ...headers,
-    });
-    res.end(body);
+    sendBody(res, status, body, headers);
   }
 
   #notFound(res: ServerResponse): void {
@@ -274,6 +278,21 @@ export class GenesysSimulator {
 
   #oauthError(res: ServerResponse, status: number, error: string, description: string): void {
     this.#send(res, status, oauthBody(error, description), { 'Cache-Control': 'no-store' });
+  }
+
+  /**
+   * A code presented twice: what it granted is revoked (RFC 6749 §4.1.2), its access token and the
+   * refresh token chain it started, since someone other than its client may hold the code.
+   */
+  #revokeCodeGrant(client: ClientState, entry: CodeState): void {
+    client.counts.codeReuse += 1;
+    if (!entry.granted) return;
+    this.#tokens.delete(entry.granted.accessToken);
+    const code = [...this.#codes].find(([, e]) => e === entry)?.[0];
+    if (code !== undefined && client.refreshChainCode === code) {
+      delete client.currentRefreshToken;
+      delete client.refreshChainCode;
+    }
   }
 
   /** Takes the next fault for a client and endpoint, counting down `times`. */
@@ -297,6 +316,7 @@ export class GenesysSimulator {
     const domain = host.slice(dot + 1);
     if (dot <= 0 || !DOMAINS.has(domain)) return this.#notFound(res);
 
+    if (kind === 'login' && req.method === 'GET' && path === '/oauth/authorize') return this.#authorize(url.searchParams, res, domain);
     let endpoint: SimEndpoint;
     if (kind === 'login' && req.method === 'POST' && path === '/oauth/token') endpoint = 'token';
     else if (kind === 'api' && req.method === 'GET' && path === '/api/v2/tokens/me') endpoint = 'tokens/me';
@@ -354,6 +374,19 @@ export class GenesysSimulator {
     }));
   }
 
+  /** GET /oauth/authorize: auto-consent for a client known in this region. */
+  #authorize(query: URLSearchParams, res: ServerResponse, domain: string): void {
+    const named = this.#clients.get(query.get('client_id') ?? '');
+    if (named) named.counts.authorize += 1;
+    // Like the token endpoint: a client exists only in its org's region.
+    const client = named && !named.revoked && this.#orgs.get(named.orgId)?.region.domain === domain ? named : undefined;
+    const answer = authorize(query, client, this.#codes, this.#now());
+    if (answer.kind === 'refuse') return this.#oauthError(res, 400, answer.error, answer.description);
+    if (res.destroyed || res.headersSent) return;
+    res.writeHead(302, { Location: answer.location, 'Cache-Control': 'no-store', 'Content-Length': '0' });
+    res.end();
+  }
+
   #orgView(orgId: string): { id: string; name: string; selfUri: string } {
     const name = this.#orgs.get(orgId)?.name ?? `Org ${orgId}`;
     return { id: orgId, name, selfUri: `/api/v2/organizations/${orgId}` };
@@ -374,59 +407,9 @@ export class GenesysSimulator {
     });
   }
 
-  /** Acts out a fault. Returns true when the fault replaced the response, false to continue normally. */
-  async #applyFault(fault: SimFault, endpoint: SimEndpoint, res: ServerResponse): Promise<boolean> {
-    switch (fault.kind) {
-      case 'latency':
-        await this.#sleep(fault.ms);
-        return false;
-      case 'foreign_org':
-        return false;
-      case 'status':
-        this.#send(res, fault.status, fault.body ?? platformBody(fault.status, `Injected HTTP ${fault.status}.`), {
-          'Content-Type': fault.contentType ?? 'application/json',
-        });
-        return true;
-      case 'rate_limit': {
-        const retryAfter = fault.retryAfter === undefined ? '1' : fault.retryAfter;
-        const seconds = retryAfterSeconds(retryAfter, this.#now());
-        this.#send(res, 429, platformBody(429, `Rate limit exceeded the maximum. Retry the request in [${seconds}] seconds`, 'too.many.requests'),
-          retryAfter === null ? {} : { 'Retry-After': retryAfter });
-        return true;
-      }
-      case 'hang':
-        // Nothing is sent; close() or the client's abort destroys the socket.
-        return true;
-      case 'reset':
-        res.socket?.destroy();
-        return true;
-      case 'malformed_json': {
-        const full = fakeBody(endpoint, this.#defaultLifetimeSeconds);
-        this.#send(res, 200, full.slice(0, Math.floor(full.length / 2)));
-        return true;
-      }
-      case 'truncated_body': {
-        const full = fakeBody(endpoint, this.#defaultLifetimeSeconds);
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(full)) });
-        // Flush the headers and half the body, then cut the connection so the client sees a short read.
-        res.write(full.slice(0, Math.floor(full.length / 2)), () => res.socket?.destroy());
-        return true;
-      }
-      case 'html': {
-        const status = fault.status ?? 502;
-        const reason = HTML_REASONS[status] ?? 'Error';
-        const page = `<html>\r\n<head><title>${status} ${reason}</title></head>\r\n<body>\r\n<center><h1>${status} ${reason}</h1></center>\r\n</body>\r\n</html>\r\n`;
-        this.#send(res, status, page, { 'Content-Type': 'text/html', Server: 'awselb/2.0' });
-        return true;
-      }
-      case 'missing_access_token':
-        this.#send(res, 200, JSON.stringify({ token_type: 'bearer', expires_in: this.#defaultLifetimeSeconds }), { 'Cache-Control': 'no-store' });
-        return true;
-      case 'after_grant':
-      case 'invalid_token_body':
-        // Acted out by the grant itself (#token), after it ran.
-        return false;
-    }
+  /** Acts out a fault (simulator-faults.ts). */
+  #applyFault(fault: SimFault, endpoint: SimEndpoint, res: ServerResponse): Promise<boolean> {
+    return applyFault(fault, endpoint, res, { sleep: (ms) => this.#sleep(ms), now: this.#now, defaultLifetimeSeconds: this.#defaultLifetimeSeconds });
   }
 
   /** POST /oauth/token after faults: authenticate the client in this region, then run the grant. */
@@ -467,6 +450,18 @@ export class GenesysSimulator {
       refreshToken = newToken();
       client.currentRefreshToken = refreshToken;
     }
+    let redeemed: CodeState | undefined;
+    if (grantType === 'authorization_code') {
+      const outcome = redeem(form, client, this.#codes, this.#now());
+      if (!outcome.ok) {
+        if (outcome.reused) this.#revokeCodeGrant(client, outcome.reused);
+        return this.#oauthError(res, 400, outcome.error, outcome.description);
+      }
+      redeemed = outcome.entry;
+      refreshToken = newToken();
+      client.currentRefreshToken = refreshToken;
+      client.refreshChainCode = outcome.code;
+    }
 
     const lifetimeSeconds = client.tokenLifetimeSeconds ?? this.#defaultLifetimeSeconds;
     const accessToken = newToken();
@@ -478,6 +473,7 @@ export class GenesysSimulator {
       lastActivityMs: now,
     });
     this.#issued.push({ clientId: client.clientId, token: accessToken });
+    if (redeemed && refreshToken) redeemed.granted = { accessToken, refreshToken };
     const answer = {
       access_token: accessToken,
       token_type: 'bearer',

@@ -2,13 +2,14 @@
  * How the simulator speaks HTTP as Genesys does: OAuth and Platform API error bodies, Basic and Bearer
  * parsing, opaque tokens, and the checks on injected faults.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { ValidationError } from '../../lambdas/core/errors.js';
 import { REGIONS } from '../../lambdas/core/regions.js';
 import type { SimEndpoint, SimFault, SimGrantType } from './simulator-types.js';
 
 export const ENDPOINTS: readonly SimEndpoint[] = ['token', 'tokens/me', 'organizations/me'];
-export const GRANT_TYPES: readonly SimGrantType[] = ['client_credentials', 'refresh_token'];
+export const GRANT_TYPES: readonly SimGrantType[] = ['client_credentials', 'refresh_token', 'authorization_code'];
 /** Grant types Genesys knows; one of these that the client may not use is unauthorized_client, anything else unsupported_grant_type. */
 export const KNOWN_GRANT_TYPES: ReadonlySet<string> = new Set([
   'client_credentials',
@@ -52,6 +53,17 @@ export function isNonEmptyString(value: unknown): value is string {
 export function slug(name: string): string {
   const s = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return s === '' ? 'org' : s;
+}
+
+/** Sends a whole response; JSON unless `headers` say otherwise. Does nothing on a response already sent or destroyed. */
+export function sendBody(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  if (res.destroyed || res.headersSent) return;
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    ...headers,
+  });
+  res.end(body);
 }
 
 export function platformBody(status: number, message: string, code = PLATFORM_CODES[status] ?? 'error'): string {
@@ -140,4 +152,16 @@ export function retryAfterSeconds(retryAfter: string | null, nowMs: number): num
   if (/^\s*\d+\s*$/.test(retryAfter)) return Number(retryAfter.trim());
   const at = Date.parse(retryAfter);
   return Number.isNaN(at) ? 1 : Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+
+/** RFC 7636 §4.1: a code_verifier (and an S256 code_challenge) is 43 to 128 unreserved characters. */
+const PKCE_VALUE = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+export function isPkceValue(value: string): boolean {
+  return PKCE_VALUE.test(value);
+}
+
+/** RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier))). */
+export function s256Challenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
 }

@@ -23,7 +23,8 @@ export interface SimOrgSpec {
   region: string;
 }
 
-export type SimGrantType = 'client_credentials' | 'refresh_token';
+/** `authorization_code` also lets the client use `GET /oauth/authorize`. */
+export type SimGrantType = 'client_credentials' | 'refresh_token' | 'authorization_code';
 
 /** An OAuth client of one org. */
 export interface SimClientSpec {
@@ -42,6 +43,11 @@ export interface SimClientSpec {
   refreshToken?: string;
   /** When set, tokens idle out after this many seconds without use and tokens/me reports `dateTokenIdles`. */
   idleTimeoutSeconds?: number;
+  /**
+   * The client's "Authorized redirect URIs": `GET /oauth/authorize` accepts exactly these.
+   * @default [] - every authorization request is refused
+   */
+  redirectUris?: string[];
 }
 
 /** An endpoint a fault can be injected on. */
@@ -91,6 +97,10 @@ export interface SimCounts {
   organizationsMe: number;
   /** Refresh requests that presented a refresh token this client had already used. */
   refreshTokenReuse: number;
+  /** `GET /oauth/authorize` requests naming this client. */
+  authorize: number;
+  /** authorization_code requests that presented a code this client had already used. */
+  codeReuse: number;
 }
 
 export interface OrgState {
@@ -109,7 +119,10 @@ export interface ClientState {
   tokenLifetimeSeconds?: number;
   idleTimeoutSeconds?: number;
   revoked: boolean;
+  redirectUris: readonly string[];
   currentRefreshToken?: string;
+  /** The code whose exchange started the current refresh token chain, if one did. */
+  refreshChainCode?: string;
   usedRefreshTokens: string[];
   counts: SimCounts;
   faults: Map<SimEndpoint, { fault: SimFault; remaining: number }[]>;
@@ -121,4 +134,16 @@ export interface TokenState {
   orgId: string;
   expiresAtMs: number;
   lastActivityMs: number;
+}
+
+/** An authorization code the simulator issued: single-use, bound to its client, redirect URI and PKCE challenge. */
+export interface CodeState {
+  clientId: string;
+  redirectUri: string;
+  /** S256 challenge of the authorization request, if it sent one. */
+  codeChallenge?: string;
+  expiresAtMs: number;
+  used: boolean;
+  /** What its exchange granted: revoked if the code is presented again (RFC 6749 §4.1.2). */
+  granted?: { accessToken: string; refreshToken: string };
 }

@@ -74,7 +74,10 @@ export interface MainIo {
   stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
   cwd: string;
-  /** Install SIGINT/SIGTERM handlers and run until one arrives. @default true */
+  /**
+   * Install SIGINT/SIGTERM handlers and run until one arrives. They stay installed (ignoring further
+   * signals) after the broker stops, until the process exits. @default true
+   */
   handleSignals: boolean;
   /** Resolves when the serving broker should stop (tests). */
   stopSignal?: Promise<void>;
@@ -319,19 +322,20 @@ const REPEATED_SIGNAL_MS = 1_000;
 async function untilStopped(broker: LocalBroker, io: MainIo, emit: (event: BrokerEvent) => void): Promise<number> {
   return new Promise<number>((resolvePromise) => {
     let stopping = false;
-    const handlers: [NodeJS.Signals, () => void][] = [];
-    const cleanup = () => {
-      for (const [signal, handler] of handlers) process.off(signal, handler);
-    };
+    let done = false;
+    // The handlers are never removed: the process is about to exit, and a signal that arrives late
+    // (npm's forwarded copy of a Ctrl-C, delayed under load) must find one, not Node's default action,
+    // which would kill a broker that has already stopped cleanly. Once done, they ignore everything.
     let firstSignal: { reason: string; atMs: number } | undefined;
     const stop = (reason: string) => {
+      if (done) return;
       // `npm start` forwards the terminal's Ctrl-C to its child, which the terminal already signalled:
       // the same signal again within a second is that one request, not an operator insisting.
       const nowMs = Date.now();
       if (stopping && firstSignal?.reason === reason && nowMs - firstSignal.atMs < REPEATED_SIGNAL_MS) return;
       if (stopping) {
+        done = true;
         emit({ event: 'forced_exit', level: 'warn', reason });
-        cleanup();
         resolvePromise(EXIT_FAILURE);
         return;
       }
@@ -339,16 +343,12 @@ async function untilStopped(broker: LocalBroker, io: MainIo, emit: (event: Broke
       firstSignal = { reason, atMs: nowMs };
       emit({ event: 'stopping', level: 'info', reason, graceMs: DEFAULT_STOP_GRACE_MS });
       void broker.stop({ graceMs: DEFAULT_STOP_GRACE_MS }).then(() => {
-        cleanup();
+        done = true;
         resolvePromise(EXIT_OK);
       });
     };
     if (io.handleSignals) {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        const handler = () => stop(signal);
-        handlers.push([signal, handler]);
-        process.on(signal, handler);
-      }
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
     }
     void io.stopSignal?.then(() => stop('stop requested'));
   });

@@ -13,7 +13,8 @@
  *     and Secrets Manager writes per new org.
  *  6. the handler bundles: each Lambda bundled as the construct bundles it (esbuild, minified ESM,
  *     AWS SDK included), its size, and the median time to import it in 10 fresh Node processes.
- *  7. sweep memory: the refresher's resident memory growth over a sweep of 5,000 due orgs, with the
+ *  7. the consumer library's bundle: what a 3-line `createTokenClient` consumer weighs, AWS SDK external.
+ *  8. sweep memory: the refresher's resident memory growth over a sweep of 5,000 due orgs, with the
  *     Genesys simulator in a process of its own so its token store does not count.
  */
 import { performance } from 'node:perf_hooks';
@@ -33,7 +34,7 @@ import { MAX_RESULT_LINES } from '../../lambdas/core/sweep-summary.js';
 import { startDynalite } from '../support/dynalite.js';
 import { benchOrgId } from './bench-orgs.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -271,6 +272,26 @@ async function handlerBundles(): Promise<void> {
   }
 }
 
+/** What `createTokenClient` adds to a consumer's bundle: a 3-line consumer, the AWS SDK left external as in a Lambda layer or runtime. */
+async function consumerBundle(): Promise<void> {
+  const dir = mkdtempSync(join(ROOT, '.bench-consumer-'));
+  try {
+    const entry = join(dir, 'consumer.ts');
+    writeFileSync(
+      entry,
+      "import { createTokenClient } from '../lambdas/client/index.js';\n" +
+        "const tokens = createTokenClient({ source: { secretPrefix: 'genesys-token-broker' } });\n" +
+        "export const handler = async () => (await tokens.getToken('0b5d2c1e-3f4a-4b6c-8d7e-9f0a1b2c3d4e')).apiBaseUrl;\n",
+    );
+    const outfile = join(dir, 'index.mjs');
+    await build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', minify: true, external: ['@aws-sdk/*', '@smithy/*'], logLevel: 'silent' });
+    const kb = Math.round(statSync(outfile).size / 1024);
+    results.push({ name: 'consumer bundle: a 3-line createTokenClient consumer, AWS SDK external', figures: { kb }, target: '<= 60 KB (Powertools getSecret 8.6 KB, middy secrets-manager 5.9 KB)', ok: kb <= 60 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function sweepMemory(): Promise<void> {
   const count = 5_000;
   // The simulator in its own process: it keeps every token it issues.
@@ -335,7 +356,7 @@ async function sweepMemory(): Promise<void> {
 }
 
 const only = process.argv[2];
-const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire, handlerBundles, sweepMemory };
+const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire, handlerBundles, consumerBundle, sweepMemory };
 for (const [name, run] of Object.entries(cases)) {
   if (only && only !== name) continue;
   await run();

@@ -21,7 +21,7 @@ import { corruptStatusCells, corruptStatusRow, statusCells, statusRow, UNHEALTHY
 import { DEFAULT_POLICY } from '../../lambdas/core/policy.js';
 import { InMemoryLease, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { LEASE_TAKEOVER_GRACE_MS } from '../../lambdas/core/engine.js';
-import { ORG_LEASE_WAIT_MS, withOrgLease } from '../../lib/cli/commands/orgs.js';
+import { ORG_LEASE_WAIT_MS, withOrgLease } from '../../lib/cli/onboard.js';
 import { clipboardCommand, tokenOutputMode } from '../../lib/cli/commands/token.js';
 import { describeAwsError } from '../../lib/cli/aws.js';
 import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';

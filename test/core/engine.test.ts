@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InMemoryAuditLog, InMemoryCredentialStore, InMemoryLease, InMemoryOrgRegistry, InMemoryRefreshTokenJournal, InMemoryTokenVault, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { createRefreshEngine, type EngineOptions, MIN_TIME_FOR_ONE_REFRESH_MS } from '../../lambdas/core/engine.js';
-import { StoreError, UnreadableRecordError } from '../../lambdas/core/errors.js';
-import { createOAuthClient, type FetchLike } from '../../lambdas/core/oauth.js';
+import { BrokerError, ConflictError, StoreError, UnreadableRecordError } from '../../lambdas/core/errors.js';
+import { createOAuthClient, type FetchLike, type GenesysOAuthClient, type TokenRequest } from '../../lambdas/core/oauth.js';
 import type { AuditRecord, ClientCredentials, OrgRecord, Telemetry, UnreadableOrg } from '../../lambdas/core/ports.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 
@@ -34,7 +34,7 @@ function org(orgId: string, region: string, grantType: OrgRecord['grantType'] = 
   return { orgId, region, grantType, enabled: true, credentialsVersion: 1, state: { consecutiveFailures: 0 } };
 }
 
-function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, ClientCredentials>): Fixture {
+function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, ClientCredentials>, genesys?: GenesysOAuthClient): Fixture {
   const registry = new InMemoryOrgRegistry(orgs);
   const credentials = new InMemoryCredentialStore(creds);
   const vault = new InMemoryTokenVault();
@@ -46,7 +46,7 @@ function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, Clien
     log: (level, message, fields) => logs.push(JSON.stringify({ level, message, ...fields })),
     metric: () => undefined,
   };
-  const oauth = createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock, baseUrl: sim.resolver, random: () => 0.5, requestTimeoutMs: 2_000 });
+  const oauth = genesys ?? createOAuthClient({ fetch: globalThis.fetch as unknown as FetchLike, clock, baseUrl: sim.resolver, random: () => 0.5, requestTimeoutMs: 2_000 });
   return {
     clock,
     registry,
@@ -62,6 +62,9 @@ function fixture(orgs: Omit<OrgRecord, 'version'>[], creds: Record<string, Clien
 }
 
 const deadline = () => clock.now() + 10 * 60_000;
+
+/** The log lines an engine wrote, parsed. */
+const logged = (f: Fixture): Array<Record<string, unknown>> => f.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** Makes the journal refuse every rotated token (a spend is still noted). */
 function failReceived(f: Fixture): void {
@@ -297,6 +300,7 @@ describe('RefreshEngine.sweep', () => {
     expect(summary.failed).toEqual({ lease_held: 1 });
     expect(await f.registry.get(ORG_US)).toEqual(before);
     expect(f.vault.writes).toBe(0);
+    expect(f.audit.records[0]).toMatchObject({ errorCode: 'lease_held', message: `lease on org ${ORG_US} was lost before the token write` });
   });
 
   it('refuses a token that belongs to another org and stores nothing', async () => {
@@ -389,20 +393,25 @@ describe('RefreshEngine, registry and store faults', () => {
     const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1'), org(ORG_JP, 'mypurecloud.jp')], { [ORG_US]: us, [ORG_IE]: ie, [ORG_JP]: jp });
     const summary = await f.engine({ pageSize: 1 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ examined: 3, refreshed: 3 });
+    // A vault that cannot list unreadable tokens is not asked to, and nothing warns.
+    expect(logged(f).filter((l) => l.level !== 'info')).toEqual([]);
   });
 
-  it('says when the registry could not be listed to the end, after refreshing what it could list', async () => {
+  it.each([
+    ['a store error', new StoreError('registry_unavailable', 'scan failed')],
+    ['an unexpected error', new Error('socket hang up')],
+  ])('says when the registry could not be listed to the end (%s), after refreshing what it could list', async (_name, failure) => {
     const us = client(ORG_US);
     const ie = client(ORG_IE);
     const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_IE, 'eu-west-1')], { [ORG_US]: us, [ORG_IE]: ie });
     const listPage = f.registry.listPage.bind(f.registry);
     f.registry.listPage = async (options) => {
-      if (options?.cursor) throw new StoreError('registry_unavailable', 'scan failed');
+      if (options?.cursor) throw failure;
       return listPage(options);
     };
     const summary = await f.engine({ pageSize: 1 }).sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ examined: 1, refreshed: 1, registryError: 'registry_unavailable' });
-    expect(f.logs.some((l) => l.includes('registry listing failed'))).toBe(true);
+    expect(logged(f)).toContainEqual({ level: 'error', message: 'registry listing failed', examined: 1, errorCode: 'registry_unavailable' });
   });
 
   it('fails only the named org whose registry read fails', async () => {
@@ -415,9 +424,10 @@ describe('RefreshEngine, registry and store faults', () => {
       return get(orgId);
     };
     const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'manual', orgIds: [ORG_US, ORG_IE] });
-    expect(summary).toMatchObject({ examined: 2, refreshed: 1, failed: { registry_unavailable: 1 } });
+    expect(summary).toMatchObject({ examined: 2, refreshed: 1, failed: { registry_unavailable: 1 }, critical: 0 });
     expect(summary.results).toContainEqual({ orgId: ORG_US, outcome: 'failed', reason: 'unexamined', errorCode: 'registry_unavailable' });
     expect(summary.registryError).toBeUndefined();
+    expect(logged(f)).toContainEqual({ level: 'error', message: 'org could not be examined', orgId: ORG_US, errorCode: 'registry_unavailable' });
   });
 
   it('skips and reports an org the registry could not read, and refreshes every other org on every page', async () => {
@@ -435,8 +445,7 @@ describe('RefreshEngine, registry and store faults', () => {
     expect(summary).toMatchObject({ examined: 4, due: 3, refreshed: 3, failed: {}, skipped: { unreadable: 1 } });
     expect(summary.registryError).toBeUndefined();
     expect(summary.results).toContainEqual({ orgId: ORG_BAD, outcome: 'skipped', reason: 'unreadable', errorCode: 'registry_unavailable' });
-    const logged = f.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.orgId === ORG_BAD);
-    expect(logged).toMatchObject({ level: 'warn', errorCode: 'registry_unavailable', problem: 'not valid JSON', location: damaged.location, remedy: damaged.remedy });
+    expect(logged(f).find((l) => l.orgId === ORG_BAD)).toEqual({ level: 'warn', message: 'org registry entry unreadable; skipped', orgId: ORG_BAD, errorCode: 'registry_unavailable', problem: 'not valid JSON', location: damaged.location, remedy: damaged.remedy });
   });
 
   it('skips a named org whose registry record is unreadable', async () => {
@@ -473,7 +482,13 @@ describe('RefreshEngine, registry and store faults', () => {
     expect((await f.audit.query(ORG_US)).map((r) => `${r.reason}:${r.outcome}`).sort()).toEqual(['forced:success', 'never_issued:success']);
     expect(sim.counts(us.clientId).token).toBe(2);
     expect(sim.counts(ie.clientId).token).toBe(1);
-    expect(f.logs.some((l) => l.includes('stored token unreadable') && l.includes(ORG_US))).toBe(true);
+    expect(logged(f)).toContainEqual({
+      level: 'warn',
+      message: 'stored token unreadable: it reads as missing, and the sweep refreshes the org unless it is disabled or backing off',
+      orgId: ORG_US,
+      problem: 'not valid JSON',
+      location: `/data/tokens/${ORG_US}.json`,
+    });
   });
 
   it('sweeps as usual when the vault cannot list its unreadable tokens', async () => {
@@ -481,7 +496,7 @@ describe('RefreshEngine, registry and store faults', () => {
     const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
     Object.assign(f.vault, { listUnreadable: async () => Promise.reject(new Error('EMFILE')) });
     expect(await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' })).toMatchObject({ refreshed: 1 });
-    expect(f.logs.some((l) => l.includes('unreadable tokens could not be listed'))).toBe(true);
+    expect(logged(f)).toContainEqual({ level: 'warn', message: 'unreadable tokens could not be listed', errorCode: 'token_unavailable' });
   });
 
   it('retries a state write that met an operator edit, keeping the edit', async () => {
@@ -501,6 +516,52 @@ describe('RefreshEngine, registry and store faults', () => {
     expect(summary).toMatchObject({ refreshed: 1, stateWriteFailures: 0 });
     expect(calls).toBe(2);
     expect(await f.registry.get(ORG_US)).toMatchObject({ label: 'renamed', state: { lastOutcome: 'success' } });
+  });
+
+  it('retries a state write that met an operator edit of an org refreshed before, and records its own attempt', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
+    clock.advance(60_000);
+    const recordState = f.registry.recordState.bind(f.registry);
+    let calls = 0;
+    f.registry.recordState = async (orgId, version, state) => {
+      if (calls++ === 0) {
+        const { version: _v, ...current } = (await f.registry.get(orgId))!;
+        await f.registry.put({ ...current, label: 'renamed' });
+      }
+      return recordState(orgId, version, state);
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli', force: true });
+    expect(outcome).toMatchObject({ kind: 'refreshed', effects: { stateWriteFailed: false } });
+    expect(calls).toBe(2);
+    expect(await f.registry.get(ORG_US)).toMatchObject({ label: 'renamed', state: { lastAttemptAtMs: clock.now(), lastOutcome: 'success' } });
+  });
+
+  it('gives up a state write after four conflicts, and logs it with the failed attempt', async () => {
+    const bad = client(ORG_BAD);
+    const f = fixture([org(ORG_BAD, 'euw2.pure.cloud')], { [ORG_BAD]: { ...bad, clientSecret: 'wrong-secret' } });
+    let calls = 0;
+    f.registry.recordState = async () => {
+      calls++;
+      throw new ConflictError('version_conflict', 'edited again');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_BAD))!, { deadlineMs: deadline(), trigger: 'cli' });
+    expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'invalid_client', effects: { stateWriteFailed: true } });
+    expect(calls).toBe(4);
+    expect(logged(f)).toContainEqual({ level: 'error', message: 'registry state write failed after a failed attempt', orgId: ORG_BAD, errorCode: 'version_conflict' });
+  });
+
+  it('gives up the state write of an org removed while it was refreshed', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.registry.recordState = async (orgId) => {
+      await f.registry.remove(orgId);
+      throw new ConflictError('version_conflict', 'item changed');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli' });
+    expect(outcome).toMatchObject({ kind: 'refreshed', effects: { stateWriteFailed: true } });
+    expect(logged(f)).toContainEqual({ level: 'error', message: 'registry state write failed after the token was stored', orgId: ORG_US, errorCode: 'version_conflict' });
   });
 
   it('never overwrites the state a later attempt recorded', async () => {
@@ -524,13 +585,16 @@ describe('RefreshEngine, registry and store faults', () => {
   it('counts a state write that keeps failing and keeps the token it wrote', async () => {
     const us = client(ORG_US);
     const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    let calls = 0;
     f.registry.recordState = async () => {
-      throw new StoreError('registry_write_failed', 'table down');
+      calls++;
+      throw new Error('table down');
     };
     const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ refreshed: 1, stateWriteFailures: 1 });
+    expect(calls).toBe(1); // only a conflict is worth a re-read
     expect(await f.vault.read(ORG_US)).toBeDefined();
-    expect(f.logs.some((l) => l.includes('registry state write failed after the token was stored'))).toBe(true);
+    expect(logged(f)).toContainEqual({ level: 'error', message: 'registry state write failed after the token was stored', orgId: ORG_US, errorCode: 'registry_write_failed' });
   });
 
   it('retries the write-ahead of a rotated refresh token with growing pauses until it sticks', async () => {
@@ -582,7 +646,7 @@ describe('RefreshEngine, registry and store faults', () => {
     };
     const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary.refreshed).toBe(1);
-    expect(f.logs.some((l) => l.includes('lease release failed'))).toBe(true);
+    expect(logged(f)).toContainEqual({ level: 'warn', message: 'lease release failed', orgId: ORG_US, errorCode: 'registry_write_failed' });
   });
 
   it('leaves no lease behind after a refresh', async () => {
@@ -604,7 +668,11 @@ describe('RefreshEngine, registry and store faults', () => {
   });
 
   it.each([0, 257, 2.5])('refuses a concurrency of %s', (concurrency) => {
-    expect(() => fixture([], {}).engine({ concurrency })).toThrow(/concurrency must be an integer from 1 to 256/);
+    expect(() => fixture([], {}).engine({ concurrency })).toThrow(expect.objectContaining({ code: 'invalid_config', message: `concurrency must be an integer from 1 to 256, got ${concurrency}` }));
+  });
+
+  it.each([1, 256])('accepts a concurrency of %s', (concurrency) => {
+    expect(() => fixture([], {}).engine({ concurrency })).not.toThrow();
   });
 });
 
@@ -632,7 +700,7 @@ describe('RefreshEngine.refreshOne', () => {
     expect(outcome.org).toEqual(await f.registry.get(ORG_US));
     expect(outcome.org.state).toMatchObject({ lastOutcome: 'success', expiresAtMs: Date.parse(outcome.token.expiresAt) });
     expect(gets()).toBe(2); // the re-read under the lease, and the one just above
-    expect(f.audit.records[0]).toMatchObject({ trigger: 'getter', outcome: 'success' });
+    expect(f.audit.records[0]).toMatchObject({ trigger: 'getter', outcome: 'success', brokerVersion: '0.0.0' });
   });
 
   it('skips an org that is not due without taking its lease or calling Genesys', async () => {
@@ -688,12 +756,13 @@ describe('RefreshEngine.refreshOne', () => {
     expect(sim.counts(us.clientId).token).toBe(0);
   });
 
-  it('defers when the caller has less time left than one attempt needs', async () => {
+  it('defers when the caller has less time left than one attempt needs: the 5 s persist reserve and 2 s of HTTP', async () => {
     const us = client(ORG_US);
     const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
     const held = (await f.registry.get(ORG_US))!;
-    expect(await f.engine().refreshOne(held, { deadlineMs: clock.now() + MIN_TIME_FOR_ONE_REFRESH_MS - 1, trigger: 'getter' })).toEqual({ kind: 'deferred', orgId: ORG_US, reason: 'deadline', org: held });
-    const refreshed = await f.engine().refreshOne(held, { deadlineMs: clock.now() + MIN_TIME_FOR_ONE_REFRESH_MS, trigger: 'getter' });
+    expect(MIN_TIME_FOR_ONE_REFRESH_MS).toBe(7_000);
+    expect(await f.engine().refreshOne(held, { deadlineMs: clock.now() + 6_999, trigger: 'getter' })).toEqual({ kind: 'deferred', orgId: ORG_US, reason: 'deadline', org: held });
+    const refreshed = await f.engine().refreshOne(held, { deadlineMs: clock.now() + 7_000, trigger: 'getter' });
     expect(refreshed.kind).toBe('refreshed');
   });
 
@@ -733,6 +802,104 @@ describe('RefreshEngine.refreshOne', () => {
     expect('org' in outcome && outcome.org).toBeFalsy();
     expect(f.audit.records).toHaveLength(0);
     expect(sim.counts(us.clientId).token).toBe(0);
+    expect(logged(f)).toEqual([{ level: 'error', message: 'org could not be examined', orgId: ORG_US, errorCode: 'registry_write_failed' }]);
+  });
+
+  it('calls an unexpected lease store failure internal_error', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.lease.acquire = async () => {
+      throw new TypeError('cannot read properties of undefined');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'internal_error', critical: false });
+  });
+
+  it('skips an org whose lease store says it was removed', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.lease.acquire = async (orgId) => {
+      throw new BrokerError('org_not_found', `org ${orgId} is not registered`);
+    };
+    expect(await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'getter' })).toEqual({ kind: 'skipped', orgId: ORG_US, reason: 'not_found' });
+    expect(sim.counts(us.clientId).token).toBe(0);
+  });
+
+  it('fails the org without an attempt, and releases its lease, when the re-read under the lease fails', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const held = (await f.registry.get(ORG_US))!;
+    f.registry.get = async () => {
+      throw new StoreError('registry_unavailable', 'throttled');
+    };
+    const outcome = await f.engine().refreshOne(held, { deadlineMs: deadline(), trigger: 'getter' });
+    expect(outcome).toMatchObject({ kind: 'failed', orgId: ORG_US, errorCode: 'registry_unavailable', critical: false, effects: { auditWriteFailed: false, stateWriteFailed: false } });
+    expect(sim.counts(us.clientId).token).toBe(0);
+    expect(f.audit.records).toHaveLength(0);
+    expect(await f.lease.acquire(ORG_US, 'someone-else', 60_000, clock.now())).toBeDefined();
+  });
+
+  it('calls a token write that fails unexpectedly vault_write_failed, and an unexpected credentials failure internal_error', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    f.vault.write = async () => {
+      throw new Error('disk full');
+    };
+    const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'schedule' });
+    expect(outcome).toMatchObject({ kind: 'failed', errorCode: 'vault_write_failed', org: { state: { lastOutcome: 'failure', lastErrorCode: 'vault_write_failed' } } });
+
+    f.credentials.readCurrent = async () => {
+      throw new TypeError('undefined is not a function');
+    };
+    const again = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli', force: true });
+    expect(again).toMatchObject({ kind: 'failed', errorCode: 'internal_error' });
+  });
+
+  it('tells the vault which write is the first for the org', async () => {
+    const us = client(ORG_US);
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
+    const firstWrites: Array<boolean | undefined> = [];
+    const write = f.vault.write.bind(f.vault);
+    f.vault.write = async (record, options) => {
+      firstWrites.push(options.firstWrite);
+      return write(record, options);
+    };
+    await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli' });
+    await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli', force: true });
+    expect(firstWrites).toEqual([true, false]);
+  });
+
+  it('never touches the journal for a client_credentials org, whether the refresh works or fails', async () => {
+    const us = client(ORG_US);
+    const bad = client(ORG_BAD);
+    const f = fixture([org(ORG_US, 'mypurecloud.com'), org(ORG_BAD, 'euw2.pure.cloud')], { [ORG_US]: us, [ORG_BAD]: { ...bad, clientSecret: 'wrong-secret' } });
+    let clears = 0;
+    f.journal.clear = async () => {
+      clears++;
+    };
+    expect(await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' })).toMatchObject({ refreshed: 1, failed: { invalid_client: 1 } });
+    expect(clears).toBe(0);
+    expect(f.journal.recorded).toEqual([]);
+  });
+
+  it('gives a client_credentials request the whole attempt budget, with no persist reserve', async () => {
+    const requests: TokenRequest[] = [];
+    const genesys: GenesysOAuthClient = {
+      async requestToken(request) {
+        requests.push(request);
+        return { value: { accessToken: 'at-1', tokenType: 'bearer', expiresInSeconds: 86_400 }, attempts: 1, httpStatus: 200 };
+      },
+      async exchangeCode() {
+        throw new Error('the engine never exchanges an authorization code');
+      },
+      async verifyToken({ orgId }) {
+        return { value: { organizationId: orgId, authorizedScope: [] }, attempts: 1, httpStatus: 200 };
+      },
+    };
+    const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: client(ORG_US) }, genesys);
+    const startedMs = clock.now();
+    await f.engine({ orgTimeBudgetMs: 20_000 }).refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli' });
+    expect(requests.map((r) => r.deadlineMs)).toEqual([startedMs + 20_000]);
   });
 
   it('reports an audit append that failed in the outcome, and keeps the refresh', async () => {
@@ -743,5 +910,6 @@ describe('RefreshEngine.refreshOne', () => {
     };
     const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'schedule' });
     expect(outcome).toMatchObject({ kind: 'refreshed', effects: { auditWriteFailed: true, stateWriteFailed: false } });
+    expect(logged(f)).toContainEqual({ level: 'error', message: 'audit write failed', orgId: ORG_US, attemptId: expect.any(String), errorCode: 'audit_write_failed' });
   });
 });

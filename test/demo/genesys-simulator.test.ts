@@ -436,7 +436,7 @@ describe('GenesysSimulator faults', () => {
     expect((await getApi('/api/v2/organizations/me', token)).status).toBe(504);
     expect((await getApi('/api/v2/tokens/me', token)).status).toBe(503);
     expect((await getApi('/api/v2/tokens/me', token)).status).toBe(200);
-    expect(sim.counts(client.clientId)).toEqual({ token: 1, tokensMe: 2, organizationsMe: 1, refreshTokenReuse: 0 });
+    expect(sim.counts(client.clientId)).toEqual({ token: 1, tokensMe: 2, organizationsMe: 1, refreshTokenReuse: 0, authorize: 0, codeReuse: 0 });
   });
 
   it('answers rate_limit with 429, Retry-After in seconds and a Platform API body', async () => {

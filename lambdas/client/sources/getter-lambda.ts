@@ -7,7 +7,8 @@
  */
 import { sdkErrorName, sdkHttpStatus } from '../../adapters/aws/aws-errors.js';
 import { createLambdaInvoker, type LambdaClient, type LambdaInvocation } from '../../adapters/aws/lambda-invoker.js';
-import * as z from 'zod';
+// zod/mini: consumers bundle this module into their own functions.
+import * as z from 'zod/mini';
 import { GetterInvocationError, TokenClientError, type TokenClientErrorCode } from '../errors.js';
 import { checkNotExpired, type FetchToken, freezeToken } from './source.js';
 
@@ -22,23 +23,23 @@ export interface GetterLambdaTokenSource {
   client?: LambdaClient;
 }
 
-const isoInstant = z.string().refine((s) => !Number.isNaN(Date.parse(s)));
+const isoInstant = z.string().check(z.refine((s) => !Number.isNaN(Date.parse(s))));
 
 const getterSuccessSchema = z.object({
   orgId: z.string(),
-  accessToken: z.string().min(1),
+  accessToken: z.string().check(z.minLength(1)),
   tokenType: z.literal('bearer'),
   expiresAt: isoInstant,
-  apiBaseUrl: z.string().url(),
-  region: z.string().min(1),
-  idlesAt: isoInstant.optional(),
+  apiBaseUrl: z.url(),
+  region: z.string().check(z.minLength(1)),
+  idlesAt: z.optional(isoInstant),
 });
 
 const getterErrorSchema = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
-    retryAfterSeconds: z.number().nonnegative().optional(),
+    retryAfterSeconds: z.optional(z.number().check(z.nonnegative())),
   }),
 });
 

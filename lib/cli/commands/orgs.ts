@@ -1,8 +1,7 @@
 /**
  * `orgs add | list | enable | disable | remove`: the org registry, operator side.
  */
-import { BrokerError, ConflictError } from '../../../lambdas/core/errors.js';
-import { LEASE_TAKEOVER_GRACE_MS } from '../../../lambdas/core/engine.js';
+import { ConflictError } from '../../../lambdas/core/errors.js';
 import { createGenesysOAuthClient } from '../../../lambdas/core/broker-engine.js';
 import type { OrgResult } from '../../../lambdas/core/engine.js';
 import type { GenesysOAuthClient } from '../../../lambdas/core/oauth.js';
@@ -12,11 +11,11 @@ import { findRegion, type GenesysRegion, REGIONS } from '../../../lambdas/core/r
 import { listOrgsAndUnreadable } from '../../../lambdas/core/registry-pages.js';
 import { isOrgId } from '../../../lambdas/core/token-record.js';
 import { BIN, type CommandSpec, flag, type ParsedValues, stringValue } from '../args.js';
-import type { Backend } from '../backend.js';
 import type { Command, CommandContext } from '../context.js';
 import { CliFailure, EXIT, UsageError } from '../exit-codes.js';
 import { formatRelative, renderTable, unreadableNotes } from '../format.js';
 import { readSecrets } from '../secret-input.js';
+import { saveAndRegister, withOrgLease } from '../onboard.js';
 import { verifyCredentials } from '../verify.js';
 
 const GRANTS: readonly GrantType[] = ['client_credentials', 'refresh_token'];
@@ -45,14 +44,14 @@ function parseGrant(values: ParsedValues): GrantType {
   return grant as GrantType;
 }
 
-function parseClientId(values: ParsedValues): string {
+export function parseClientId(values: ParsedValues): string {
   const clientId = stringValue(values, 'client-id');
   if (clientId === undefined) throw new UsageError('missing --client-id');
   if (clientId.length > 1024 || /[\s:]/.test(clientId)) throw new UsageError('--client-id must be an OAuth client id (no spaces or colons, at most 1024 characters)');
   return clientId;
 }
 
-function parseLabel(values: ParsedValues): string | undefined {
+export function parseLabel(values: ParsedValues): string | undefined {
   const label = stringValue(values, 'label');
   if (label === undefined) return undefined;
   if (label.length > MAX_LABEL_LENGTH || [...label].some((c) => c < ' ' || c === '\u007f')) {
@@ -71,42 +70,6 @@ export async function sortedOrgsAndUnreadable(registry: OrgRegistry): Promise<{ 
     orgs: orgs.sort((a, b) => (a.label ?? '').localeCompare(b.label ?? '') || a.orgId.localeCompare(b.orgId)),
     unreadable: unreadable.sort((a, b) => a.orgId.localeCompare(b.orgId)),
   };
-}
-
-/** How long an operator write waits for a refresh of the same org to finish. */
-export const ORG_LEASE_WAIT_MS = 60_000;
-/** Lease of an operator write: longer than the writes it covers. */
-const ORG_LEASE_TTL_MS = 60_000;
-
-/**
- * Runs an operator write of an existing org under the org's lease, the one every refresh takes: a
- * refresh that rotates the org's refresh token then never interleaves with the write (its
- * credentials check would otherwise race a new `orgs add`). Waits for a running refresh to finish;
- * an org that is not registered yet has no lease and no refresh to wait for.
- */
-export async function withOrgLease<T>(backend: Pick<Backend, 'lease' | 'clock'>, orgId: string, onWait: () => void, write: () => Promise<T>): Promise<T> {
-  const owner = `cli-${globalThis.crypto.randomUUID()}`;
-  const giveUpAt = backend.clock.now() + ORG_LEASE_WAIT_MS;
-  let handle;
-  for (let waited = false; ; waited = true) {
-    try {
-      handle = await backend.lease.acquire(orgId, owner, ORG_LEASE_TTL_MS, backend.clock.now(), LEASE_TAKEOVER_GRACE_MS);
-    } catch (err) {
-      if (err instanceof BrokerError && err.code === 'org_not_found') return write();
-      throw err;
-    }
-    if (handle) break;
-    if (backend.clock.now() >= giveUpAt) {
-      throw new CliFailure(EXIT.failed, `org ${orgId} is being refreshed and its lease was not released within ${ORG_LEASE_WAIT_MS / 1000} s; nothing was changed`, ['try again in a minute']);
-    }
-    if (!waited) onWait();
-    await backend.clock.sleep(500);
-  }
-  try {
-    return await write();
-  } finally {
-    await backend.lease.release(handle).catch(() => undefined);
-  }
 }
 
 /** Re-reads and retries an operator edit when the refresher recorded state in between. */
@@ -139,7 +102,7 @@ function describeRefresh(result: OrgResult | undefined, nowMs: number): { line: 
 }
 
 /** The engine's OAuth client for the check, and a fast one (no retries, short timeout) for the region probe. */
-function oauthClients(ctx: CommandContext): { oauth: GenesysOAuthClient; probe: GenesysOAuthClient } {
+export function oauthClients(ctx: CommandContext): { oauth: GenesysOAuthClient; probe: GenesysOAuthClient } {
   const network = { clock: systemClock, runtime: 'cli' as const, ...(ctx.genesysBaseUrl ? { genesysBaseUrl: ctx.genesysBaseUrl } : {}) };
   return { oauth: createGenesysOAuthClient(network), probe: createGenesysOAuthClient(network, { maxRetries: 0, requestTimeoutMs: 5_000 }) };
 }
@@ -213,14 +176,7 @@ async function runAdd(ctx: CommandContext): Promise<number> {
   const orgName = verified.info.organizationName ? ` (${verified.info.organizationName})` : '';
   io.stdout.write(`Verified client ${clientId} for org ${orgId}${orgName} in ${region.key} (${region.domain}).\n`);
 
-  // Credentials first: for the refresh_token grant they hold the only live refresh token now.
-  if (!existing) await backend.prepareNewOrg(orgId);
-  const ref = { orgId, ...(existing?.credentialsSecretId ? { credentialsSecretId: existing.credentialsSecretId } : {}) };
-  const record = await withOrgLease(backend, orgId, () => ctx.progress(`  waiting for a refresh of org ${orgId} to finish...`), async () => {
-    await backend.credentials.save(ref, verified.credentials);
-    io.stdout.write(`Saved credentials to ${backend.credentialsLocation(ref)}.\n`);
-    return registerOrg(backend, io, { orgId, region, grantType, label, existing, ref });
-  });
+  const record = await saveAndRegister(backend, io, ctx.progress, { orgId, region, grantType, label, existing, credentials: verified.credentials });
   io.stdout.write(`${existing ? 'Updated' : 'Registered'} org ${orgId} (credentials version ${record.credentialsVersion}).\n`);
 
   if (!record.enabled) {
@@ -239,44 +195,6 @@ async function runAdd(ctx: CommandContext): Promise<number> {
     return EXIT.failed;
   }
   return EXIT.ok;
-}
-
-/** Writes the org's registry item after its credentials: a new one, or the next credentials version. */
-async function registerOrg(
-  backend: Backend,
-  io: CommandContext['io'],
-  input: { orgId: string; region: GenesysRegion; grantType: GrantType; label: string | undefined; existing: OrgRecord | undefined; ref: Pick<OrgRecord, 'orgId' | 'credentialsSecretId'> },
-): Promise<OrgRecord> {
-  const { orgId, region, grantType, label, existing, ref } = input;
-  let record: OrgRecord | undefined;
-  for (let attempt = 0; !record; attempt++) {
-    const current = attempt === 0 ? existing : await backend.registry.get(orgId);
-    const keptLabel = label ?? current?.label;
-    try {
-      record = await backend.registry.put(
-        {
-          orgId,
-          region: region.domain,
-          grantType,
-          enabled: current?.enabled ?? true,
-          credentialsVersion: current ? current.credentialsVersion + 1 : 1,
-          state: current?.state ?? { consecutiveFailures: 0 },
-          ...(keptLabel ? { label: keptLabel } : {}),
-          ...(current?.credentialsSecretId ? { credentialsSecretId: current.credentialsSecretId } : {}),
-        },
-        { expectedVersion: current ? current.version : null },
-      );
-    } catch (err) {
-      if (err instanceof ConflictError && attempt < 4) continue;
-      io.stderr.write(
-        grantType === 'refresh_token'
-          ? `note: the credentials (with the rotated refresh token) are saved in ${backend.credentialsLocation(ref)}, but the registry write failed; re-running 'orgs add' needs a new refresh token\n`
-          : `note: the verified credentials are saved, but the registry write failed; re-running the same 'orgs add' completes it\n`,
-      );
-      throw err;
-    }
-  }
-  return record;
 }
 
 const listSpec: CommandSpec = {
