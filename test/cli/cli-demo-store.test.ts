@@ -71,7 +71,8 @@ describe('genesys-token-broker --local and demo mode\'s store', () => {
     const add = await runInProcess(['orgs', 'add', '--org-id', 'a1b2c3d4-0000-4000-8000-0000000000d1', '--region', 'eu-west-1', '--client-id', 'c', '--client-secret-stdin', '--local', '--data-dir', demoDir], { stdin: 'real-secret-Zq9\n' });
     expect(add.code).toBe(2);
     expect(add.stderr).toContain("is demo mode's store");
-    for (const command of [['orgs', 'remove', DEMO_ORGS[0]!.orgId, '--yes'], ['orgs', 'disable', DEMO_ORGS[0]!.orgId], ['refresh']]) {
+    const authorize = ['orgs', 'authorize', '--org-id', DEMO_ORGS[0]!.orgId, '--region', 'eu-west-1', '--client-id', 'c', '--client-secret-stdin', '--no-browser'];
+    for (const command of [['orgs', 'remove', DEMO_ORGS[0]!.orgId, '--yes'], ['orgs', 'disable', DEMO_ORGS[0]!.orgId], ['refresh'], authorize]) {
       expect((await runInProcess([...command, '--local', '--data-dir', demoDir])).code).toBe(2);
     }
     expect(seen).toEqual([]);
