@@ -34,6 +34,11 @@ export interface CommandSpec {
   positionals?: string[];
   /** Whether the target flags (--stack, --local, ...) apply. */
   target: boolean;
+  /**
+   * The command only reads the target: a local store is opened without creating anything, and demo
+   * mode's store may be read (every other command is refused it). @default false
+   */
+  readOnly?: boolean;
   /** Paragraphs after the option list. */
   details?: string;
   examples?: string[];

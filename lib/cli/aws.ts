@@ -98,7 +98,22 @@ function isSweepSummary(value: unknown): value is SweepSummary {
   return typeof v.examined === 'number' && typeof v.refreshed === 'number' && Array.isArray(v.results) && typeof v.failed === 'object';
 }
 
-/** A failure from the AWS SDK, described without its stack: the operator sees name and message. */
+/** What to check for the AWS errors an operator meets most; any other name gets no hint. */
+const AWS_ERROR_HINTS: Readonly<Record<string, string>> = Object.freeze({
+  AccessDeniedException: 'your AWS identity lacks a permission for this call: check its IAM policy (and the KMS key policy)',
+  AccessDenied: 'your AWS identity lacks a permission for this call: check its IAM policy',
+  UnrecognizedClientException: 'the AWS credentials are not valid in this account or region: check AWS_PROFILE and AWS_REGION',
+  ExpiredTokenException: 'the AWS session has expired: sign in again (aws sso login, or fresh credentials)',
+  ResourceNotFoundException: 'a table, secret or function is missing in this account and region: check AWS_REGION and the target flags',
+  ThrottlingException: 'AWS throttled the call: try again shortly',
+  KMSAccessDeniedException: 'the broker key refused this identity: check the KMS key policy',
+});
+
+/**
+ * A failure from the AWS SDK, described by the exception name, HTTP status and request id only. The
+ * SDK's message is never printed: it can quote ARNs, account ids, key policies or an upstream body,
+ * and the request id is what AWS support and CloudTrail need.
+ */
 export function describeAwsError(err: unknown): { message: string; hints: string[] } | undefined {
   if (!(err instanceof Error)) return undefined;
   const isSdk = '$metadata' in err || '$fault' in err || err.name === 'CredentialsProviderError';
@@ -109,6 +124,11 @@ export function describeAwsError(err: unknown): { message: string; hints: string
     return { message: 'no AWS region configured', hints: ['set AWS_REGION, or a region in your AWS profile'] };
   }
   if (!isSdk) return undefined;
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return { message: `AWS ${err.name}${status ? ` (HTTP ${status})` : ''}: ${err.message.slice(0, 300)}`, hints: [] };
+  const metadata = (err as { $metadata?: { httpStatusCode?: unknown; requestId?: unknown } }).$metadata ?? {};
+  const name = /^[A-Za-z][A-Za-z0-9_.]{0,99}$/.test(err.name) ? err.name : 'Error';
+  const status = typeof metadata.httpStatusCode === 'number' ? `HTTP ${metadata.httpStatusCode}` : undefined;
+  const requestId = typeof metadata.requestId === 'string' && /^[A-Za-z0-9:/_=+-]{1,128}$/.test(metadata.requestId) ? `request id ${metadata.requestId}` : undefined;
+  const details = [status, requestId].filter(Boolean).join(', ');
+  const hint = Object.hasOwn(AWS_ERROR_HINTS, name) ? AWS_ERROR_HINTS[name] : undefined;
+  return { message: `AWS ${name}${details ? ` (${details})` : ''}`, hints: hint ? [hint] : [] };
 }

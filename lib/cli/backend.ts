@@ -63,6 +63,13 @@ export interface BackendOptions {
   genesysBaseUrl?: BaseUrlResolver;
   /** Receives the in-process engine's progress events. */
   telemetry: Telemetry;
+  /**
+   * The command only reads: a local store is opened without creating anything, and may be demo
+   * mode's (which any other command is refused). @default false
+   */
+  readOnly?: boolean;
+  /** Notes about the choice of store, for stderr. */
+  note?: (message: string) => void;
 }
 
 /** The in-process engine over a target's ports, refreshing by the target's policy. */
@@ -82,9 +89,14 @@ function inProcess(engine: RefreshEngine, ports: BrokerPorts): Pick<Backend, 're
   };
 }
 
-async function openLocal(dataDir: string, options: BackendOptions): Promise<Backend> {
+async function openLocal(requested: string, options: BackendOptions): Promise<Backend> {
+  const readOnly = options.readOnly ?? false;
+  // Loaded here: it knows the demo, which --help and AWS targets never need.
+  const { chooseLocalStore } = await import('./local-store.js');
+  const { dataDir, notes } = chooseLocalStore(requested, { readOnly });
+  for (const note of notes) options.note?.(note);
   const { createFilePorts } = await import('../../lambdas/adapters/file/file-ports.js');
-  const ports = createFilePorts(dataDir);
+  const ports = createFilePorts(dataDir, { readOnly });
   const policy = localPolicySettings({ scheduleSeconds: DEFAULT_SCHEDULE_SECONDS });
   return {
     kind: 'local',

@@ -60,7 +60,12 @@ export function createContext(io: CliIo, values: ParsedValues, positionals: stri
     backend() {
       opened ??= (async () => {
         const target = resolveTarget(values);
-        return openBackend(target, { telemetry: progressTelemetry(progress), ...(baseUrl ? { genesysBaseUrl: baseUrl } : {}) });
+        return openBackend(target, {
+          telemetry: progressTelemetry(progress),
+          readOnly: spec.readOnly === true,
+          note: progress,
+          ...(baseUrl ? { genesysBaseUrl: baseUrl } : {}),
+        });
       })();
       return opened;
     },

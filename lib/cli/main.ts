@@ -6,6 +6,7 @@
 import { BrokerError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
 import { BIN, type CommandSpec, parseCommand, renderHelp, suggest, wantsHelp } from './args.js';
 import { describeAwsError } from './aws.js';
+import { showNodeVersionWarningOnce } from '../node-warnings.js';
 import { AUDIT_COMMAND } from './commands/audit.js';
 import { ORGS_COMMANDS } from './commands/orgs.js';
 import { ORGS_AUTHORIZE_COMMAND } from './commands/orgs-authorize.js';
@@ -141,6 +142,7 @@ function reportError(io: CliIo, err: unknown, spec?: CommandSpec): void {
  * parts of the process window for in-process tests.
  */
 export async function main(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
+  showNodeVersionWarningOnce();
   const cli: CliIo = { ...processIo(), ...io };
   if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     cli.stdout.write(topLevelHelp());

@@ -11,6 +11,7 @@
  * directory as soon as it issues them, and a restarted simulator resumes from the ledger. A refresh
  * token the broker failed to persist is then really lost, just as it would be against Genesys.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTextIfExists, writeFileAtomic } from '../../lambdas/adapters/file/atomic-file.js';
 import type { FileStore } from '../../lambdas/adapters/file/file-store.js';
@@ -35,6 +36,26 @@ export const DEMO_TOKEN_LIFETIME_SECONDS = 300;
 export const DEMO_SCHEDULE_SECONDS = 30;
 /** The simulator's ledger of current refresh tokens, in the demo data directory (0600 like the rest). */
 export const DEMO_LEDGER_FILE = 'demo-simulator.json';
+
+/**
+ * Written into the demo data directory before anything else: it marks the store as demo mode's, whose
+ * credentials are valid only against the in-process simulator. The CLI only reads such a store (any
+ * refresh would send them to the real login.<domain> hosts) and config mode refuses it.
+ */
+export const DEMO_MARKER_FILE = 'DEMO-STORE.json';
+
+/**
+ * True when `dataDir` is a demo store: it has the marker, the simulator's ledger (a store from before
+ * the marker existed), or a registry file of a demo org. Reads only; a missing directory is not one.
+ */
+export function isDemoStoreDir(dataDir: string): boolean {
+  if (existsSync(join(dataDir, DEMO_MARKER_FILE)) || existsSync(join(dataDir, DEMO_LEDGER_FILE))) return true;
+  try {
+    return readdirSync(join(dataDir, 'registry')).some((name) => name.endsWith('.json') && isDemoOrgId(name.slice(0, -'.json'.length)));
+  } catch {
+    return false;
+  }
+}
 
 /** One demo org. Secrets here are fake and only ever valid against the in-process simulator. */
 export interface DemoOrgSpec {
@@ -77,10 +98,11 @@ export async function assertDataDirMode(store: FileStore, mode: 'demo' | 'config
   const { orgs, unreadable } = await listOrgsAndUnreadable(store.registry);
   const ids = [...orgs, ...unreadable].map((o) => o.orgId);
   const ledger = await readTextIfExists(join(store.dataDir, DEMO_LEDGER_FILE));
+  const marked = (await readTextIfExists(join(store.dataDir, DEMO_MARKER_FILE))) !== undefined;
   if (mode === 'demo' && ids.some((id) => !isDemoOrgId(id))) {
     throw new ValidationError(`data directory ${store.dataDir} holds real orgs; demo mode never mixes with real data (add a broker.config.json or pick another --data-dir)`, { code: 'invalid_config', field: 'dataDir' });
   }
-  if (mode === 'config' && (ledger !== undefined || ids.some(isDemoOrgId))) {
+  if (mode === 'config' && (marked || ledger !== undefined || ids.some(isDemoOrgId))) {
     throw new ValidationError(`data directory ${store.dataDir} belongs to demo mode; real orgs never share it (pick another dataDir or --data-dir)`, { code: 'invalid_config', field: 'dataDir' });
   }
 }
@@ -116,6 +138,8 @@ async function readLedger(path: string): Promise<Ledger> {
  */
 export async function startDemo(options: { store: FileStore; baseFetch?: FetchLike }): Promise<DemoEnvironment> {
   const { store } = options;
+  // Marked before any demo credential is written, so no reader can mistake the store for a real one.
+  await writeFileAtomic(join(store.dataDir, DEMO_MARKER_FILE), `${JSON.stringify({ demo: true, note: `${DEMO_BANNER}. The credentials in this directory are valid only against the simulator inside npm start; the CLI only reads this store.` }, null, 2)}\n`);
   const ledgerPath = join(store.dataDir, DEMO_LEDGER_FILE);
   const ledger = await readLedger(ledgerPath);
   const simulator = await GenesysSimulator.start({ tokenLifetimeSeconds: DEMO_TOKEN_LIFETIME_SECONDS });

@@ -20,6 +20,7 @@ import { localPolicySettings } from './lifetimes.js';
 import { createApiListener, type HealthState } from './http-api.js';
 import { LocalMetrics } from './metrics.js';
 import { corruptOrgStatus, type OrgStatus, orgStatus } from './org-status.js';
+import { RejectionLog } from './rejection-log.js';
 import { localLeaseOwner, releaseLeasesOfDeadBrokers } from './stale-leases.js';
 import { SweepScheduler } from './sweep-scheduler.js';
 
@@ -241,6 +242,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const metricsText = async () => metrics.render(await orgs());
 
   let firstTokenServed = false;
+  const rejections = new RejectionLog({ emit });
   let server: Server | undefined;
   let url: string | undefined;
   let boundPort: number | undefined;
@@ -259,7 +261,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
       },
       onTokenResult(result, orgId) {
         metrics.recordGetterRequest(result);
-        if (result !== 'ok') emit({ event: 'token_not_served', level: 'warn', errorCode: result, ...(orgId ? { orgId } : {}) });
+        if (result !== 'ok') rejections.record(result, orgId);
         else if (!firstTokenServed) {
           firstTokenServed = true;
           emit({ event: 'first_token_served', level: 'info', orgId, sinceProcessStartMs: Math.round(performance.now()) });
@@ -267,6 +269,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
       },
     }));
     boundPort = await listen(server, options.port ?? DEFAULT_PORT, host);
+    rejections.start();
     url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
     emit({ event: 'listening', level: 'info', url, port: boundPort, host, auth: options.apiKey !== undefined, scheduleSeconds, dataDir: ports.dataDir });
   }
@@ -305,6 +308,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
         clearTimeout(timer);
         // Whatever is still open after the bound is cut: leases it held expire by themselves.
         server?.closeAllConnections();
+        rejections.stop();
         emit({ event: 'stopped', level: drained ? 'info' : 'warn', drained });
         return { drained };
       })();

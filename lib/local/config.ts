@@ -82,12 +82,24 @@ const SECRET_KEYS: Record<string, string> = {
 };
 
 /**
- * Upper-case only: an env var name is never mistaken for a secret (Genesys secrets are mixed case),
- * so a message that names the variable cannot echo a secret pasted into the wrong field.
+ * Whether `value` reads as an environment variable name: upper case, words of letters (each at most
+ * 24, optionally ending in up to 4 digits) or short numbers, joined by `_`. Only such a value is ever
+ * echoed in a message. Genesys secrets are mixed case and fail the first test; a secret pasted in all
+ * upper case fails the second (a random run interleaves digits and letters, and is longer than a word).
+ * Honest limit: a short run of capital letters alone cannot be told from a name.
  */
+export function isEnvVarName(value: string): boolean {
+  if (!/^[A-Z_][A-Z0-9_]{0,127}$/.test(value)) return false;
+  return value.split('_').every((word) => word === '' || /^[A-Z]{1,24}[0-9]{0,4}$/.test(word) || /^[0-9]{1,8}$/.test(word));
+}
+
+/** An env var name, by {@link isEnvVarName}; the message never quotes the value. */
 const envName = z
   .string()
-  .regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'must be the NAME of an environment variable (A-Z, 0-9, _), such as GENESYS_ACME_CLIENT_SECRET; never the secret itself');
+  .refine(isEnvVarName, 'must be the NAME of an environment variable (words of A-Z, 0-9 joined by _), such as GENESYS_ACME_CLIENT_SECRET; never the secret itself');
+
+/** A variable name for a message: shown only when it reads as a name, so a pasted secret is never echoed. */
+const shownName = (name: string) => (isEnvVarName(name) ? name : '(the name is not shown: it does not read as a variable name and may be a secret)');
 
 const regionSchema = z.string().superRefine((value, ctx) => {
   if (findRegion(value)) return;
@@ -270,7 +282,7 @@ export function resolveOrgSecrets(config: LocalConfig, env: Record<string, strin
     const path = `orgs[${i}]`;
     const clientSecret = env[org.clientSecretEnv];
     if (!clientSecret) {
-      problems.push(`${path}.clientSecretEnv: environment variable ${org.clientSecretEnv} is not set`);
+      problems.push(`${path}.clientSecretEnv: environment variable ${shownName(org.clientSecretEnv)} is not set`);
       return;
     }
     const refreshToken = org.refreshTokenEnv ? env[org.refreshTokenEnv] : undefined;
@@ -282,7 +294,8 @@ export function resolveOrgSecrets(config: LocalConfig, env: Record<string, strin
 
 /**
  * The bearer key protecting the HTTP API: from the variable the config names (which must then be set),
- * else from `BROKER_API_KEY`, else none. A key shorter than {@link MIN_API_KEY_LENGTH} is refused. A
+ * else from `BROKER_API_KEY`, else none. A key shorter than {@link MIN_API_KEY_LENGTH}, or holding
+ * whitespace (a bearer credential is one token), is refused. A
  * non-loopback `host` requires a key, so the getter is never open to the network.
  */
 export function resolveApiKey(options: { source: string; apiKeyEnv?: string; host: string }, env: Record<string, string | undefined>): string | undefined {
@@ -290,7 +303,11 @@ export function resolveApiKey(options: { source: string; apiKeyEnv?: string; hos
   const where = options.apiKeyEnv ? 'apiKeyEnv' : DEFAULT_API_KEY_ENV;
   const key = env[name] === '' ? undefined : env[name];
   if (key === undefined && options.apiKeyEnv) {
-    throw new ConfigError(options.source, [`apiKeyEnv: environment variable ${name} is not set`]);
+    throw new ConfigError(options.source, [`apiKeyEnv: environment variable ${shownName(name)} is not set`]);
+  }
+  if (key !== undefined && /\s/.test(key)) {
+    // `Authorization: Bearer <key>` carries one token: a key with whitespace could never be presented.
+    throw new ConfigError(options.source, [`${where}: the key in ${name} contains whitespace; use ${MIN_API_KEY_LENGTH} or more random characters without spaces`]);
   }
   if (key !== undefined && key.length < MIN_API_KEY_LENGTH) {
     throw new ConfigError(options.source, [`${where}: the key in ${name} is ${key.length} characters; use at least ${MIN_API_KEY_LENGTH} random characters`]);

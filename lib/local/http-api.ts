@@ -8,8 +8,8 @@
  * - `GET /healthz`: 200 `{ status: 'ok' }` while sweeps run on time, else 503.
  * - `GET /metrics`: Prometheus text format 0.0.4.
  *
- * An optional bearer key protects every route but /healthz (compared in constant time). Only GET is
- * served (405 otherwise), unknown routes are 404, and no request body is ever read (413 if one is sent).
+ * An optional bearer key protects every route but /healthz (compared in constant time; the `Bearer`
+ * scheme in any case). Only GET is served (and HEAD on /healthz; 405 otherwise), unknown routes are 404, and no request body is ever read (413 if one is sent).
  * On a loopback address the Host header must name a loopback host too, so a web page cannot reach the
  * getter through DNS rebinding.
  */
@@ -96,7 +96,8 @@ export function createApiListener(deps: ApiDependencies): (req: IncomingMessage,
 
   function authorized(req: IncomingMessage): boolean {
     if (expectedAuth === undefined) return true;
-    const match = /^Bearer +(\S+) *$/.exec(req.headers.authorization ?? '');
+    // The scheme is case-insensitive (RFC 9110 section 11.1): `bearer`, `BEARER` and `Bearer` all work.
+    const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
     // Compare even when the header is absent, so both paths cost the same.
     return keysMatch(match?.[1] ?? '', expectedAuth) && match !== null;
   }
@@ -127,7 +128,11 @@ export function createApiListener(deps: ApiDependencies): (req: IncomingMessage,
       return sendError(res, 401, 'unauthorized', 'a valid bearer key is required', { 'WWW-Authenticate': 'Bearer realm="genesys-token-broker"' });
     }
     if (!known) return sendError(res, 404, 'not_found', 'no such route');
-    if (req.method !== 'GET') return sendError(res, 405, 'method_not_allowed', 'only GET is supported', { Allow: 'GET' });
+    // HEAD on /healthz is a probe's GET without the body (node:http drops the body of a HEAD reply).
+    const healthHead = pathname === '/healthz' && req.method === 'HEAD';
+    if (req.method !== 'GET' && !healthHead) {
+      return sendError(res, 405, 'method_not_allowed', 'only GET is supported', { Allow: pathname === '/healthz' ? 'GET, HEAD' : 'GET' });
+    }
 
     if (pathname === '/healthz') {
       const health = deps.health();

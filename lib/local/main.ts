@@ -59,7 +59,7 @@ Options:
 HTTP API (bearer key from the config's apiKeyEnv or ${DEFAULT_API_KEY_ENV}, if set):
   GET /v1/orgs/{orgId}/token   the current token, as the getter Lambda returns it
   GET /v1/orgs                 orgs with health, expiresAt, nextRefreshAt, lastErrorCode (no tokens)
-  GET /healthz                 200 while sweeps run on schedule (never needs the key)
+  GET /healthz                 200 while sweeps run on schedule (never needs the key; HEAD too)
   GET /metrics                 Prometheus text format
 
 Config file (secrets stay in environment variables; the file only names them):
@@ -70,11 +70,14 @@ Config file (secrets stay in environment variables; the file only names them):
 
 /** Where main reads and writes; tests pass their own. */
 export interface MainIo {
-  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(text: string): unknown };
   env: Record<string, string | undefined>;
   cwd: string;
-  /** Install SIGINT/SIGTERM handlers and run until one arrives. @default true */
+  /**
+   * Install SIGINT/SIGTERM handlers and run until one arrives. They stay installed (ignoring further
+   * signals) after the broker stops, until the process exits. @default true
+   */
   handleSignals: boolean;
   /** Resolves when the serving broker should stop (tests). */
   stopSignal?: Promise<void>;
@@ -234,6 +237,7 @@ async function run(args: Args, io: MainIo, setDemo: (demo: DemoEnvironment) => v
       ...(broker?.lastSweep ? { lastSweep: broker.lastSweep } : {}),
       ...(broker?.nextSweepAtMs !== undefined ? { nextSweepAtMs: broker.nextSweepAtMs } : {}),
       sweepRunning: broker?.sweepRunning ?? false,
+      ...(io.stdout.columns ? { columns: io.stdout.columns } : {}),
     };
   }) : undefined;
   const emit = (event: BrokerEvent) => {
@@ -304,41 +308,47 @@ async function runOnce(broker: LocalBroker, io: MainIo, isTty: boolean, demo: De
   const unhealthy = orgs.filter((o) => o.health === 'corrupt' || (o.enabled && !expectedFailures.has(o.orgId) && (failedNow.has(o.orgId) || o.health === 'expired' || o.health === 'failing' || o.expiresAt === null)));
   const ok = summary !== undefined && summary.registryError === undefined && unhealthy.length === 0;
   if (isTty) {
-    io.stdout.write(renderStatusView({ ...(demo ? { banner: DEMO_BANNER } : {}), orgs, nowMs: Date.now(), sweepRunning: false, events: [], color: true, ...(broker.lastSweep ? { lastSweep: broker.lastSweep } : {}) }));
+    io.stdout.write(renderStatusView({ ...(demo ? { banner: DEMO_BANNER } : {}), orgs, nowMs: Date.now(), sweepRunning: false, events: [], color: true, ...(io.stdout.columns ? { columns: io.stdout.columns } : {}), ...(broker.lastSweep ? { lastSweep: broker.lastSweep } : {}) }));
   } else {
     io.stdout.write(formatJsonLine({ event: 'once_done', level: ok ? 'info' : 'error', ok, orgsWithoutValidToken: unhealthy.map((o) => o.orgId), expectedFailures: [...expectedFailures] }, Date.now()));
   }
   return ok ? EXIT_OK : EXIT_FAILURE;
 }
 
-/** Runs until SIGINT/SIGTERM (or the test's stop signal), then stops within the grace bound. A second signal forces exit. */
+/** A repeat of the first stop signal within this long is the same request (see untilStopped). */
+const REPEATED_SIGNAL_MS = 1_000;
+
+/** Runs until SIGINT/SIGTERM (or the test's stop signal), then stops within the grace bound. A second signal (a second later or more) forces exit. */
 async function untilStopped(broker: LocalBroker, io: MainIo, emit: (event: BrokerEvent) => void): Promise<number> {
   return new Promise<number>((resolvePromise) => {
     let stopping = false;
-    const handlers: [NodeJS.Signals, () => void][] = [];
-    const cleanup = () => {
-      for (const [signal, handler] of handlers) process.off(signal, handler);
-    };
+    let done = false;
+    // The handlers are never removed: the process is about to exit, and a signal that arrives late
+    // (npm's forwarded copy of a Ctrl-C, delayed under load) must find one, not Node's default action,
+    // which would kill a broker that has already stopped cleanly. Once done, they ignore everything.
+    let firstSignal: { reason: string; atMs: number } | undefined;
     const stop = (reason: string) => {
+      if (done) return;
+      // `npm start` forwards the terminal's Ctrl-C to its child, which the terminal already signalled:
+      // the same signal again within a second is that one request, not an operator insisting.
+      const nowMs = Date.now();
+      if (stopping && firstSignal?.reason === reason && nowMs - firstSignal.atMs < REPEATED_SIGNAL_MS) return;
       if (stopping) {
+        done = true;
         emit({ event: 'forced_exit', level: 'warn', reason });
-        cleanup();
         resolvePromise(EXIT_FAILURE);
         return;
       }
       stopping = true;
+      firstSignal = { reason, atMs: nowMs };
       emit({ event: 'stopping', level: 'info', reason, graceMs: DEFAULT_STOP_GRACE_MS });
       void broker.stop({ graceMs: DEFAULT_STOP_GRACE_MS }).then(() => {
-        cleanup();
+        done = true;
         resolvePromise(EXIT_OK);
       });
     };
     if (io.handleSignals) {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        const handler = () => stop(signal);
-        handlers.push([signal, handler]);
-        process.on(signal, handler);
-      }
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(signal));
     }
     void io.stopSignal?.then(() => stop('stop requested'));
   });

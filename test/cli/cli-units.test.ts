@@ -3,10 +3,12 @@
  * that needs a terminal (prompts, `token` on a TTY), which a child process with pipes cannot show.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../../lambdas/adapters/file/file-store.js';
 import type { SweepSummary } from '../../lambdas/core/engine.js';
 import { BrokerError, NotFoundError, ValidationError } from '../../lambdas/core/errors.js';
@@ -20,7 +22,8 @@ import { DEFAULT_POLICY } from '../../lambdas/core/policy.js';
 import { InMemoryLease, ManualClock } from '../../lambdas/adapters/memory/in-memory-stores.js';
 import { LEASE_TAKEOVER_GRACE_MS } from '../../lambdas/core/engine.js';
 import { ORG_LEASE_WAIT_MS, withOrgLease } from '../../lib/cli/onboard.js';
-import { tokenOutputMode } from '../../lib/cli/commands/token.js';
+import { clipboardCommand, tokenOutputMode } from '../../lib/cli/commands/token.js';
+import { describeAwsError } from '../../lib/cli/aws.js';
 import { CliFailure, EXIT, UsageError } from '../../lib/cli/exit-codes.js';
 import { formatDuration, formatRelative, parseSince, renderTable, unreadableNotes } from '../../lib/cli/format.js';
 import { exitCodeFor } from '../../lib/cli/main.js';
@@ -42,6 +45,66 @@ describe('tokenOutputMode', () => {
     { stdoutIsTTY: true, show: false, mode: 'metadata' },
   ] as const)('prints $mode when stdout is a TTY: $stdoutIsTTY and --show: $show', ({ stdoutIsTTY, show, mode }) => {
     expect(tokenOutputMode({ stdoutIsTTY, show })).toBe(mode);
+  });
+});
+
+describe('describeAwsError', () => {
+  const sdkError = (name: string, message: string, metadata: Record<string, unknown>) => Object.assign(new Error(message), { name, $fault: 'client', $metadata: metadata });
+
+  it('prints the exception name, HTTP status and request id only, never the SDK message', () => {
+    const message = 'User: arn:aws:sts::123456789012:assumed-role/Admin/alice is not authorized to perform: dynamodb:Scan on resource arn:aws:dynamodb:eu-west-1:123456789012:table/reg';
+    const described = describeAwsError(sdkError('AccessDeniedException', message, { httpStatusCode: 400, requestId: 'REQ123ABC' }));
+    expect(described).toEqual({ message: 'AWS AccessDeniedException (HTTP 400, request id REQ123ABC)', hints: [expect.stringContaining('IAM policy')] });
+    expect(JSON.stringify(described)).not.toMatch(/123456789012|alice|dynamodb:Scan/);
+  });
+
+  it('leaves out what is missing or malformed, and gives no hint for an unknown name', () => {
+    expect(describeAwsError(sdkError('SomethingNewException', 'raw text', {}))).toEqual({ message: 'AWS SomethingNewException', hints: [] });
+    expect(describeAwsError(sdkError('Bad name with spaces', 'raw', { httpStatusCode: 500, requestId: 'id with spaces\nand a line' }))).toEqual({ message: 'AWS Error (HTTP 500)', hints: [] });
+    expect(describeAwsError(new Error('not from the SDK'))).toBeUndefined();
+  });
+
+  it('reports a real SDK failure on stderr by name, status and request id, without its message', async () => {
+    const leak = 'arn:aws:iam::123456789012:role/do-not-print';
+    const server = createServer((_req, res) => {
+      res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': 'REQ-4242' });
+      res.end(JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message: `User ${leak} is not authorized` }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'AKIDEXAMPLE');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'example-secret-key');
+    vi.stubEnv('AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'true');
+    try {
+      const run = await runInProcess(['status', '--registry-table', 'reg-table', '--audit-table', 'audit-table']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('AWS AccessDeniedException (HTTP 400, request id REQ-4242)');
+      expect(run.stderr).not.toContain(leak);
+      expect(run.stderr).not.toContain('not authorized');
+    } finally {
+      vi.unstubAllEnvs();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('clipboardCommand', () => {
+  it.each([
+    ['darwin', {}, 'pbcopy'],
+    ['win32', {}, 'clip'],
+    ['linux', { WAYLAND_DISPLAY: 'wayland-0', DISPLAY: ':0' }, 'wl-copy'],
+    ['linux', { DISPLAY: ':0' }, 'xclip -selection clipboard'],
+    ['freebsd', { DISPLAY: ':0' }, 'xclip -selection clipboard'],
+    ['linux', {}, undefined],
+  ] as const)('suggests on %s with %j: %s', (platform, env, command) => {
+    expect(clipboardCommand(platform, env)).toBe(command);
+  });
+
+  it('never suggests pbcopy off macOS', () => {
+    for (const platform of ['linux', 'win32', 'freebsd', 'openbsd', 'sunos', 'aix'] as const) {
+      expect(clipboardCommand(platform, { DISPLAY: ':0', WAYLAND_DISPLAY: 'w' })).not.toBe('pbcopy');
+    }
   });
 });
 
@@ -469,6 +532,9 @@ describe('main in-process', () => {
     expect(onTerminal.stdout).toContain(`org        ${ORG}`);
     expect(onTerminal.stdout).toContain('api        https://api.euw2.pure.cloud (region euw2.pure.cloud)');
     expect(onTerminal.stdout).toContain('Pass --show to print it');
+    const clipboard = clipboardCommand(process.platform, process.env);
+    expect(onTerminal.stdout).toContain(clipboard ? `| ${clipboard}\n` : `TOKEN=$(genesys-token-broker token --org ${ORG} ...)`);
+    if (process.platform !== 'darwin') expect(onTerminal.stdout).not.toContain('pbcopy');
     expect(onTerminal.stdout).not.toContain(token.accessToken);
 
     const shown = await runInProcess(['token', '--org', ORG, '--show', ...local()], { stdoutIsTTY: true });

@@ -205,7 +205,17 @@ describe('local broker HTTP API', () => {
     expect(post.headers.allow).toBe('GET');
     expect((post.json() as { error: { code: string } }).error.code).toBe('method_not_allowed');
     expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { method: 'DELETE' })).status).toBe(405);
-    expect((await call(url, '/healthz', { method: 'HEAD' })).status).toBe(405);
+    const put = await call(url, '/healthz', { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.allow).toBe('GET, HEAD');
+  });
+
+  it('answers HEAD on /healthz as GET, without a body', async () => {
+    const [get, head] = await Promise.all([call(url, '/healthz'), call(url, '/healthz', { method: 'HEAD' })]);
+    expect(head.status).toBe(get.status);
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.headers['content-length']).toBe(get.headers['content-length']);
+    expect(head.text).toBe('');
   });
 
   it.each([
@@ -253,6 +263,10 @@ describe('local broker HTTP API with a bearer key', () => {
     expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { headers: { Authorization: header } })).status).toBe(401);
   });
 
+  it.each(['bearer', 'BEARER', 'Bearer', 'bEaReR'])('accepts the %s scheme in any case', async (scheme) => {
+    expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { headers: { Authorization: `${scheme} ${API_KEY}` } })).status).toBe(200);
+  });
+
   it('serves every route with the key', async () => {
     const auth = { Authorization: `Bearer ${API_KEY}` };
     expect((await call(url, `/v1/orgs/${ORG_OK}/token`, { headers: auth })).status).toBe(200);
@@ -297,6 +311,23 @@ describe('local broker events', () => {
     expect(events.filter((e) => e.event === 'refreshed').map((e) => e.orgId).sort()).toEqual([ORG_OK, ORG_RT]);
     expect(events.find((e) => e.event === 'refresh_failed')).toMatchObject({ orgId: ORG_BROKEN, errorCode: 'invalid_client', trigger: 'schedule' });
     expect(events.find((e) => e.event === 'sweep')).toMatchObject({ refreshed: 2, failed: { invalid_client: 1 } });
+  });
+});
+
+describe('local broker rejected-request log', () => {
+  it('logs a burst of refused token requests as one line at once and one count per reason, not one line each', async () => {
+    const events: BrokerEvent[] = [];
+    const { broker, url } = await newBroker({ apiKey: API_KEY, onEvent: (e) => events.push(e) });
+    await broker.sweep();
+    const auth = { Authorization: `Bearer ${API_KEY}` };
+    for (let i = 0; i < 40; i += 1) await call(url, `/v1/orgs/${ORG_BROKEN}/token`, { headers: auth });
+    for (let i = 0; i < 10; i += 1) await call(url, `/v1/orgs/${ORG_OK}/token`);
+    await broker.stop();
+    expect(events.filter((e) => e.event === 'token_not_served').map((e) => e.errorCode)).toEqual(['token_unavailable', 'unauthorized']);
+    const summaries = events.filter((e) => e.event === 'requests_rejected');
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0]).toMatchObject({ counts: { token_unavailable: 39, unauthorized: 9 }, orgIds: { token_unavailable: [ORG_BROKEN] } });
+    expect(JSON.stringify(events)).not.toContain(API_KEY);
   });
 });
 

@@ -123,6 +123,28 @@ describe('parseLocalConfig', () => {
     expect(problems[0]).toMatch(/^orgs\[0\]\.clientSecretEnv: must be the NAME of an environment variable/);
     expect(problems.join()).not.toContain(pasted);
   });
+
+  it.each(['AB3DE5FG7HJ9KL1MN3PQ5RS7TU9VW1XY3ZA5BC7DE9', 'QWERTYUIOPASDFGHJKLZXCVBNMQWERTY', 'K9X2M4P7Q1W8E3R6T5Y0'])('refuses an all-upper-case secret pasted as a variable name, without echoing it (%s)', (pasted) => {
+    const problems = problemsOf({ apiKeyEnv: pasted, orgs: [org({ clientSecretEnv: pasted, refreshTokenEnv: pasted })] });
+    expect(problems).toHaveLength(3);
+    for (const problem of problems) expect(problem).toMatch(/: must be the NAME of an environment variable/);
+    expect(problems.join()).not.toContain(pasted);
+  });
+
+  it.each(['ACME_SECRET', 'GENESYS_ACME_CLIENT_SECRET', 'S', 'ORG2_RT', 'TENANT_12345_SECRET', '_PRIVATE_KEY'])('accepts the variable name %s', (name) => {
+    expect(problemsOf({ orgs: [org({ clientSecretEnv: name })] })).toEqual([]);
+  });
+});
+
+describe('messages about unset variables', () => {
+  it('never echo a value that does not read as a variable name', () => {
+    const pasted = 'AB3DE5FG7HJ9KL1MN3PQ5RS7TU9VW1XY3ZA5BC7DE9';
+    const config = { ...parseLocalConfig({ orgs: [org()] }, SOURCE) };
+    config.orgs = [{ ...config.orgs[0]!, clientSecretEnv: pasted }];
+    expect(() => resolveOrgSecrets(config, {})).toThrow(/orgs\[0\]\.clientSecretEnv: environment variable \(the name is not shown/);
+    expect(() => resolveOrgSecrets(config, {})).not.toThrow(pasted);
+    expect(() => resolveApiKey({ source: 'cfg', host: '127.0.0.1', apiKeyEnv: pasted }, {})).toThrow(/apiKeyEnv: environment variable \(the name is not shown/);
+  });
 });
 
 describe('readLocalConfig', () => {
@@ -202,6 +224,17 @@ describe('resolveApiKey', () => {
 
   it('refuses a short key without echoing it', () => {
     expect(() => resolveApiKey(base, { BROKER_API_KEY: 'short' })).toThrow(/BROKER_API_KEY: the key in BROKER_API_KEY is 5 characters; use at least 16/);
+  });
+
+  it.each(['with a space inside', ' leading-space-key-0123', 'trailing-newline-key-0123\n', 'tab\tinside-the-key-0123'])('refuses a key with whitespace at startup, without echoing it (%j)', (key) => {
+    let message = '';
+    try {
+      resolveApiKey(base, { BROKER_API_KEY: key });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('BROKER_API_KEY: the key in BROKER_API_KEY contains whitespace');
+    expect(message).not.toContain(key.trim());
   });
 
   it('requires a key before listening beyond loopback', () => {

@@ -72,9 +72,16 @@ export interface FileStoreOptions {
    * @default 10_000
    */
   lockWaitTimeoutMs?: number;
+  /**
+   * Open for reading only (the CLI's `status`, `orgs list`, `audit`, `token`): nothing is created,
+   * tightened or deleted, and a missing data directory reads as an empty store. Writes are not blocked
+   * here; a reader simply makes none.
+   * @default false
+   */
+  readOnly?: boolean;
 }
 
-const OPTION_KEYS = new Set(['dataDir', 'clock', 'auditRetentionDays', 'lockWaitTimeoutMs']);
+const OPTION_KEYS = new Set(['dataDir', 'clock', 'auditRetentionDays', 'lockWaitTimeoutMs', 'readOnly']);
 
 /**
  * All ports over one data directory. Open several instances (or processes: the broker and the CLI) on
@@ -131,5 +138,9 @@ function validateOptions(options: FileStoreOptions): Required<FileStoreOptions> 
   if (typeof lockWaitTimeoutMs !== 'number' || !Number.isFinite(lockWaitTimeoutMs) || lockWaitTimeoutMs < 0) {
     throw new ValidationError(`FileStore lockWaitTimeoutMs must be a non-negative number, got ${String(lockWaitTimeoutMs)}`, { code: 'invalid_config', field: 'lockWaitTimeoutMs' });
   }
-  return { dataDir, clock, auditRetentionDays: days, lockWaitTimeoutMs };
+  const readOnly = options.readOnly ?? false;
+  if (typeof readOnly !== 'boolean') {
+    throw new ValidationError('FileStore readOnly must be true or false', { code: 'invalid_config', field: 'readOnly' });
+  }
+  return { dataDir, clock, auditRetentionDays: days, lockWaitTimeoutMs, readOnly };
 }

@@ -35,6 +35,7 @@ export interface StoreFilesSettings {
   readonly clock: Clock;
   readonly auditRetentionDays: number;
   readonly lockWaitTimeoutMs: number;
+  readonly readOnly: boolean;
 }
 
 /** Paths, the per-org mutex and error mapping shared by the adapters of one FileStore. */
@@ -49,6 +50,9 @@ export class StoreFiles {
     this.dataDir = resolve(options.dataDir);
     this.clock = options.clock;
     this.retentionMs = options.auditRetentionDays * DAY_MS;
+    // A reader (status, orgs list, audit, token) leaves the disk as it found it: a missing directory
+    // reads as an empty store instead of being created.
+    if (options.readOnly) return;
     try {
       ensurePrivateDir(this.dataDir);
       for (const sub of SUBDIRS) {
@@ -98,7 +102,15 @@ export class StoreFiles {
   /** Org ids that have a file with `extension` in `sub`, sorted. Temp files and strays never match. */
   async listOrgIds(sub: Subdir, extension: string): Promise<string[]> {
     const ids: string[] = [];
-    for (const name of await readdir(this.dir(sub))) {
+    let names: string[];
+    try {
+      names = await readdir(this.dir(sub));
+    } catch (err) {
+      // Only a read-only store may lack its directories (nothing prepared them): that is no org.
+      if (errnoCode(err) === 'ENOENT') return ids;
+      throw err;
+    }
+    for (const name of names) {
       if (!name.endsWith(extension)) continue;
       const id = name.slice(0, -extension.length);
       if (isOrgId(id) && id === id.toLowerCase()) ids.push(id);

@@ -19,6 +19,7 @@ const spec: CommandSpec = {
   summary: "an org's refresh attempts (newest first), or recent failures across all orgs",
   usage: '--org <uuid> [--since 24h|7d|<ISO time>] [--failures] [--limit <n>] [--json] <target>',
   target: true,
+  readOnly: true,
   options: {
     org: { type: 'string', valueName: '<uuid>', description: 'the org; leave out with --failures to list failures of every org' },
     since: { type: 'string', valueName: '<when>', description: 'only attempts since then: 30m, 24h, 7d, 2w, or an ISO-8601 time' },

@@ -202,6 +202,7 @@ const listSpec: CommandSpec = {
   summary: 'list registered orgs',
   usage: '[--json] <target>',
   target: true,
+  readOnly: true,
   options: { json: { type: 'boolean', description: 'print the registry records as JSON (no secrets are in them)' } },
 };
 

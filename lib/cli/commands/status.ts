@@ -113,6 +113,7 @@ const spec: CommandSpec = {
   summary: 'health of every org: token age, expiry, next refresh, last error',
   usage: '[--json] [--fail-on-unhealthy] <target>',
   target: true,
+  readOnly: true,
   options: {
     json: { type: 'boolean', description: 'print the rows as JSON' },
     'fail-on-unhealthy': { type: 'boolean', description: 'exit 1 when any org is failing, at_risk, expired or corrupt (for cron and CI checks)' },

@@ -16,11 +16,25 @@ export function tokenOutputMode(options: { stdoutIsTTY: boolean; show: boolean }
   return options.show || !options.stdoutIsTTY ? 'token' : 'metadata';
 }
 
+/**
+ * The clipboard command to suggest on this platform, or undefined when there is none to name:
+ * `pbcopy` on macOS, `clip` on Windows, `wl-copy` under Wayland and `xclip` under X11 on Linux and the
+ * BSDs. A console without a display gets no suggestion rather than a command that does not exist.
+ */
+export function clipboardCommand(platform: NodeJS.Platform, env: Record<string, string | undefined>): string | undefined {
+  if (platform === 'darwin') return 'pbcopy';
+  if (platform === 'win32') return 'clip';
+  if (env.WAYLAND_DISPLAY) return 'wl-copy';
+  if (env.DISPLAY) return 'xclip -selection clipboard';
+  return undefined;
+}
+
 const spec: CommandSpec = {
   name: 'token',
   summary: "an org's current access token (printed only to a pipe, or with --show)",
   usage: '--org <uuid> [--show] <target>',
   target: true,
+  readOnly: true,
   options: {
     org: { type: 'string', valueName: '<uuid>', description: 'the org' },
     show: { type: 'boolean', description: 'print the token even though stdout is a terminal' },
@@ -56,6 +70,7 @@ async function run(ctx: CommandContext): Promise<number> {
     io.stdout.write(`${record.accessToken}\n`);
     return EXIT.ok;
   }
+  const clipboard = clipboardCommand(process.platform, process.env);
   io.stdout.write(
     [
       `org        ${record.orgId}`,
@@ -66,8 +81,8 @@ async function run(ctx: CommandContext): Promise<number> {
       `client     ${record.oauthClientId}`,
       `scopes     ${record.scopes.length ? record.scopes.join(' ') : '(none reported)'}`,
       '',
-      'The token is not printed to a terminal. Pass --show to print it, or pipe it:',
-      `  ${BIN} token --org ${orgId} ... | pbcopy`,
+      clipboard ? 'The token is not printed to a terminal. Pass --show to print it, or pipe it:' : 'The token is not printed to a terminal. Pass --show to print it, or capture it:',
+      clipboard ? `  ${BIN} token --org ${orgId} ... | ${clipboard}` : `  TOKEN=$(${BIN} token --org ${orgId} ...)`,
       '',
     ].join('\n'),
   );
