@@ -5,8 +5,8 @@
  * Secrets Manager; `{ getterFunctionName }` invokes the broker's getter Lambda.
  *
  * Either way the client keeps a per-container cache: an entry is served until the core's
- * `tokenCacheUntil` says so, min(fetchedAt + maxAgeMs, expiresAt - margin) with margin =
- * min(refreshMarginMs, 10% of the token's lifetime), the same rule the getter's own cache follows. A
+ * `tokenCacheUntil` says so: min(refreshAt + a sweep interval + jitter, expiresAt - margin, idlesAt,
+ * fetchedAt + maxAgeMs if capped) with margin = min(refreshMarginMs, 10% of the token's lifetime). A
  * token fetched when it is already inside that margin (the broker is late) is still served, and re-read
  * after at most NEAR_EXPIRY_RECHECK_MS. Concurrent calls for one org share one fetch; a failed fetch is
  * not cached. After Genesys answers 401, call `invalidate(orgId, token)` (or use `withTokenRetry`) so
@@ -16,7 +16,7 @@
  * contains a token.
  */
 import { ValidationError } from '../core/errors.js';
-import { type CacheExpiryReason, NEAR_EXPIRY_RECHECK_MS, tokenCacheUntil } from '../core/policy.js';
+import { type CacheExpiryReason, NEAR_EXPIRY_RECHECK_MS, REPLACEMENT_DELAY_MS, tokenCacheUntil } from '../core/policy.js';
 import type { Clock } from '../core/ports.js';
 import { isOrgId } from '../core/token-record.js';
 import { TokenClientError } from './errors.js';
@@ -33,10 +33,13 @@ export interface TokenClientOptions {
   /** Where tokens come from. */
   source: TokenSource;
   /**
-   * Longest a token is served from the cache before the source is read again, so a token the
-   * broker replaced early (credentials rotated, token revoked) is picked up within this time.
+   * Longest a token is served from the cache before the source is read again: a cap on top of the
+   * token's own schedule. Without it a token is cached until the broker writes its replacement
+   * (its refresh mark, plus a sweep interval and up to a minute of jitter so containers spread their
+   * reads) or until it comes within `refreshMarginMs` of expiry, whichever is first: one or two reads
+   * per token lifetime. A token Genesys revoked is caught by `invalidate(orgId, token)` after a 401.
    * 0 disables caching (concurrent calls still share one fetch).
-   * @default 300_000 (5 minutes)
+   * @default - none when the source says when the token will be replaced; 300_000 (5 minutes) otherwise
    */
   maxAgeMs?: number;
   /**
@@ -70,7 +73,15 @@ export interface TokenClient {
  * `tokenCacheUntil`, under the consumer-facing option name `refreshMarginMs`. Exported so the
  * arithmetic can be checked on its own.
  */
-export function cacheUntil(input: { fetchedAtMs: number; expiresAtMs: number; lifetimeMs: number; maxAgeMs: number; refreshMarginMs: number; idlesAtMs?: number }): {
+export function cacheUntil(input: {
+  fetchedAtMs: number;
+  expiresAtMs: number;
+  lifetimeMs: number;
+  maxAgeMs?: number;
+  refreshMarginMs: number;
+  idlesAtMs?: number;
+  replacedAtMs?: number;
+}): {
   untilMs: number;
   reason: CacheExpiryReason;
 } {
@@ -78,7 +89,10 @@ export function cacheUntil(input: { fetchedAtMs: number; expiresAtMs: number; li
   return tokenCacheUntil({ ...rest, marginMs: refreshMarginMs });
 }
 
+/** The cap when a source does not say when a token will be replaced. */
 const DEFAULT_MAX_AGE_MS = 300_000;
+/** Spreads the reads of many containers after a replacement over this long. */
+const REPLACEMENT_JITTER_MS = 60_000;
 const DEFAULT_REFRESH_MARGIN_MS = 300_000;
 const OPTION_KEYS = new Set(['source', 'maxAgeMs', 'refreshMarginMs', 'clock']);
 const SECRETS_SOURCE_KEYS = new Set(['secretPrefix', 'client']);
@@ -150,7 +164,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   if (typeof options !== 'object' || options === null) throw configError('(root)', 'options must be an object');
   const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
   if (unknown.length > 0) throw configError(unknown[0]!, `unknown option(s): ${unknown.join(', ')}`);
-  const maxAgeMs = checkDuration(options.maxAgeMs, 'maxAgeMs', DEFAULT_MAX_AGE_MS);
+  const maxAgeCap = options.maxAgeMs === undefined ? undefined : checkDuration(options.maxAgeMs, 'maxAgeMs', DEFAULT_MAX_AGE_MS);
   const refreshMarginMs = checkDuration(options.refreshMarginMs, 'refreshMarginMs', DEFAULT_REFRESH_MARGIN_MS);
   if (options.clock !== undefined && typeof options.clock?.now !== 'function') throw configError('clock', 'clock must have a now() method');
   const clock = options.clock ?? { now: () => Date.now() };
@@ -166,14 +180,17 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   async function load(orgId: string, generation: number): Promise<GenesysToken> {
     const fetchedAtMs = clock.now();
     const rejectedToken = rejectedTokens.get(orgId);
-    const { token, lifetimeMs } = await fetchToken(orgId, fetchedAtMs, rejectedToken !== undefined ? { rejectedToken } : {});
+    const { token, lifetimeMs, refreshAtMs } = await fetchToken(orgId, fetchedAtMs, rejectedToken !== undefined ? { rejectedToken } : {});
     if (rejectedTokens.get(orgId) === rejectedToken && token.accessToken !== rejectedToken) rejectedTokens.delete(orgId);
+    const known = refreshAtMs !== undefined && Number.isFinite(refreshAtMs);
+    const maxAgeMs = maxAgeCap ?? (known ? undefined : DEFAULT_MAX_AGE_MS);
     const { untilMs } = cacheUntil({
       fetchedAtMs,
       expiresAtMs: Date.parse(token.expiresAt),
       lifetimeMs,
-      maxAgeMs,
       refreshMarginMs,
+      ...(maxAgeMs !== undefined ? { maxAgeMs } : {}),
+      ...(known ? { replacedAtMs: refreshAtMs + REPLACEMENT_DELAY_MS + Math.floor(Math.random() * REPLACEMENT_JITTER_MS) } : {}),
       ...(token.idlesAt !== undefined ? { idlesAtMs: Date.parse(token.idlesAt) } : {}),
     });
     if ((generations.get(orgId) ?? 0) === generation && untilMs > clock.now()) cache.set(orgId, { token, untilMs });

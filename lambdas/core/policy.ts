@@ -320,7 +320,7 @@ export function orgHealth(org: Pick<OrgRecord, 'enabled' | 'state'>, nowMs: numb
 export const NEAR_EXPIRY_RECHECK_MS = 5_000;
 
 /** Why a cached token stops being served when it does. */
-export type CacheExpiryReason = 'max_age' | 'refresh_margin' | 'near_expiry';
+export type CacheExpiryReason = 'max_age' | 'replacement' | 'refresh_margin' | 'near_expiry';
 
 /** What the fresh and cache windows are computed from; `idlesAtMs` when Genesys reported an idle timeout. */
 export interface TokenTimes {
@@ -345,21 +345,35 @@ export function tokenFreshUntil(input: TokenTimes): number {
 }
 
 /**
- * How long a reader (the getter's container cache, the consumer library's cache) may serve a token
- * fetched at `fetchedAtMs` without fetching it again: until the earlier of `fetchedAtMs + maxAgeMs`
- * and {@link tokenFreshUntil}. A token already past its fresh time when fetched gets a short recheck
- * window instead ({@link NEAR_EXPIRY_RECHECK_MS}, never beyond its expiry, its idle time or the max
- * age). An `untilMs` at or before `fetchedAtMs` means "do not cache".
+ * How long after a token's refresh mark a reader looks for its replacement: the broker writes it at
+ * the first sweep at or after the mark, within one schedule interval (5 minutes by default).
  */
-export function tokenCacheUntil(input: TokenTimes & { fetchedAtMs: number; maxAgeMs: number }): {
+export const REPLACEMENT_DELAY_MS = 5 * 60_000;
+
+/**
+ * How long a reader (the getter's container cache, the consumer library's cache) may serve a token
+ * fetched at `fetchedAtMs` without fetching it again: until the earliest of `fetchedAtMs + maxAgeMs`
+ * (when a cap is given), the time its replacement is written (`replacedAtMs`, when the reader knows
+ * the token's refresh mark: `refreshAt + REPLACEMENT_DELAY_MS + jitter`; a token already past it is
+ * looked at again one REPLACEMENT_DELAY_MS later) and {@link tokenFreshUntil}. A token already past its
+ * fresh time when fetched gets a short recheck window instead ({@link NEAR_EXPIRY_RECHECK_MS}, never
+ * beyond its expiry, its idle time or the max age). An `untilMs` at or before `fetchedAtMs` means
+ * "do not cache".
+ */
+export function tokenCacheUntil(input: TokenTimes & { fetchedAtMs: number; maxAgeMs?: number; replacedAtMs?: number }): {
   untilMs: number;
   reason: CacheExpiryReason;
 } {
-  const { fetchedAtMs, maxAgeMs } = input;
+  const { fetchedAtMs, maxAgeMs, replacedAtMs } = input;
   const freshUntilMs = tokenFreshUntil(input);
-  const maxAgeUntilMs = fetchedAtMs + maxAgeMs;
+  const maxAgeUntilMs = maxAgeMs === undefined ? Infinity : fetchedAtMs + maxAgeMs;
   if (freshUntilMs > fetchedAtMs) {
-    return maxAgeUntilMs <= freshUntilMs ? { untilMs: maxAgeUntilMs, reason: 'max_age' } : { untilMs: freshUntilMs, reason: 'refresh_margin' };
+    // Earlier bounds first, so a tie names the cap the caller chose.
+    const bounds: [number, CacheExpiryReason][] = [[maxAgeUntilMs, 'max_age']];
+    if (replacedAtMs !== undefined) bounds.push([replacedAtMs > fetchedAtMs ? replacedAtMs : fetchedAtMs + REPLACEMENT_DELAY_MS, 'replacement']);
+    bounds.push([freshUntilMs, 'refresh_margin']);
+    const [untilMs, reason] = bounds.reduce((best, bound) => (bound[0] < best[0] ? bound : best));
+    return { untilMs, reason };
   }
   return { untilMs: Math.min(maxAgeUntilMs, fetchedAtMs + NEAR_EXPIRY_RECHECK_MS, tokenEndMs(input)), reason: 'near_expiry' };
 }

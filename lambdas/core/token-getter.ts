@@ -21,6 +21,11 @@ export interface GetTokenResponse {
   region: string;
   /** When Genesys said the token idles out if unused; absent when it did not say. */
   idlesAt?: string;
+  /**
+   * The token's refresh mark: the broker writes its replacement then, so readers may cache until a
+   * little after. Always sent; optional in the type because earlier getters did not send it.
+   */
+  refreshAt?: string;
 }
 
 export type GetterErrorCode = 'invalid_request' | 'org_not_allowed' | 'org_not_found' | 'org_disabled' | 'token_unavailable';
@@ -245,6 +250,7 @@ export function createTokenGetter(deps: TokenGetterDeps, options: TokenGetterOpt
         apiBaseUrl: record.apiBaseUrl,
         region: record.region,
         ...(record.idlesAt !== undefined ? { idlesAt: record.idlesAt } : {}),
+        refreshAt: record.refreshAt,
       },
     };
   }

@@ -14,7 +14,9 @@
  *  6. the handler bundles: each Lambda bundled as the construct bundles it (esbuild, minified ESM,
  *     AWS SDK included), its size, and the median time to import it in 10 fresh Node processes.
  *  7. the consumer library's bundle: what a 3-line `createTokenClient` consumer weighs, AWS SDK external.
- *  8. sweep memory: the refresher's resident memory growth over a sweep of 5,000 due orgs, with the
+ *  8. the consumer cache over two days: reads per container-day, seconds serving a replaced or an
+ *     expired token.
+ *  9. sweep memory: the refresher's resident memory growth over a sweep of 5,000 due orgs, with the
  *     Genesys simulator in a process of its own so its token store does not count.
  */
 import { performance } from 'node:perf_hooks';
@@ -26,6 +28,8 @@ import { type OrgRecord, systemClock, type TokenRecord } from '../../lambdas/cor
 import { REGIONS } from '../../lambdas/core/regions.js';
 import { createEngineOnDemandRefresher } from '../../lambdas/core/on-demand.js';
 import { createTokenGetter } from '../../lambdas/core/token-getter.js';
+import { cacheUntil } from '../../lambdas/client/token-client.js';
+import { REPLACEMENT_DELAY_MS } from '../../lambdas/core/policy.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createAwsPorts } from '../../lambdas/adapters/aws/aws-ports.js';
 import { createBrokerEngine } from '../../lambdas/core/broker-engine.js';
@@ -292,6 +296,58 @@ async function consumerBundle(): Promise<void> {
   }
 }
 
+/**
+ * The consumer cache over two days, modelled with the client's own rule (cacheUntil): the broker
+ * issues 24-hour tokens, writes each replacement at the first 5-minute sweep after the 18-hour mark,
+ * and a container asks for the token every 10 seconds. Counts the reads of the token secret, the
+ * seconds it served a token the broker had already replaced, and the seconds it served an expired one.
+ */
+async function consumerCache(): Promise<void> {
+  const H = 3_600_000;
+  const lifetimeMs = 24 * H;
+  const sweepMs = 5 * 60_000;
+  const startMs = Date.parse('2026-03-01T00:00:00Z');
+  const endMs = startMs + 48 * H;
+  // The broker's writes: issue times, each at the first sweep after the previous token's mark.
+  const issued: number[] = [startMs];
+  while (issued.at(-1)! < endMs) {
+    const mark = issued.at(-1)! + 0.75 * lifetimeMs;
+    issued.push(Math.ceil(mark / sweepMs) * sweepMs + 1_000);
+  }
+  const currentAt = (t: number) => issued.filter((i) => i <= t).at(-1)!;
+  const run = (maxAgeMs: number | undefined) => {
+    let reads = 0;
+    let cached: { issuedAtMs: number; untilMs: number } | undefined;
+    let superseded = 0;
+    let expired = 0;
+    for (let t = startMs; t < endMs; t += 10_000) {
+      if (!cached || t >= cached.untilMs) {
+        reads++;
+        const issuedAtMs = currentAt(t);
+        const { untilMs } = cacheUntil({
+          fetchedAtMs: t,
+          expiresAtMs: issuedAtMs + lifetimeMs,
+          lifetimeMs,
+          refreshMarginMs: 5 * 60_000,
+          ...(maxAgeMs !== undefined ? { maxAgeMs } : { replacedAtMs: issuedAtMs + 0.75 * lifetimeMs + REPLACEMENT_DELAY_MS + Math.floor(Math.random() * 60_000) }),
+        });
+        cached = { issuedAtMs, untilMs };
+      }
+      if (cached.issuedAtMs !== currentAt(t)) superseded += 10;
+      if (cached.issuedAtMs + lifetimeMs <= t) expired += 10;
+    }
+    return { readsPerDay: reads / 2, supersededSecondsPerDay: superseded / 2, expiredSeconds: expired };
+  };
+  const byMark = run(undefined);
+  const flat = run(5 * 60_000);
+  results.push({
+    name: 'consumer cache over 48 h (24 h tokens, replacement at the first sweep after the 18 h mark, a call every 10 s)',
+    figures: { readsPerDay: byMark.readsPerDay, supersededSecondsPerDay: byMark.supersededSecondsPerDay, expiredSeconds: byMark.expiredSeconds, flat5MinReadsPerDay: flat.readsPerDay },
+    target: 'no second serving an expired token; at most 4 reads per container-day (a flat 5-minute cache makes 288)',
+    ok: byMark.expiredSeconds === 0 && byMark.readsPerDay <= 4,
+  });
+}
+
 async function sweepMemory(): Promise<void> {
   const count = 5_000;
   // The simulator in its own process: it keeps every token it issues.
@@ -356,7 +412,7 @@ async function sweepMemory(): Promise<void> {
 }
 
 const only = process.argv[2];
-const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire, handlerBundles, consumerBundle, sweepMemory };
+const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire, handlerBundles, consumerBundle, consumerCache, sweepMemory };
 for (const [name, run] of Object.entries(cases)) {
   if (only && only !== name) continue;
   await run();

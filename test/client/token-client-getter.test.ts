@@ -255,6 +255,27 @@ describe('createTokenClient with the getter Lambda source', () => {
       expect(lambda.invocationCount(STUB)).toBe(2);
     });
 
+    it('caches until the refresh mark the getter reports (plus a sweep interval and jitter), and 5 minutes when it reports none', async () => {
+      let nowMs = Date.parse('2026-03-01T12:00:00Z');
+      const expiresAt = new Date(nowMs + DAY).toISOString();
+      const refreshAt = new Date(nowMs + 18 * 3_600_000).toISOString();
+      stub = () => ({ ...okResponse(ORG_A, expiresAt), refreshAt });
+      const tokens = createTokenClient({ source: { getterFunctionName: STUB, client: lambdaClient }, clock: { now: () => nowMs } });
+      await tokens.getToken(ORG_A);
+      nowMs = Date.parse(refreshAt) + 5 * MINUTE - 1;
+      await tokens.getToken(ORG_A);
+      expect(lambda.invocationCount(STUB)).toBe(1);
+      nowMs = Date.parse(refreshAt) + 6 * MINUTE;
+      await tokens.getToken(ORG_A);
+      expect(lambda.invocationCount(STUB)).toBe(2);
+      // An older getter that does not say: the 5-minute default applies.
+      stub = () => okResponse(ORG_B, expiresAt);
+      await tokens.getToken(ORG_B);
+      nowMs += 5 * MINUTE;
+      await tokens.getToken(ORG_B);
+      expect(lambda.invocationCount(STUB)).toBe(4);
+    });
+
     it('reports a getter that throws as a GetterInvocationError without copying its message', async () => {
       stub = () => {
         throw new RangeError('internal detail SECRETVALUE');

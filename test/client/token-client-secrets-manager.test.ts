@@ -93,8 +93,46 @@ describe('createTokenClient with the Secrets Manager source', () => {
     expect(gets()).toBe(2);
   });
 
-  it('refetches a cached token once it comes within the refresh margin of its expiry', async () => {
+  it('caches a token until the broker has written its replacement: one read per lifetime, not one per 5 minutes', async () => {
     const record = tokenRecord(ORG_A, { lifetimeMs: DAY });
+    await write(record);
+    sm.resetCalls();
+    nowMs = T0;
+    const tokens = client();
+    await tokens.getToken(ORG_A);
+    const refreshAtMs = Date.parse(record.refreshAt);
+    // Until the mark plus a sweep interval, whatever the time: no read.
+    for (const at of [T0 + MINUTE, T0 + 6 * 3_600_000, refreshAtMs, refreshAtMs + 5 * MINUTE - 1]) {
+      nowMs = at;
+      expect((await tokens.getToken(ORG_A)).accessToken).toBe(record.accessToken);
+    }
+    expect(gets()).toBe(1);
+    // The broker's sweep after the mark wrote the replacement; within the jitter minute it is read.
+    const next = tokenRecord(ORG_A, { issuedAtMs: refreshAtMs + MINUTE });
+    await write(next);
+    nowMs = refreshAtMs + 6 * MINUTE;
+    expect((await tokens.getToken(ORG_A)).accessToken).toBe(next.accessToken);
+    expect(gets()).toBe(2);
+  });
+
+  it('looks again one sweep interval later at a token already past its refresh mark (the broker is late)', async () => {
+    const record = tokenRecord(ORG_A, { lifetimeMs: DAY });
+    await write(record);
+    sm.resetCalls();
+    nowMs = Date.parse(record.refreshAt) + 10 * MINUTE;
+    const tokens = client();
+    await tokens.getToken(ORG_A);
+    nowMs += 5 * MINUTE - 1;
+    await tokens.getToken(ORG_A);
+    expect(gets()).toBe(1);
+    nowMs += 1;
+    await tokens.getToken(ORG_A);
+    expect(gets()).toBe(2);
+  });
+
+  it('refetches a cached token once it comes within the refresh margin of its expiry', async () => {
+    // A refresh mark at expiry isolates the margin rule from the replacement rule.
+    const record = { ...tokenRecord(ORG_A, { lifetimeMs: DAY }), refreshAt: new Date(T0 + DAY).toISOString() };
     await write(record);
     sm.resetCalls();
     const tokens = client({ maxAgeMs: 2 * DAY, refreshMarginMs: 5 * MINUTE });

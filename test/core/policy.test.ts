@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkTokenLifetime, computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, nextRefreshAt, orgHealth, policyOptions, servingMarginMs, shouldRefresh, tokenCacheUntil, tokenFreshUntil } from '../../lambdas/core/policy.js';
+import { checkTokenLifetime, computeRefreshAt, DEFAULT_POLICY, nextAttemptAfterFailure, nextRefreshAt, orgHealth, policyOptions, REPLACEMENT_DELAY_MS, servingMarginMs, shouldRefresh, tokenCacheUntil, tokenFreshUntil } from '../../lambdas/core/policy.js';
 import type { OrgRecord, TokenState } from '../../lambdas/core/ports.js';
 
 const H = 3_600_000;
@@ -160,6 +160,19 @@ describe('tokenCacheUntil', () => {
     expect(tokenCacheUntil({ ...day, maxAgeMs: 300_000 })).toEqual({ untilMs: T0 + 300_000, reason: 'max_age' });
     expect(tokenCacheUntil({ ...day, maxAgeMs: 48 * H })).toEqual({ untilMs: T0 + 24 * H - 300_000, reason: 'refresh_margin' });
     expect(tokenFreshUntil({ expiresAtMs: T0 + 600_000, lifetimeMs: 600_000, marginMs: 300_000 })).toBe(T0 + 540_000);
+  });
+
+  it('without a cap, serves a token until its replacement is written, never past its fresh time', () => {
+    const day = { fetchedAtMs: T0, expiresAtMs: T0 + 24 * H, lifetimeMs: 24 * H, marginMs: 300_000 };
+    expect(tokenCacheUntil({ ...day, replacedAtMs: T0 + 18 * H + 360_000 })).toEqual({ untilMs: T0 + 18 * H + 360_000, reason: 'replacement' });
+    // A cap still applies, and wins a tie.
+    expect(tokenCacheUntil({ ...day, maxAgeMs: 18 * H + 360_000, replacedAtMs: T0 + 18 * H + 360_000 })).toEqual({ untilMs: T0 + 18 * H + 360_000, reason: 'max_age' });
+    // A replacement due after the fresh time does not stretch it.
+    expect(tokenCacheUntil({ ...day, replacedAtMs: T0 + 30 * H })).toEqual({ untilMs: T0 + 24 * H - 300_000, reason: 'refresh_margin' });
+    // Already past the replacement time when fetched: look again one sweep interval later.
+    expect(tokenCacheUntil({ ...day, replacedAtMs: T0 - 1 })).toEqual({ untilMs: T0 + REPLACEMENT_DELAY_MS, reason: 'replacement' });
+    // No cap and no replacement time: the fresh time alone.
+    expect(tokenCacheUntil(day)).toEqual({ untilMs: T0 + 24 * H - 300_000, reason: 'refresh_margin' });
   });
 });
 

@@ -87,6 +87,8 @@ describe('TokenGetter', () => {
     const getter = s.container();
     const first = await getter.handle({ orgId: ORG }, ctx());
     expect(first).toMatchObject({ orgId: ORG, tokenType: 'bearer', apiBaseUrl: 'https://api.mypurecloud.ie', region: 'mypurecloud.ie' });
+    // Readers learn when the replacement comes, so they can cache until then.
+    expect(first).toHaveProperty('refreshAt', (await s.vault.read(ORG))!.refreshAt);
     expect(sim.counts(s.clientId).token).toBe(1);
     const second = await getter.handle({ orgId: ORG }, ctx());
     expect(second).toEqual(first);

@@ -33,6 +33,7 @@ const getterSuccessSchema = z.object({
   apiBaseUrl: z.url(),
   region: z.string().check(z.minLength(1)),
   idlesAt: z.optional(isoInstant),
+  refreshAt: z.optional(isoInstant),
 });
 
 const getterErrorSchema = z.object({
@@ -90,12 +91,12 @@ export function getterLambdaSource(source: GetterLambdaTokenSource): FetchToken 
     if (ok.data.orgId.toLowerCase() !== orgId) {
       throw new TokenClientError('token_unavailable', `getter function ${functionName} returned a token for a different org than ${orgId}`, { orgId, transient: false });
     }
-    const { accessToken, expiresAt, apiBaseUrl, region, idlesAt } = ok.data;
+    const { accessToken, expiresAt, apiBaseUrl, region, idlesAt, refreshAt } = ok.data;
     const token = freezeToken({ orgId, accessToken, expiresAt, apiBaseUrl, region, ...(idlesAt !== undefined ? { idlesAt } : {}) });
     checkNotExpired(token, nowMs, 'token from the getter');
     // The getter does not say when the token was issued; what is left of it is a lower bound on its
     // lifetime, so the margin cap (10% of the lifetime) errs on the small side.
-    return { token, lifetimeMs: Date.parse(token.expiresAt) - nowMs };
+    return { token, lifetimeMs: Date.parse(token.expiresAt) - nowMs, ...(refreshAt !== undefined ? { refreshAtMs: Date.parse(refreshAt) } : {}) };
   };
 }
 

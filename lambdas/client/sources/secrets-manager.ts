@@ -67,7 +67,7 @@ export function secretsManagerSource(source: SecretsManagerTokenSource): FetchTo
       ...(record.idlesAt !== undefined ? { idlesAt: record.idlesAt } : {}),
     });
     checkNotExpired(token, nowMs, `stored token ${secretId}`);
-    return { token, lifetimeMs: Date.parse(record.expiresAt) - Date.parse(record.issuedAt) };
+    return { token, lifetimeMs: Date.parse(record.expiresAt) - Date.parse(record.issuedAt), refreshAtMs: Date.parse(record.refreshAt) };
   };
 }
 

@@ -24,6 +24,8 @@ export interface GenesysToken {
 export interface Fetched {
   token: GenesysToken;
   lifetimeMs: number;
+  /** The token's refresh mark, when the source knows it: the broker writes its replacement then. */
+  refreshAtMs?: number;
 }
 
 /**
