@@ -132,7 +132,7 @@ describe('local mode (npm start) in demo mode', () => {
     for (const orgId of [ACME, GLOBEX, INITECH_RT, UMBRELLA]) {
       const res = await get(`${url}/v1/orgs/${orgId}/token`);
       expect(res.status).toBe(200);
-      expect(Object.keys(res.body).sort()).toEqual(['accessToken', 'apiBaseUrl', 'expiresAt', 'orgId', 'region', 'tokenType']);
+      expect(Object.keys(res.body).sort()).toEqual(['accessToken', 'apiBaseUrl', 'expiresAt', 'orgId', 'refreshAt', 'region', 'tokenType']);
       expect(res.body.orgId).toBe(orgId);
       secretsSeen.add(res.body.accessToken as string);
     }

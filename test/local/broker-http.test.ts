@@ -128,7 +128,7 @@ describe('local broker HTTP API', () => {
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(res.headers['cache-control']).toBe('no-store');
     const body = res.json();
-    expect(Object.keys(body).sort()).toEqual(['accessToken', 'apiBaseUrl', 'expiresAt', 'orgId', 'region', 'tokenType']);
+    expect(Object.keys(body).sort()).toEqual(['accessToken', 'apiBaseUrl', 'expiresAt', 'orgId', 'refreshAt', 'region', 'tokenType']);
     expect(body).toMatchObject({ orgId: ORG_OK, tokenType: 'bearer', region: 'mypurecloud.ie', apiBaseUrl: 'https://api.mypurecloud.ie' });
     expect(sim.issuedAccessTokens('http-ok-1')).toContain(body.accessToken);
   });
