@@ -4,8 +4,8 @@
  *
  *  1. engine overhead: one sweep refreshing 10,000 orgs against the local Genesys simulator over
  *     HTTP with in-memory stores (no artificial latency): orgs/s and heap growth.
- *  2. modelled production sweep: 400 orgs with 120 ms Genesys latency per call and the Secrets
- *     Manager write limiter at its default 20 writes/s, extrapolated to 10,000 orgs.
+ *  2. modelled production sweep: the full 10,000 orgs with 120 ms Genesys latency per call and the
+ *     Secrets Manager write limiter at its default 20 writes/s, against the bound max(N·L/C, N·w/W).
  *  3. a sweep of 10,000 orgs where none is due (the every-5-minutes steady state).
  *  4. getter cache hits: latency percentiles of serving a cached token.
  *  5. onboarding over the wire: 300 new orgs through the real AWS adapters (dynalite, the Secrets
@@ -115,16 +115,22 @@ async function engineOverhead(): Promise<void> {
 }
 
 async function modelledSweep(): Promise<void> {
-  const count = 400;
+  // The full 10,000 orgs, not a sample scaled up: scaling would count the write limiter's burst once
+  // per sample. Each refresh makes two Genesys calls (token, tokens/me) and one secret write, as the
+  // real vault does for new and existing orgs alike (the onboarding case measures that over the wire).
+  const count = 10_000;
   const latencyMs = 120;
+  const concurrency = 16;
+  const writesPerSecond = 20;
   const sim = await GenesysSimulator.start();
   const { orgs, creds } = await population(sim, count, latencyMs);
-  // The vault behind the production write limiter: 20 secret writes per second.
-  const limiter = new WriteLimiter({ ratePerSecond: 20, clock: systemClock });
+  const limiter = new WriteLimiter({ ratePerSecond: writesPerSecond, clock: systemClock });
   const inner = new InMemoryTokenVault();
+  let writes = 0;
   const vault = Object.assign(Object.create(inner) as InMemoryTokenVault, {
     write: async (record: TokenRecord, options: { attemptId: string }) => {
       await limiter.acquire();
+      writes++;
       return inner.write(record, options);
     },
   });
@@ -133,12 +139,23 @@ async function modelledSweep(): Promise<void> {
   const summary = await engine.sweep({ deadlineMs: Date.now() + 15 * 60_000, trigger: 'schedule' });
   const seconds = (performance.now() - t0) / 1000;
   await sim.close();
-  const projected = (seconds / count) * 10_000;
+  // What no implementation can beat: the Genesys latency spread over the concurrency, or the writes
+  // spread over the write rate, whichever is longer.
+  const latencyBound = (count * 2 * latencyMs) / 1000 / concurrency;
+  const writeBound = (count * (writes / Math.max(1, summary.refreshed))) / writesPerSecond;
+  const bound = Math.max(latencyBound, writeBound);
   results.push({
-    name: `modelled sweep: ${count} orgs, ${latencyMs} ms per Genesys call, 20 secret writes/s`,
-    figures: { refreshed: summary.refreshed, seconds: seconds.toFixed(1), projectedSecondsFor10k: Math.round(projected) },
-    target: '10,000 orgs fit one 15-minute Lambda run (projected < 900 s)',
-    ok: summary.refreshed === count && projected < 900,
+    name: `modelled production sweep: ${count.toLocaleString('en')} orgs, ${latencyMs} ms per Genesys call, ${concurrency} at once, ${writesPerSecond} secret writes/s`,
+    figures: {
+      refreshed: summary.refreshed,
+      seconds: Math.round(seconds),
+      writesPerOrg: (writes / Math.max(1, summary.refreshed)).toFixed(2),
+      latencyBoundSeconds: Math.round(latencyBound),
+      writeBoundSeconds: Math.round(writeBound),
+      efficiency: `${Math.round((bound / seconds) * 100)} %`,
+    },
+    target: 'all 10,000 refreshed within one 15-minute Lambda run (< 900 s), at least 90 % of max(N·L/C, N·w/W)',
+    ok: summary.refreshed === count && seconds < 900 && bound / seconds >= 0.9,
   });
 }
 
