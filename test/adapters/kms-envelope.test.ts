@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerError, StoreError, ValidationError } from '../../lambdas/core/errors.js';
 import { createKmsEnvelope, type KmsEnvelopeOptions } from '../../lambdas/adapters/aws/kms-envelope.js';
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
+import { caught, errorText } from '../support/caught.js';
 
 const ORG_A = '0a1b2c3d-0000-4000-8000-00000000000a';
 const ORG_B = '0a1b2c3d-0000-4000-8000-00000000000b';
@@ -10,25 +11,7 @@ const CONTEXT_A = { orgId: ORG_A, purpose: 'refresh-token' };
 const CONTEXT_B = { orgId: ORG_B, purpose: 'refresh-token' };
 const REFRESH_TOKEN = 'rt-SECRET-7f3a9c0e1d2b4a5f8e6c-ünïcødé';
 
-async function caught(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
-/** Every string an error exposes: message, name, own fields and its cause chain. */
-function errorText(err: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    parts.push(current.name, current.message, String(current), JSON.stringify(current));
-    current = current.cause;
-  }
-  return parts.join('\n');
-}
 
 /** The plaintext in every encoding it could leak in. */
 const encodingsOf = (value: string): string[] => [value, ...(['base64', 'base64url', 'hex'] as const).map((encoding) => Buffer.from(value, 'utf8').toString(encoding))];

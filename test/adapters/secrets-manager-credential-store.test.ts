@@ -6,6 +6,7 @@ import type { ClientCredentials, Clock, OrgRecord } from '../../lambdas/core/por
 import { SecretsManagerCredentialStore, type SecretsManagerCredentialStoreOptions } from '../../lambdas/adapters/aws/secrets-manager-credential-store.js';
 import { WriteLimiter } from '../../lambdas/adapters/aws/write-limiter.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { caught, errorText } from '../support/caught.js';
 
 const PREFIX = 'gtb-test';
 const ORG = '0a1b2c3d-0000-4000-8000-0000000000c1';
@@ -34,24 +35,7 @@ function org(extra: Partial<OrgRecord> = {}): OrgRecord {
   };
 }
 
-async function caught(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
-function errorText(err: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    parts.push(current.name, current.message, String(current), JSON.stringify(current));
-    current = current.cause;
-  }
-  return parts.join('\n');
-}
 
 function expectNoSecretIn(err: unknown): void {
   const text = errorText(err);

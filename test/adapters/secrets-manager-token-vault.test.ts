@@ -5,6 +5,7 @@ import type { Clock, TokenRecord } from '../../lambdas/core/ports.js';
 import { SecretsManagerTokenVault, type SecretsManagerTokenVaultOptions } from '../../lambdas/adapters/aws/secrets-manager-token-vault.js';
 import { WriteLimiter } from '../../lambdas/adapters/aws/write-limiter.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { caught, errorText } from '../support/caught.js';
 
 const PREFIX = 'gtb-test';
 const ORG = '0a1b2c3d-0000-4000-8000-000000000001';
@@ -32,25 +33,7 @@ function tokenRecord(accessToken: string, orgId = ORG): TokenRecord {
 const SECRET_TOKEN_1 = 'at-SECRET-first-0123456789abcdef';
 const SECRET_TOKEN_2 = 'at-SECRET-second-fedcba9876543210';
 
-async function caught(promise: Promise<unknown>): Promise<BrokerError> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as BrokerError;
-  }
-  throw new Error('expected a rejection');
-}
 
-/** Every string an error exposes: message, name, own fields and its cause chain. */
-function errorText(err: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = err;
-  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
-    parts.push(current.name, current.message, String(current), JSON.stringify(current));
-    current = current.cause;
-  }
-  return parts.join('\n');
-}
 
 class CountingClock implements Clock {
   readonly sleeps: number[] = [];

@@ -103,6 +103,20 @@ beforeEach(() => {
   sim.clearFaults();
 });
 
+/** An operator relabels the org while the first state write is on its way; returns the count of state writes. */
+function relabelDuringFirstStateWrite(registry: InMemoryOrgRegistry): () => number {
+  const recordState = registry.recordState.bind(registry);
+  let calls = 0;
+  registry.recordState = async (orgId, version, state) => {
+    if (calls++ === 0) {
+      const { version: _v, ...current } = (await registry.get(orgId))!;
+      await registry.put({ ...current, label: 'renamed' });
+    }
+    return recordState(orgId, version, state);
+  };
+  return () => calls;
+}
+
 describe('RefreshEngine.sweep', () => {
   it('refreshes orgs in three regions while one with a wrong secret fails permanently', async () => {
     const us = client(ORG_US);
@@ -502,19 +516,10 @@ describe('RefreshEngine, registry and store faults', () => {
   it('retries a state write that met an operator edit, keeping the edit', async () => {
     const us = client(ORG_US);
     const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
-    const recordState = f.registry.recordState.bind(f.registry);
-    let calls = 0;
-    f.registry.recordState = async (orgId, version, state) => {
-      if (calls++ === 0) {
-        // An operator relabels the org while the refresh runs.
-        const { version: _v, ...current } = (await f.registry.get(orgId))!;
-        await f.registry.put({ ...current, label: 'renamed' });
-      }
-      return recordState(orgId, version, state);
-    };
+    const stateWrites = relabelDuringFirstStateWrite(f.registry);
     const summary = await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     expect(summary).toMatchObject({ refreshed: 1, stateWriteFailures: 0 });
-    expect(calls).toBe(2);
+    expect(stateWrites()).toBe(2);
     expect(await f.registry.get(ORG_US)).toMatchObject({ label: 'renamed', state: { lastOutcome: 'success' } });
   });
 
@@ -523,18 +528,10 @@ describe('RefreshEngine, registry and store faults', () => {
     const f = fixture([org(ORG_US, 'mypurecloud.com')], { [ORG_US]: us });
     await f.engine().sweep({ deadlineMs: deadline(), trigger: 'schedule' });
     clock.advance(60_000);
-    const recordState = f.registry.recordState.bind(f.registry);
-    let calls = 0;
-    f.registry.recordState = async (orgId, version, state) => {
-      if (calls++ === 0) {
-        const { version: _v, ...current } = (await f.registry.get(orgId))!;
-        await f.registry.put({ ...current, label: 'renamed' });
-      }
-      return recordState(orgId, version, state);
-    };
+    const stateWrites = relabelDuringFirstStateWrite(f.registry);
     const outcome = await f.engine().refreshOne((await f.registry.get(ORG_US))!, { deadlineMs: deadline(), trigger: 'cli', force: true });
     expect(outcome).toMatchObject({ kind: 'refreshed', effects: { stateWriteFailed: false } });
-    expect(calls).toBe(2);
+    expect(stateWrites()).toBe(2);
     expect(await f.registry.get(ORG_US)).toMatchObject({ label: 'renamed', state: { lastAttemptAtMs: clock.now(), lastOutcome: 'success' } });
   });
 

@@ -4,21 +4,12 @@
  * validation. Errors name fields, never values.
  */
 import { describe, expect, it } from 'vitest';
-import { UpstreamError } from '../../lambdas/core/errors.js';
 import { parseTokenInfo, parseTokenResponse, rotatedRefreshToken } from '../../lambdas/core/oauth.js';
+import { caughtUpstream } from '../support/caught.js';
 
 const ORG = '0f000000-0000-4000-8000-0000000000f2';
 const ACCESS = 'access-token-SECRETVALUE-0123456789';
 
-function caught(fn: () => unknown): UpstreamError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UpstreamError) return err;
-    throw err;
-  }
-  throw new Error('expected an UpstreamError');
-}
 
 describe('parseTokenResponse', () => {
   it('returns exactly the grant fields, with no refreshToken or scope keys when Genesys sent none', () => {
@@ -36,26 +27,26 @@ describe('parseTokenResponse', () => {
   });
 
   it.each(['xbearer', 'bearerx', 'bearer mac'])('refuses the token type %j', (tokenType) => {
-    const err = caught(() => parseTokenResponse(JSON.stringify({ access_token: ACCESS, token_type: tokenType, expires_in: 3600 }), ORG));
+    const err = caughtUpstream(() => parseTokenResponse(JSON.stringify({ access_token: ACCESS, token_type: tokenType, expires_in: 3600 }), ORG));
     expect(err.code).toBe('invalid_token_response');
     expect(err.message).toBe(`token response for org ${ORG} is invalid in: token_type`);
   });
 
   it('names every invalid field once, in order, and carries class, org and status', () => {
-    const err = caught(() => parseTokenResponse(JSON.stringify({ access_token: '', token_type: 'bearer', expires_in: 'soon', refresh_token: '' }), ORG));
+    const err = caughtUpstream(() => parseTokenResponse(JSON.stringify({ access_token: '', token_type: 'bearer', expires_in: 'soon', refresh_token: '' }), ORG));
     expect(err).toMatchObject({ code: 'invalid_token_response', failureClass: 'transient', orgId: ORG, httpStatus: 200 });
     expect(err.message).toBe(`token response for org ${ORG} is invalid in: access_token, expires_in, refresh_token`);
   });
 
   it.each(['null', '[]', '"a string"'])('calls a JSON %s that is not an object invalid at its root', (body) => {
-    const err = caught(() => parseTokenResponse(body, ORG));
+    const err = caughtUpstream(() => parseTokenResponse(body, ORG));
     expect(err.code).toBe('invalid_token_response');
     expect(err.message).toBe(`token response for org ${ORG} is invalid in: (root)`);
   });
 
   it('reports unparseable JSON with its length, never its content', () => {
     const body = `{"access_token":"${ACCESS}"`;
-    const err = caught(() => parseTokenResponse(body, ORG));
+    const err = caughtUpstream(() => parseTokenResponse(body, ORG));
     expect(err).toMatchObject({ code: 'malformed_response', failureClass: 'transient', orgId: ORG, httpStatus: 200 });
     expect(err.message).toBe(`token response for org ${ORG} is not valid JSON (${body.length} bytes)`);
   });
@@ -74,13 +65,13 @@ describe('parseTokenInfo', () => {
   });
 
   it('calls a body that is not JSON malformed and transient, quoting nothing', () => {
-    const err = caught(() => parseTokenInfo(`<html>${ACCESS}</html>`, ORG));
+    const err = caughtUpstream(() => parseTokenInfo(`<html>${ACCESS}</html>`, ORG));
     expect(err).toMatchObject({ code: 'malformed_response', failureClass: 'transient', orgId: ORG, httpStatus: 200 });
     expect(err.message).toBe(`tokens/me response for org ${ORG} is not valid JSON`);
   });
 
   it('calls a body without organization.id malformed and transient', () => {
-    const err = caught(() => parseTokenInfo(JSON.stringify({ organization: { name: 'Acme' } }), ORG));
+    const err = caughtUpstream(() => parseTokenInfo(JSON.stringify({ organization: { name: 'Acme' } }), ORG));
     expect(err).toMatchObject({ code: 'malformed_response', failureClass: 'transient', orgId: ORG, httpStatus: 200 });
     expect(err.message).toBe(`tokens/me response for org ${ORG} lacks organization.id`);
   });

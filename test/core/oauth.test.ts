@@ -1,20 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { UpstreamError } from '../../lambdas/core/errors.js';
 import { classifyHttpFailure, fullJitterBackoffMs, parseErrorBody, parseRetryAfter, parseTokenInfo, parseTokenResponse } from '../../lambdas/core/oauth.js';
+import { caughtUpstream } from '../support/caught.js';
 
 const ORG = '11111111-1111-4111-8111-111111111111';
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 
-function caught(fn: () => unknown): UpstreamError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UpstreamError) return err;
-    throw err;
-  }
-  throw new Error('expected an UpstreamError');
-}
 
 describe('parseRetryAfter', () => {
   it.each([
@@ -85,14 +76,14 @@ describe('parseTokenResponse', () => {
     ['truncated JSON', '{"access_token":"x","token_ty', 'malformed_response', /not valid JSON/],
     ['an HTML page', '<html><body>ok</body></html>', 'malformed_response', /not valid JSON/],
   ])('rejects %s as a transient %s', (_name, body, code, message) => {
-    const err = caught(() => parseTokenResponse(body, ORG));
+    const err = caughtUpstream(() => parseTokenResponse(body, ORG));
     expect(err.code).toBe(code);
     expect(err.failureClass).toBe('transient');
     expect(err.message).toMatch(message);
   });
 
   it('never quotes the token in its error', () => {
-    const err = caught(() => parseTokenResponse('{"access_token":"SECRET-TOKEN-VALUE","token_type":"bearer","expires_in":1}', ORG));
+    const err = caughtUpstream(() => parseTokenResponse('{"access_token":"SECRET-TOKEN-VALUE","token_type":"bearer","expires_in":1}', ORG));
     expect(err.message).not.toContain('SECRET-TOKEN-VALUE');
   });
 });
@@ -109,7 +100,7 @@ describe('parseTokenInfo', () => {
   });
 
   it('treats a body without organization.id as malformed', () => {
-    expect(caught(() => parseTokenInfo('{"OAuthClient":{}}', ORG)).code).toBe('malformed_response');
+    expect(caughtUpstream(() => parseTokenInfo('{"OAuthClient":{}}', ORG)).code).toBe('malformed_response');
   });
 });
 

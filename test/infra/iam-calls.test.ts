@@ -65,7 +65,7 @@ function record<C extends { middlewareStack: { add: (...args: never[]) => void }
 }
 
 /** What services do with the broker key, and what IAM checks besides the call itself, for each recorded call. */
-export function impliedByServices(call: string): string[] {
+function impliedByServices(call: string): string[] {
   switch (call) {
     case 'secretsmanager:GetSecretValue':
       return ['kms:Decrypt@secretsmanager'];

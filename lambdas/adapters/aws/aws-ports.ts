@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SDK_TIMEOUTS } from './aws-timeouts.js';
 import { BrokerError } from '../../core/errors.js';
 import { type BrokerPorts, type Clock, type RefreshTokenJournal, systemClock } from '../../core/ports.js';
 import { settingValue } from '../../core/settings.js';
@@ -18,8 +19,6 @@ import { createKmsEnvelope } from './kms-envelope.js';
 import { SecretsManagerCredentialStore } from './secrets-manager-credential-store.js';
 import { SecretsManagerTokenVault } from './secrets-manager-token-vault.js';
 import { WriteLimiter } from './write-limiter.js';
-import { SDK_TIMEOUTS } from './aws-timeouts.js';
-
 
 export type { DynamoDBClient };
 
