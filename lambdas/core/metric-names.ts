@@ -27,6 +27,10 @@ export const METRIC = Object.freeze({
   stateWriteFailures: 'StateWriteFailures',
   criticalEvents: 'CriticalEvents',
   minTokenSecondsRemaining: 'MinTokenSecondsRemaining',
+  // Per-org events (event-publisher.ts), once per invocation of a refresher that publishes them.
+  eventsPublished: 'EventsPublished',
+  /** Events given up: refused, out of retries or out of time. The refreshes themselves stood. */
+  eventsFailed: 'EventsFailed',
   // The getter, once per request.
   getterLatencyMs: 'GetterLatencyMs',
   getterCacheHit: 'GetterCacheHit',
