@@ -33,6 +33,8 @@ export const ENV = {
   refresherFunction: 'BROKER_REFRESHER_FUNCTION',
   /** Scoped getters only: the comma-separated org ids the getter serves; unset means every org. */
   allowedOrgIds: 'BROKER_ALLOWED_ORG_IDS',
+  /** Refresher only: the event bus (ARN or name) it puts per-org events on; unset means no events. */
+  eventBus: 'BROKER_EVENT_BUS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -49,6 +51,7 @@ export const REFRESHER_ENV = Object.freeze([
   ENV.secretWriteRatePerSecond,
   ENV.auditRetentionDays,
   ENV.deployment,
+  ENV.eventBus,
 ] as const);
 
 /** What a getter reads (a scoped getter also reads {@link ENV.allowedOrgIds}). */
