@@ -69,6 +69,11 @@ export class TokenBroker extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   /** Every alarm the construct created, by purpose. */
   readonly alarms: Readonly<Record<string, cloudwatch.Alarm>>;
+  /**
+   * The bus the refresher puts per-org events on (README "Events"): match them with
+   * `{ source: ['genesys-token-broker'] }` on this bus. Undefined when `eventsEnabled` is false.
+   */
+  readonly eventBus?: events.IEventBus;
 
   readonly #tokenSecretsPattern: string;
 
@@ -104,6 +109,9 @@ export class TokenBroker extends Construct {
     // CloudFormation, so two brokers in one account and Region never share an alarm.
     const deployment = Fn.join('/', [Aws.STACK_NAME, this.node.id]);
 
+    // Per-org events: the bus given, or the account's default bus (imported by name; nothing is created).
+    this.eventBus = resolved.eventsEnabled ? (resolved.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default')) : undefined;
+
     // Each function gets the variables its handler reads, and no more (REFRESHER_ENV, GETTER_ENV).
     const environment = {
       [ENV.deployment]: deployment,
@@ -118,6 +126,8 @@ export class TokenBroker extends Construct {
       [ENV.sweepConcurrency]: Tokenization.stringifyNumber(resolved.sweepConcurrency),
       [ENV.secretWriteRatePerSecond]: Tokenization.stringifyNumber(resolved.secretWriteRatePerSecond),
       [ENV.auditRetentionDays]: Tokenization.stringifyNumber(resolved.auditRetention.toDays()),
+      // The bus's ARN: PutEvents takes it for a bus in this account or another.
+      ...(this.eventBus ? { [ENV.eventBus]: this.eventBus.eventBusArn } : {}),
       // Stack traces point at the TypeScript sources through the bundled source maps.
       NODE_OPTIONS: '--enable-source-maps',
     };
@@ -150,6 +160,7 @@ export class TokenBroker extends Construct {
       encryptionKey: this.encryptionKey,
       registryTable: this.registryTable,
       auditTable: this.auditTable,
+      ...(this.eventBus ? { eventBus: this.eventBus } : {}),
     });
     // Lambda adds the X-Ray statement for any mode but DISABLED (PassThrough included when set explicitly).
     const xrayStatement = resolved.tracing !== undefined && resolved.tracing !== lambda.Tracing.DISABLED;
