@@ -10,10 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { App, CfnElement, CfnParameter, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, rules } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AUDIT_TABLE, REGISTRY_TABLE } from '../../lambdas/adapters/aws/tables.js';
@@ -824,6 +826,40 @@ describe('TokenBroker per-org events', () => {
     const template = Template.fromStack(stack);
     expect(refresherEnv(template, stack, broker)[ENV.eventBus]).toBe(arn);
     expect(roleStatements(template, stack, broker.refresher).filter((st) => st.Sid === 'OrgEventsPut').map((st) => st.Resource)).toEqual([arn]);
+  });
+
+  it("synthesizes the README's example rules: Needs Reauthorization to an SNS topic, one org's Refreshed to a queue", () => {
+    const stack = new Stack(newApp(), 'ReadmeRules');
+    const broker = new TokenBroker(stack, 'Broker');
+    const reauthorize = new sns.Topic(stack, 'GenesysReauthorization');
+    new events.Rule(stack, 'GenesysNeedsReauthorization', {
+      eventBus: broker.eventBus,
+      eventPattern: { source: ['genesys-token-broker'], detailType: ['Genesys Org Needs Reauthorization'] },
+      targets: [
+        new targets.SnsTopic(reauthorize, {
+          message: events.RuleTargetInput.fromText(
+            `Genesys org ${events.EventField.fromPath('$.detail.label')} (${events.EventField.fromPath('$.detail.orgId')}) ` +
+              `needs re-authorization: ${events.EventField.fromPath('$.detail.errorCode')}, attempt ${events.EventField.fromPath('$.detail.attemptId')}`,
+          ),
+        }),
+      ],
+    });
+    const consumerQueue = new sqs.Queue(stack, 'ConsumerQueue');
+    new events.Rule(stack, 'GenesysTokenRefreshed', {
+      eventBus: broker.eventBus,
+      eventPattern: { source: ['genesys-token-broker'], detailType: ['Genesys Token Refreshed'], detail: { orgId: [ORG_A] } },
+      targets: [new targets.SqsQueue(consumerQueue)],
+    });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: 'default',
+      EventPattern: { source: ['genesys-token-broker'], 'detail-type': ['Genesys Org Needs Reauthorization'] },
+      Targets: [Match.objectLike({ Arn: { Ref: logicalId(stack, reauthorize) }, InputTransformer: Match.objectLike({ InputPathsMap: Match.objectLike({ 'detail-orgId': '$.detail.orgId' }) }) })],
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: 'default',
+      EventPattern: { source: ['genesys-token-broker'], 'detail-type': ['Genesys Token Refreshed'], detail: { orgId: [ORG_A] } },
+    });
   });
 
   it('with eventsEnabled false, gives the refresher neither the bus nor the permission', () => {
