@@ -11,7 +11,9 @@
  *   Anything else is given up at once.
  * - `flush(deadlineMs)` waits for the queue to drain, no longer than the deadline: then it aborts the
  *   send in flight, drops the rest, and counts all of it as failed. Events sent but answered after
- *   the deadline are counted failed too (they may have arrived: counts err towards failure).
+ *   the deadline are counted failed too (they may have arrived: counts err towards failure). Events
+ *   published while a flush is ending are counted with it (the refresher flushes after its work, so
+ *   there are none).
  * - The queue holds at most `maxQueued` events; more are dropped and counted, so a bus that is down
  *   for a long sweep cannot grow the function's memory without bound.
  *
@@ -84,18 +86,19 @@ export function createBatchingPublisher(options: BatchingPublisherOptions): OrgE
     // Let the events published in the same turn join one batch.
     await Promise.resolve();
     for (let round = 0; queue.length > 0 && !signal.aborted; ) {
-      sending = queue.splice(0, MAX_BATCH_SIZE);
+      const batch = queue.splice(0, MAX_BATCH_SIZE);
+      sending = batch;
       let failures: EntryFailure[];
       try {
-        failures = await send(sending.map((p) => p.event), signal);
+        failures = await send(batch.map((p) => p.event), signal);
       } catch {
-        failures = sending.map((_, index) => ({ index, errorCode: 'send_failed', retryable: true }));
+        failures = batch.map((_, index) => ({ index, errorCode: 'send_failed', retryable: true }));
       }
-      // The flush that aborted counted this batch already.
+      // The flush that aborted counted this batch already; a newer pump may be sending by now.
       if (signal.aborted) return;
       const failedAt = new Map(failures.map((f) => [f.index, f]));
       const again: Pending[] = [];
-      sending.forEach((pending, index) => {
+      batch.forEach((pending, index) => {
         const failure = failedAt.get(index);
         if (!failure) published++;
         else if (failure.retryable && pending.sends + 1 < maxAttempts) again.push({ event: pending.event, sends: pending.sends + 1 });
@@ -114,7 +117,8 @@ export function createBatchingPublisher(options: BatchingPublisherOptions): OrgE
     if (pump || queue.length === 0) return pump;
     const current = drain(controller.signal)
       .catch(() => {
-        // Not expected (send failures are answers, not throws): give up what waits rather than spin.
+        // Not expected (a send's failures are answers, not throws; a clock that fails, an answer that is
+        // no list): give up what waits, the batch in hand included, rather than spin.
         giveUp(queue.length + sending.length, 'publisher_error');
         queue = [];
         sending = [];
@@ -138,15 +142,10 @@ export function createBatchingPublisher(options: BatchingPublisherOptions): OrgE
     },
 
     async flush(deadlineMs) {
-      // A pump that ends may start the next one for events published meanwhile: wait for that too.
-      for (let running = start(); running; running = start()) {
-        const budgetMs = deadlineMs - clock.now();
-        if (budgetMs <= 0) break;
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timedOut = await Promise.race([running.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), budgetMs)))]);
-        clearTimeout(timer);
-        if (timedOut) break;
-      }
+      // Nothing to send: the race is over at once.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([start(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs - clock.now())))]);
+      clearTimeout(timer);
       if (pump) {
         // Out of time: what is queued or in flight is given up, and the pump is stopped.
         giveUp(queue.length + sending.length, 'deadline');

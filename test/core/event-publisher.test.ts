@@ -92,12 +92,14 @@ describe('createBatchingPublisher', () => {
     expect(telemetry.metrics).toEqual([['EventsPublished', 3], ['EventsFailed', 1]]);
   });
 
-  it('puts resent entries ahead of newer ones', async () => {
+  it('puts resent entries ahead of newer ones, after a 100 ms pause by default', async () => {
+    const clock = new ManualClock(T0);
     const r = recorder((call) => (call === 1 ? [{ index: 9, errorCode: 'ThrottlingException', retryable: true }] : []));
-    const publisher = createBatchingPublisher({ send: r.send, clock: new ManualClock(T0) });
+    const publisher = createBatchingPublisher({ send: r.send, clock });
     publisher.publish(events(15));
     await publisher.flush(T0 + 60_000);
     expect(r.batches).toEqual([events(10).map((_, i) => i), [9, 10, 11, 12, 13, 14]]);
+    expect(clock.sleeps).toEqual([100]);
   });
 
   it('gives an event up after maxAttempts sends, counting its last error code', async () => {
@@ -114,10 +116,19 @@ describe('createBatchingPublisher', () => {
     const r = recorder(() => {
       throw new Error('boom');
     });
-    const publisher = createBatchingPublisher({ send: r.send, clock: new ManualClock(T0) });
+    const telemetry = capture();
+    const publisher = createBatchingPublisher({ send: r.send, clock: new ManualClock(T0), telemetry });
     publisher.publish(events(1));
     expect(await publisher.flush(T0 + 60_000)).toEqual({ published: 0, failed: 1 });
     expect(r.batches).toHaveLength(3);
+    expect(telemetry.logs[0]!.fields).toMatchObject({ errorCodes: ['send_failed'] });
+  });
+
+  it('waits for a slow bus that answers within the deadline', async () => {
+    const r = recorder(() => new Promise<EntryFailure[]>((resolve) => setTimeout(() => resolve([]), 40)));
+    const publisher = createBatchingPublisher({ send: r.send, clock: { now: () => Date.now(), sleep: async () => undefined } });
+    publisher.publish(events(2));
+    expect(await publisher.flush(Date.now() + 2_000)).toEqual({ published: 2, failed: 0 });
   });
 
   it('waits no longer than the deadline: the batch in flight is aborted and it and the queue count as failed', async () => {
@@ -148,6 +159,22 @@ describe('createBatchingPublisher', () => {
     expect(r.batches).toEqual([[0, 1], [2, 3, 4]]);
   });
 
+  it('lets a batch answered after its flush gave up touch neither the counts nor the pump that took over', async () => {
+    const answers: Array<(failures: EntryFailure[]) => void> = [];
+    const r = recorder(() => new Promise<EntryFailure[]>((resolve) => answers.push(resolve)));
+    const publisher = createBatchingPublisher({ send: r.send, clock: { now: () => Date.now(), sleep: async () => undefined } });
+    publisher.publish(events(2));
+    expect(await publisher.flush(Date.now() + 20)).toEqual({ published: 0, failed: 2 });
+    publisher.publish(events(3, 2));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(r.batches).toEqual([[0, 1], [2, 3, 4]]);
+    // The first bus call answers late, refusing everything: nobody counts it again.
+    answers[0]!([0, 1].map((index) => ({ index, errorCode: 'AccessDeniedException', retryable: false })));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    setTimeout(() => answers[1]!([]), 20);
+    expect(await publisher.flush(Date.now() + 2_000)).toEqual({ published: 3, failed: 0 });
+  });
+
   it('counts a batch answered after the deadline as failed, not published', async () => {
     let answer!: (failures: EntryFailure[]) => void;
     const r = recorder(() => new Promise<EntryFailure[]>((resolve) => (answer = resolve)));
@@ -176,13 +203,13 @@ describe('createBatchingPublisher', () => {
     expect(r.batches).toHaveLength(1);
   });
 
-  it('drops events past maxQueued and counts them', async () => {
-    const r = recorder();
+  it('drops events past maxQueued and counts them, and names the error codes in order', async () => {
+    const r = recorder((call) => (call === 1 ? [{ index: 0, errorCode: 'AccessDeniedException', retryable: false }] : []));
     const telemetry = capture();
     const publisher = createBatchingPublisher({ send: r.send, clock: new ManualClock(T0), telemetry, maxQueued: 12 });
     publisher.publish(events(15));
-    expect(await publisher.flush(T0 + 1_000)).toEqual({ published: 12, failed: 3 });
-    expect(telemetry.logs[0]!.fields).toMatchObject({ errorCodes: ['queue_full'] });
+    expect(await publisher.flush(T0 + 1_000)).toEqual({ published: 11, failed: 4 });
+    expect(telemetry.logs[0]!.fields).toEqual({ published: 11, failed: 4, errorCodes: ['AccessDeniedException', 'queue_full'] });
   });
 
   it('reports nothing, and calls nothing, when nothing was published', async () => {
@@ -192,6 +219,15 @@ describe('createBatchingPublisher', () => {
     expect(await publisher.flush(T0 + 1_000)).toEqual({ published: 0, failed: 0 });
     expect(r.batches).toEqual([]);
     expect(telemetry.metrics).toEqual([['EventsPublished', 0], ['EventsFailed', 0]]);
+  });
+
+  it('counts the batch in hand as failed when the bus answers something that is no list', async () => {
+    const r = recorder(() => 'nonsense' as unknown as EntryFailure[]);
+    const telemetry = capture();
+    const publisher = createBatchingPublisher({ send: r.send, clock: new ManualClock(T0), telemetry });
+    publisher.publish(events(3));
+    expect(await publisher.flush(T0 + 1_000)).toEqual({ published: 0, failed: 3 });
+    expect(telemetry.logs[0]!.fields).toMatchObject({ errorCodes: ['publisher_error'] });
   });
 
   it('gives up what waits, rather than spin, when the pump itself fails', async () => {

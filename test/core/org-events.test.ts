@@ -166,6 +166,8 @@ describe('attemptEvents', () => {
 describe('atRiskAfterLastAttempt', () => {
   it('judges the org at its last attempt, not now, and never an org that was never attempted', () => {
     expect(atRiskAfterLastAttempt(newOrg())).toBeUndefined();
+    // A record that says the last attempt failed but not when (hand-made, or older than the field) counts as never attempted.
+    expect(atRiskAfterLastAttempt(newOrg({ state: { consecutiveFailures: 1, lastOutcome: 'failure', lastErrorCode: 'invalid_client', lastErrorClass: 'permanent' } }))).toBeUndefined();
     // Refreshed at T0: healthy then, however late it is now.
     expect(atRiskAfterLastAttempt(healthy())).toBeUndefined();
     const failed = attemptAt(healthy(), T0 + 18 * H, { ok: false, error: transient() }).org;
