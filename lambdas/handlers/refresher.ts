@@ -25,11 +25,11 @@ const DEADLINE_RESERVE_MS = 5_000;
 /**
  * Longest wait for per-org events to reach the bus at the end of an invocation: a sweep's, and an
  * on-demand refresh's (whose caller, a getter, is waiting for the answer). A put takes tens of
- * milliseconds and starts as soon as an attempt ends, so these bound only a slow or failing bus. They
- * end inside the deadline reserve, leaving {@link METRICS_RESERVE_MS} for logs and metrics.
+ * milliseconds and starts as soon as an attempt ends, so these bound only a slow or failing bus. The
+ * engine's work ends by the deadline, so both fit in the {@link DEADLINE_RESERVE_MS} after it, with
+ * time left for logs and metrics.
  */
 export const EVENT_FLUSH_BUDGET_MS = Object.freeze({ sweep: 2_000, onDemand: 500 });
-const METRICS_RESERVE_MS = 2_000;
 
 export function createRefresherHandler(options: HandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-refresher' });
@@ -48,23 +48,18 @@ export function createRefresherHandler(options: HandlerOptions = {}) {
     },
   });
 
-  /** Puts the invocation's per-org events on the bus, for at most `budgetMs` (never past the reserve). */
-  async function flushEvents(budgetMs: number, deadlineMs: number): Promise<void> {
-    await events?.flush(Math.min(ports.clock.now() + budgetMs, deadlineMs + DEADLINE_RESERVE_MS - METRICS_RESERVE_MS));
-  }
-
   async function refresh(event: unknown, context: Context): Promise<SweepSummary | OnDemandResult> {
     const request = parseRefresherEvent(event);
     const deadlineMs = ports.clock.now() + Math.max(0, context.getRemainingTimeInMillis() - DEADLINE_RESERVE_MS);
     if (request.trigger === 'on_demand') {
       const result = await onDemand.refresh({ ...request.onDemand, requestId: request.onDemand.requestId ?? context.awsRequestId }, { deadlineMs });
-      await flushEvents(EVENT_FLUSH_BUDGET_MS.onDemand, deadlineMs);
+      await events?.flush(ports.clock.now() + EVENT_FLUSH_BUDGET_MS.onDemand);
       logger.info('on-demand refresh', { orgId: result.orgId, reason: request.onDemand.reason, outcome: result.outcome, ...('errorCode' in result ? { errorCode: result.errorCode } : {}) });
       return result;
     }
     logger.info('sweep starting', { trigger: request.trigger, force: request.force, orgCount: request.orgIds?.length });
     const summary = await engine.sweep({ ...request, deadlineMs, requestId: context.awsRequestId });
-    await flushEvents(EVENT_FLUSH_BUDGET_MS.sweep, deadlineMs);
+    await events?.flush(ports.clock.now() + EVENT_FLUSH_BUDGET_MS.sweep);
     emitSweepMetrics(metrics, summary);
     const { results, ...counts } = summary;
     logger.info('sweep finished', { ...counts, resultCount: results.length });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEventBridgePublisher, createEventBridgeSender } from '../../lambdas/adapters/aws/eventbridge-org-events.js';
-import { systemClock, type OrgEvent, type Telemetry } from '../../lambdas/core/ports.js';
+import type { OrgEvent, Telemetry } from '../../lambdas/core/ports.js';
 import { createEventBridgeEmulatorClient, EventBridgeEmulator } from '../support/eventbridge-emulator.js';
 
 const T0 = Date.parse('2026-06-01T12:00:00Z');
@@ -46,7 +46,7 @@ function capture(): Telemetry & { metrics: Record<string, number>; logs: unknown
 
 function publisher(options: { eventBus?: string; maxAttempts?: number; telemetry?: Telemetry } = {}) {
   const client = createEventBridgeEmulatorClient(eb, { maxAttempts: options.maxAttempts ?? 1, retryBackoffMs: 1 });
-  return createEventBridgePublisher({ eventBus: options.eventBus ?? 'default', deployment: 'Stack/Broker' }, { client, clock: systemClock, ...(options.telemetry ? { telemetry: options.telemetry } : {}) });
+  return createEventBridgePublisher({ eventBus: options.eventBus ?? 'default', deployment: 'Stack/Broker' }, { client, ...(options.telemetry ? { telemetry: options.telemetry } : {}) });
 }
 
 const soon = () => Date.now() + 5_000;
@@ -70,6 +70,17 @@ describe('createEventBridgePublisher', () => {
     });
     expect(eb.events.map((e) => e.detail.attemptId)).toEqual(events(25).map((e) => e.detail.attemptId));
     expect(telemetry.metrics).toEqual({ EventsPublished: 25, EventsFailed: 0 });
+  });
+
+  it('stops waiting for the bus the moment the signal aborts', async () => {
+    eb.latencyMs = 3_000;
+    const send = createEventBridgeSender({ client: createEventBridgeEmulatorClient(eb, { maxAttempts: 1 }), eventBus: 'default' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    const failures = await send([event(1)], controller.signal);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(failures).toEqual([{ index: 0, errorCode: expect.any(String), retryable: expect.any(Boolean) }]);
   });
 
   it('leaves deployment out when none is set', async () => {
@@ -122,9 +133,22 @@ describe('createEventBridgePublisher', () => {
     expect(eb.requests.map((r) => r.outcome)).toEqual(['InternalException', 'ok']);
 
     eb.injectFault('PutEvents', { type: 'AccessDeniedException' });
-    p.publish(events(3));
-    expect(await p.flush(soon())).toEqual({ published: 0, failed: 3 });
+    const telemetry = capture();
+    const refused = publisher({ telemetry });
+    refused.publish(events(3));
+    expect(await refused.flush(soon())).toEqual({ published: 0, failed: 3 });
     expect(eb.callCount('PutEvents')).toBe(3);
+    expect(telemetry.logs).toEqual([expect.objectContaining({ errorCodes: ['AccessDeniedException'] })]);
+  });
+
+  it('sends again the entries an answer left without a result, taking none for delivered', async () => {
+    eb.shortenNextAnswer(2);
+    const p = publisher();
+    p.publish(events(4));
+    expect(await p.flush(soon())).toEqual({ published: 4, failed: 0 });
+    expect(eb.callCount('PutEvents')).toBe(2);
+    // The bus had taken all four the first time: the two without an answer arrive twice.
+    expect(eb.events.map((e) => e.detail.attemptId)).toEqual(['attempt-0', 'attempt-1', 'attempt-2', 'attempt-3', 'attempt-2', 'attempt-3']);
   });
 
   it('resends after a connection reset', async () => {

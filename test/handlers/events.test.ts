@@ -204,6 +204,23 @@ describe('per-org events from the refresher', () => {
     expect(stdout.join('')).toContain('org events could not be published');
   });
 
+  it('waits for a bus slower than usual, within the flush budget, and the events arrive', async () => {
+    const e = await environment([[ORG_OK, 'client_credentials']]);
+    eb.latencyMs = 400;
+    expect(await e.refresher(scheduled, lambdaContext())).toMatchObject({ refreshed: 1 });
+    expect(brief(eb.events)).toEqual([[ORG_OK, refreshed, 'schedule']]);
+    expect(metricValues('EventsPublished')).toEqual([1]);
+  });
+
+  it('waits, before answering the getter, for a bus slower than usual within the on-demand budget', async () => {
+    const e = await environment([]);
+    await e.add([ORG_LATE, 'client_credentials']);
+    eb.latencyMs = 150;
+    expect(await e.getter()({ orgId: ORG_LATE }, lambdaContext())).toHaveProperty('accessToken');
+    expect(brief(eb.events)).toEqual([[ORG_LATE, refreshed, 'getter']]);
+    expect(metricValues('EventsPublished')).toEqual([1]);
+  });
+
   it('answers the getter within the on-demand flush budget when the bus is slow', async () => {
     const e = await environment([]);
     await e.add([ORG_LATE, 'client_credentials']);

@@ -15,7 +15,8 @@
  *
  * Test hooks: `events` (every accepted event, its detail parsed), `failEntries` (make the next
  * matching entries fail with an error code, such as `ThrottlingException` or `AccessDeniedException`),
- * `injectFault` (fail whole calls), `latencyMs` (a slow bus), `calls`, `requests`, and `close()`.
+ * `shortenNextAnswer` (an answer missing entry results), `injectFault` (fail whole calls),
+ * `latencyMs` (a slow bus), `calls`, `requests`, and `close()`.
  */
 import { randomUUID } from 'node:crypto';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -67,6 +68,7 @@ export class EventBridgeEmulator extends AwsJsonEmulator<'PutEvents'> {
   readonly events: AcceptedEvent[] = [];
   readonly #buses = new Set(['default']);
   #entryFailures: Array<Required<Pick<EntryFailureSpec, 'errorCode' | 'times'>> & EntryFailureSpec> = [];
+  #shortAnswers: number[] = [];
 
   private constructor(options: { region?: string; accountId?: string; verifySignatures?: boolean }) {
     super(SERVICE, {
@@ -98,6 +100,14 @@ export class EventBridgeEmulator extends AwsJsonEmulator<'PutEvents'> {
     this.#entryFailures.push({ ...spec, times: spec.times ?? 1 });
   }
 
+  /**
+   * Makes the next answer list only the first `keep` entry results (the entries are handled as usual):
+   * a malformed answer, for callers that must not take a missing result for a delivery.
+   */
+  shortenNextAnswer(keep: number): void {
+    this.#shortAnswers.push(keep);
+  }
+
   /** Accepted events of one detail-type, or all. */
   eventsOf(detailType?: string): AcceptedEvent[] {
     return detailType === undefined ? [...this.events] : this.events.filter((e) => e.detailType === detailType);
@@ -116,7 +126,8 @@ export class EventBridgeEmulator extends AwsJsonEmulator<'PutEvents'> {
       if ('ErrorCode' in result) failed++;
       return result;
     });
-    return { FailedEntryCount: failed, Entries: results };
+    const keep = this.#shortAnswers.shift();
+    return { FailedEntryCount: failed, Entries: keep === undefined ? results : results.slice(0, keep) };
   }
 
   #putEntry(entry: Json): Json {

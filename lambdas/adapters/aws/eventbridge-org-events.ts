@@ -1,6 +1,6 @@
 /**
  * Per-org events on Amazon EventBridge: one PutEvents call per batch, and the mapping of events onto
- * entries and of the answer (FailedEntryCount, each entry's ErrorCode, or an SDK exception) onto entry
+ * entries and of the answer (each entry's EventId or ErrorCode, or an SDK exception) onto entry
  * failures. Batching, retries and the time bound are core/event-publisher.ts's; this file owns the call.
  *
  * Entries: `Source` genesys-token-broker, `DetailType` the event's, `Detail` its JSON detail plus
@@ -43,16 +43,14 @@ export function createEventBridgeSender(options: EventBridgeSenderOptions): Send
     }));
     try {
       const out = await client.send(new PutEventsCommand({ Entries: entries }), { abortSignal: signal });
-      if (!out.FailedEntryCount) return [];
-      const failures: EntryFailure[] = [];
-      entries.forEach((_, index) => {
+      // Entries answer the request one to one. An entry without an answer (a short list) is no proof
+      // it arrived: it is sent again, so a consumer may see it twice (EventBridge is at-least-once anyway).
+      return entries.flatMap((_, index): EntryFailure[] => {
         const answer = out.Entries?.[index];
-        // No answer for an entry (a short Entries list) is no proof it arrived: send it again.
-        if (answer?.EventId && !answer.ErrorCode) return;
+        if (answer?.EventId && !answer.ErrorCode) return [];
         const errorCode = answer?.ErrorCode ?? 'NoEntryResult';
-        failures.push({ index, errorCode, retryable: errorCode === 'NoEntryResult' || RETRYABLE_ENTRY_CODES.has(errorCode) });
+        return [{ index, errorCode, retryable: errorCode === 'NoEntryResult' || RETRYABLE_ENTRY_CODES.has(errorCode) }];
       });
-      return failures;
     } catch (err) {
       const errorCode = sdkErrorName(err) ?? 'UnknownError';
       const retryable = isTransientAwsError(err);
