@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { App, Stack } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -86,21 +87,70 @@ describe('handlerCode', () => {
 });
 
 describe('bundleHandler', () => {
-  it('writes a minified ES module with the require banner and a source map without sources', () => {
+  /** A handler with a local module, a dual ESM/CommonJS package and a CommonJS package that requires a Node built-in. */
+  function handlerProject(): string {
     const root = fakePackage('bundle', []);
-    mkdirSync(join(root, 'lambdas', 'handlers'), { recursive: true });
-    writeFileSync(join(root, 'lambdas', 'handlers', 'refresher.ts'), "import { hostname } from 'node:os';\nexport const handler = async (): Promise<string> => hostname();\n");
+    const handlers = join(root, 'lambdas', 'handlers');
+    mkdirSync(handlers, { recursive: true });
+    writeFileSync(join(handlers, 'helper.ts'), "export const greeting = (): string => 'local-module';\n");
+    writeFileSync(
+      join(handlers, 'refresher.ts'),
+      "import dual from 'dual';\nimport host from 'cjs-host';\nimport { greeting } from './helper.js';\nexport const handler = async (): Promise<string> => [greeting(), dual, typeof host()].join(' ');\n",
+    );
+    const dual = join(root, 'node_modules', 'dual');
+    mkdirSync(dual, { recursive: true });
+    writeFileSync(join(dual, 'package.json'), JSON.stringify({ name: 'dual', main: 'main.cjs', module: 'module.mjs' }));
+    writeFileSync(join(dual, 'main.cjs'), "module.exports = 'dual-commonjs-build';\n");
+    writeFileSync(join(dual, 'module.mjs'), "export default 'dual-esm-build';\n");
+    const cjs = join(root, 'node_modules', 'cjs-host');
+    mkdirSync(cjs, { recursive: true });
+    writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs-host', main: 'index.js' }));
+    writeFileSync(join(cjs, 'index.js'), "module.exports = () => require('node:os').hostname();\n");
+    return root;
+  }
+
+  it('writes one minified ES module, dependencies inside, with a source map without sources', () => {
+    const root = handlerProject();
     const out = join(scratch, 'bundle-out');
     const file = bundleHandler('refresher', out, root);
     expect(file).toBe(join(out, 'index.mjs'));
+    expect(readdirSync(out).sort()).toEqual(['index.mjs', 'index.mjs.map']);
     const code = readFileSync(file, 'utf8');
-    expect(code.startsWith(BUNDLE_BANNER)).toBe(true);
-    expect(code).toMatch(/export\s*\{/);
+    expect(code.startsWith("import { createRequire as __gtbCreateRequire } from 'node:module'")).toBe(true);
+    // Bundled: no import of the local module or of the packages is left.
+    expect(code).not.toMatch(/from\s*["'](\.\/helper|dual|cjs-host)/);
+    expect(code).toContain('local-module');
+    // Packages' ESM builds are preferred.
+    expect(code).toContain('dual-esm-build');
+    expect(code).not.toContain('dual-commonjs-build');
     expect(code).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
     const map = JSON.parse(readFileSync(`${file}.map`, 'utf8')) as { sources: string[]; sourcesContent?: unknown };
     expect(map.sources.some((s) => s.endsWith('lambdas/handlers/refresher.ts'))).toBe(true);
     expect(map.sourcesContent).toBeUndefined();
-    // Minified: the source's line structure is gone.
     expect(code.split('\n').length).toBeLessThanOrEqual(4);
+  });
+
+  it('runs under node: the banner gives CommonJS dependencies a working require of Node built-ins', async () => {
+    const root = handlerProject();
+    const file = bundleHandler('refresher', join(scratch, 'bundle-run'), root);
+    const { execFileSync } = await import('node:child_process');
+    const probe = `const m = await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(await m.handler());`;
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' }).trim()).toBe('local-module dual-esm-build string');
+  });
+});
+
+describe('handlerCode in a clone', () => {
+  it('gives each handler its own bundle in one stack (CDK caches bundles by their options)', () => {
+    const root = fakePackage('two-handlers', []);
+    mkdirSync(join(root, 'lambdas', 'handlers'), { recursive: true });
+    for (const name of ['refresher', 'getter']) writeFileSync(join(root, 'lambdas', 'handlers', `${name}.ts`), `export const handler = (): string => 'i am the ${name}';\n`);
+    const app = new App({ outdir: join(scratch, 'two-out') });
+    const stack = new Stack(app, 'Two');
+    for (const name of ['refresher', 'getter'] as const) new lambda.Function(stack, name, { code: handlerCode(name, root), handler: 'index.handler', runtime: lambda.Runtime.NODEJS_24_X });
+    const dir = app.synth().directory;
+    const bundles = readdirSync(dir).filter((d) => d.startsWith('asset.')).map((d) => readFileSync(join(dir, d, 'index.mjs'), 'utf8'));
+    expect(bundles).toHaveLength(2);
+    expect(bundles.filter((b) => b.includes('i am the refresher'))).toHaveLength(1);
+    expect(bundles.filter((b) => b.includes('i am the getter'))).toHaveLength(1);
   });
 });
