@@ -104,8 +104,8 @@ describe('bundleHandler', () => {
     writeFileSync(join(dual, 'module.mjs'), "export default 'dual-esm-build';\n");
     const cjs = join(root, 'node_modules', 'cjs-host');
     mkdirSync(cjs, { recursive: true });
-    writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs-host', main: 'index.js' }));
-    writeFileSync(join(cjs, 'index.js'), "module.exports = () => require('node:os').hostname();\n");
+    writeFileSync(join(cjs, 'package.json'), JSON.stringify({ name: 'cjs-host', main: 'lib.cjs' }));
+    writeFileSync(join(cjs, 'lib.cjs'), "module.exports = () => require('node:os').hostname();\n");
     return root;
   }
 
