@@ -27,6 +27,8 @@ export const METRIC = Object.freeze({
   stateWriteFailures: 'StateWriteFailures',
   criticalEvents: 'CriticalEvents',
   minTokenSecondsRemaining: 'MinTokenSecondsRemaining',
+  /** A token secret's resource policy for cross-account readers could not be written (the next sweep retries). */
+  tokenSecretPolicyFailures: 'TokenSecretPolicyFailures',
   // The getter, once per request.
   getterLatencyMs: 'GetterLatencyMs',
   getterCacheHit: 'GetterCacheHit',

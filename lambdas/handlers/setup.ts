@@ -25,7 +25,7 @@ export interface HandlerOptions {
 export function setUpBroker(options: HandlerOptions, telemetry: Telemetry): { config: BrokerConfig; ports: AwsPorts; engine: RefreshEngine } {
   const config = loadConfig(options.env ?? process.env);
   const { genesysBaseUrl, fetch, requestTimeoutMs, ...clients } = options.overrides ?? {};
-  const ports = createAwsPorts(config, clients);
+  const ports = createAwsPorts(config, { ...clients, telemetry });
   const engine = createBrokerEngine(
     { ...ports, telemetry, ...(fetch ? { fetch } : {}), ...(genesysBaseUrl ? { genesysBaseUrl } : {}) },
     {

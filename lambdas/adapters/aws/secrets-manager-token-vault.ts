@@ -62,6 +62,12 @@ export interface SecretsManagerTokenVaultOptions {
    * @default 7
    */
   recoveryWindowInDays?: number;
+  /**
+   * Called after this vault created an org's token secret (its first write). Awaited, so give it
+   * something bounded that never throws: the token is written by then.
+   * @default - nothing
+   */
+  onCreated?: (orgId: string) => Promise<void>;
 }
 
 /** What a read of an org's token secret found (see {@link SecretsManagerTokenVault.lookup}). */
@@ -73,9 +79,13 @@ export type { SecretsManagerClient };
 /** The token vault on Secrets Manager. */
 export class SecretsManagerTokenVault implements TokenVault {
   readonly #s: SecretStoreSettings;
+  readonly #onCreated: ((orgId: string) => Promise<void>) | undefined;
 
   constructor(options: SecretsManagerTokenVaultOptions) {
-    this.#s = secretStoreSettings('SecretsManagerTokenVault', options, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
+    const { onCreated, ...store } = options ?? {};
+    this.#s = secretStoreSettings('SecretsManagerTokenVault', store, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
+    if (onCreated !== undefined && typeof onCreated !== 'function') throw new ValidationError('onCreated must be a function', { code: 'invalid_config', field: 'onCreated' });
+    this.#onCreated = onCreated;
   }
 
   /** The secret name holding `orgId`'s token. */
@@ -98,8 +108,9 @@ export class SecretsManagerTokenVault implements TokenVault {
     const orgId = record.orgId;
     const secretId = this.secretName(orgId);
     const clientRequestToken = clientRequestTokenFor(options?.attemptId);
+    let outcome: Awaited<ReturnType<typeof putOrCreateSecretValue>>;
     try {
-      await putOrCreateSecretValue({
+      outcome = await putOrCreateSecretValue({
         client: this.#s.client,
         limiter: this.#s.limiter,
         secretId,
@@ -115,6 +126,7 @@ export class SecretsManagerTokenVault implements TokenVault {
     } catch (err) {
       throw this.#writeError(err, orgId);
     }
+    if (outcome === 'created') await this.#onCreated?.(orgId);
   }
 
   /** The org's AWSCURRENT token, or undefined when it has none (never written, or removed). */
