@@ -81,7 +81,14 @@ function expectedRefresherStatements(stack: Stack, broker: TokenBroker, logGroup
     {
       Sid: 'TokenSecretsWrite',
       Effect: 'Allow',
-      Action: ['secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'],
+      Action: [
+        'secretsmanager:CreateSecret',
+        'secretsmanager:DeleteResourcePolicy',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutResourcePolicy',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:TagResource',
+      ],
       Resource: arnJoin('secretsmanager', `:secret:${prefix}/tokens/*`),
     },
     {
@@ -254,6 +261,7 @@ describe('TokenBroker functions', () => {
       [ENV.sweepConcurrency]: '16',
       [ENV.secretWriteRatePerSecond]: '20',
       [ENV.auditRetentionDays]: '90',
+      [ENV.crossAccountReaders]: '[]',
     };
     const getter = { ...shared, [ENV.getterCacheMaxAgeSeconds]: '300', [ENV.refresherFunction]: { Ref: logicalId(stack, broker.refresher as never) } };
     const variables = (fn: lambda.IFunction) =>
