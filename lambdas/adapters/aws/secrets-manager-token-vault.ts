@@ -68,6 +68,22 @@ export interface SecretsManagerTokenVaultOptions {
    * @default - nothing
    */
   onCreated?: (orgId: string) => Promise<void>;
+  /**
+   * The account and Region the secrets live in, when that is not the client's own (a reader in
+   * another account): secrets are then named by partial ARN, as Secrets Manager requires across accounts.
+   * @default - the client's own account and Region (secrets named by name)
+   */
+  owner?: SecretOwner;
+}
+
+/** Where a broker's secrets are, for a reader in another account. */
+export interface SecretOwner {
+  /** The broker's AWS account id (12 digits). */
+  accountId: string;
+  /** The broker's Region, for example `eu-west-1`. */
+  region: string;
+  /** @default 'aws' */
+  partition?: string;
 }
 
 /** What a read of an org's token secret found (see {@link SecretsManagerTokenVault.lookup}). */
@@ -80,17 +96,19 @@ export type { SecretsManagerClient };
 export class SecretsManagerTokenVault implements TokenVault {
   readonly #s: SecretStoreSettings;
   readonly #onCreated: ((orgId: string) => Promise<void>) | undefined;
+  readonly #arnPrefix: string;
 
   constructor(options: SecretsManagerTokenVaultOptions) {
-    const { onCreated, ...store } = options ?? {};
+    const { onCreated, owner, ...store } = options ?? {};
     this.#s = secretStoreSettings('SecretsManagerTokenVault', store, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
     if (onCreated !== undefined && typeof onCreated !== 'function') throw new ValidationError('onCreated must be a function', { code: 'invalid_config', field: 'onCreated' });
     this.#onCreated = onCreated;
+    this.#arnPrefix = owner === undefined ? '' : ownerArnPrefix(owner);
   }
 
   /** The secret name holding `orgId`'s token. */
   secretName(orgId: string): string {
-    return tokenSecretName(this.#s.prefix, orgId);
+    return `${this.#arnPrefix}${tokenSecretName(this.#s.prefix, orgId)}`;
   }
 
   /**
@@ -232,6 +250,15 @@ export class SecretsManagerTokenVault implements TokenVault {
  * A read-only view of the token vault, for consumers (the client library's Secrets Manager source).
  * Without a client it builds one with the SDK's defaults (the Lambda's region and role).
  */
-export function createTokenSecretReader(options: { secretPrefix: string; client?: SecretsManagerClient }): Pick<SecretsManagerTokenVault, 'lookup' | 'secretName'> {
-  return new SecretsManagerTokenVault({ secretPrefix: options.secretPrefix, client: options.client ?? new SecretsManagerClient({}) });
+export function createTokenSecretReader(options: { secretPrefix: string; client?: SecretsManagerClient; owner?: SecretOwner }): Pick<SecretsManagerTokenVault, 'lookup' | 'secretName'> {
+  return new SecretsManagerTokenVault({ secretPrefix: options.secretPrefix, client: options.client ?? new SecretsManagerClient({}), ...(options.owner ? { owner: options.owner } : {}) });
+}
+
+/** `arn:<partition>:secretsmanager:<region>:<account>:secret:`, after checking each part. */
+function ownerArnPrefix(owner: SecretOwner): string {
+  const { accountId, region, partition = 'aws' } = owner ?? ({} as SecretOwner);
+  if (typeof accountId !== 'string' || !/^\d{12}$/.test(accountId)) throw new ValidationError('owner.accountId must be a 12-digit AWS account id', { code: 'invalid_config', field: 'owner.accountId' });
+  if (typeof region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new ValidationError('owner.region must be an AWS Region such as eu-west-1', { code: 'invalid_config', field: 'owner.region' });
+  if (!['aws', 'aws-cn', 'aws-us-gov'].includes(partition)) throw new ValidationError('owner.partition must be aws, aws-cn or aws-us-gov', { code: 'invalid_config', field: 'owner.partition' });
+  return `arn:${partition}:secretsmanager:${region}:${accountId}:secret:`;
 }
