@@ -352,6 +352,14 @@ describe('withTokenRetry with fetch Responses', () => {
     }
   });
 
+  it('retries after a 401 Response without a body', async () => {
+    const { orgId, tokens, invalidated } = await orgWithRefusedToken();
+    let calls = 0;
+    const res = await withTokenRetry(tokens, orgId, async (token) => (++calls === 1 ? new Response(null, { status: 401 }) : fetchOrganization(token)));
+    expect(res.status).toBe(200);
+    expect(invalidated).toHaveLength(1);
+  });
+
   it('retries when fn throws the 401 Response', async () => {
     const { orgId, tokens, invalidated } = await orgWithRefusedToken();
     const res = await withTokenRetry(tokens, orgId, async (token) => {
