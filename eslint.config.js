@@ -28,7 +28,7 @@ const restrict = (...patterns) => {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.broker-data/', 'coverage/', 'reports/', '.stryker-tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'cdk.out/', '.broker-data/', 'coverage/', 'reports/', '.stryker-tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,8 +1,17 @@
 #!/usr/bin/env node
-// Operator CLI entry point. The CLI is TypeScript run through tsx's loader, so the repository needs
-// no build step; `npx genesys-token-broker --help` works in a clone after `npm ci`.
-import { register } from 'tsx/esm/api';
+// Operator CLI entry point. Installed from npm it runs the compiled JavaScript in dist/ with plain
+// node. In a clone (the TypeScript sources are present) it runs the sources through tsx, a
+// devDependency, so a clone needs no build step.
+import { existsSync } from 'node:fs';
+import { URL } from 'node:url';
 
-register();
-const { main } = await import('../lib/cli/main.ts');
+const source = new URL('../lib/cli/main.ts', import.meta.url);
+let main;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(source.href));
+} else {
+  ({ main } = await import('../dist/lib/cli/main.js'));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -16,7 +16,6 @@
  * then lives as long as the container. When the token cannot be had, `before` throws the
  * {@link TokenClientError} and middy runs the `onError` middlewares; the handler does not run.
  */
-import type middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { ValidationError } from '../core/errors.js';
 import { createTokenClient, requireOrgId, type GenesysToken, type TokenClient, type TokenClientOptions } from './token-client.js';
@@ -32,10 +31,17 @@ export type GenesysTokenTarget<TEvent = unknown> = { orgId: string } | { orgIdFr
 /** Either an existing client (to share its cache with other code) or the options to build one. */
 export type GenesysTokenMiddlewareOptions = { client: TokenClient } | TokenClientOptions;
 
-/** The middleware object, plus the client it uses (hand it to {@link withTokenRetry}). */
-export type GenesysTokenMiddleware<TEvent = unknown> = middy.MiddlewareObj<TEvent, unknown, Error, Context & GenesysTokenContext> & {
+/**
+ * The middleware object, plus the client it uses (hand it to {@link withTokenRetry}). A middy
+ * `MiddlewareObj` by shape: typed structurally so that the client's types need neither @middy/core
+ * nor middy at all (the types of `middy().use(...)` check that it fits).
+ */
+export interface GenesysTokenMiddleware<TEvent = unknown> {
+  /** middy names middlewares in its timing hooks. */
+  readonly name: string;
+  before: (request: { event: TEvent; context: Context & GenesysTokenContext }) => Promise<void>;
   readonly client: TokenClient;
-};
+}
 
 function isClient(options: GenesysTokenMiddlewareOptions): options is { client: TokenClient } {
   return 'client' in options;

@@ -123,7 +123,7 @@ export class TokenBroker extends Construct {
     };
 
     const refresher = createBrokerFunction(this, 'Refresher', {
-      entry: 'lambdas/handlers/refresher.ts',
+      handler: 'refresher',
       description: 'Genesys token broker: refreshes due org tokens on a schedule',
       memorySize: resolved.refresherMemorySize,
       timeout: refresherTimeout,

@@ -1,6 +1,6 @@
 /**
  * The TokenBroker construct and its stack, asserted on the synthesized template. Bundling is skipped
- * here (context `aws:cdk:bundling-stacks: []`: NodejsFunction's asset then gets a placeholder hash and
+ * here (context `aws:cdk:bundling-stacks: []`: the functions' bundling assets then get a placeholder hash and
  * esbuild never runs); test/infra/synth.test.ts runs the real `cdk synth` and checks the bundles.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -340,11 +340,11 @@ describe('TokenBroker functions', () => {
     short.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
   });
 
-  it('finds its handler entries and lock file from any working directory', () => {
+  it('finds its handler sources from any working directory', () => {
     const previous = process.cwd();
     process.chdir(tmpdir());
     try {
-      // NodejsFunction checks at construction that the entry and the lock file exist.
+      // The construct looks for the handler sources (or the package's pre-built bundles) at construction.
       expect(() => buildStack()).not.toThrow();
     } finally {
       process.chdir(previous);
