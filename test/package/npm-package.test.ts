@@ -51,7 +51,7 @@ describe('the tarball', () => {
     }
     // The handlers' sources are in the bundles, not compiled beside them.
     expect(pkg.files.filter((f) => f.startsWith('dist/lambdas/handlers/'))).toEqual([]);
-    expect(pkg.files).toEqual(expect.arrayContaining(['bin/genesys-token-broker.mjs', 'bin/genesys-token-broker-local.mjs']));
+    expect(pkg.files).toEqual(expect.arrayContaining(['bin/genesys-token-broker.mjs', 'bin/genesys-token-broker-local.mjs', 'bin/load-main.mjs']));
   });
 
   it('takes aws-cdk-lib and constructs as peers and needs no TypeScript loader at runtime', () => {
