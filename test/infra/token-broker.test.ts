@@ -709,7 +709,21 @@ describe('TokenBroker alarms', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+  });
+
+  it('alarms when token secret policies for cross-account readers fail in two periods running', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'GenesysTokenBroker',
+      MetricName: 'TokenSecretPolicyFailures',
+      Dimensions: Match.arrayWith([{ Name: 'service', Value: 'refresher' }]),
+      Statistic: 'Sum',
+      Threshold: 1,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
   });
 
   it('encrypts the alarm topic with the broker key, requires TLS and lets only this account’s alarms publish', () => {
