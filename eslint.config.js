@@ -8,16 +8,27 @@ const AWS_SDK = { group: ['@aws-sdk/*'], message: 'only lambdas/adapters/aws/ ta
 const LIB = { regex: '^(\\.\\./)+lib/', message: 'lambdas/ never imports lib/ (the operator side)' };
 const HANDLERS = { regex: '^(\\.\\./)+lambdas/handlers/', message: 'lib/cli never imports the Lambda handlers: use the composition roots in lambdas/adapters' };
 const CORE_ONLY = { regex: '^(?!zod$|zod/|\\./)', message: 'core/ imports only core/ and zod' };
-/** Dynamic import() escapes no-restricted-imports, so the SDK rule covers it separately. */
-const DYNAMIC_AWS_SDK = { selector: 'ImportExpression[source.value=/^@aws-sdk\\//]', message: AWS_SDK.message };
+/** Packages only tests use: the client library takes the Genesys SDK's ApiClient by its shape, so consumers never bundle it. */
+const DEV_ONLY = {
+  group: ['purecloud-platform-client-v2', 'purecloud-platform-client-v2/*', 'genesys-cloud-service-discovery-web', 'genesys-cloud-service-discovery-web/*'],
+  message: 'a devDependency for tests only: product code must not load it (the client takes the SDK ApiClient by a structural type, lambdas/client/genesys-sdk.ts)',
+};
+/** Dynamic import() escapes no-restricted-imports, so these rules cover it separately. */
+const DYNAMIC = new Map([
+  [AWS_SDK, { selector: 'ImportExpression[source.value=/^@aws-sdk\\//]', message: AWS_SDK.message }],
+  [DEV_ONLY, { selector: 'ImportExpression[source.value=/^(purecloud-platform-client-v2|genesys-cloud-service-discovery-web)(\\/|$)/]', message: DEV_ONLY.message }],
+]);
 
-const restrict = (...patterns) => ({
-  'no-restricted-imports': ['error', { patterns }],
-  'no-restricted-syntax': patterns.includes(AWS_SDK) ? ['error', DYNAMIC_AWS_SDK] : 'off',
-});
+const restrict = (...patterns) => {
+  const dynamic = patterns.flatMap((p) => (DYNAMIC.has(p) ? [DYNAMIC.get(p)] : []));
+  return {
+    'no-restricted-imports': ['error', { patterns }],
+    'no-restricted-syntax': dynamic.length > 0 ? ['error', ...dynamic] : 'off',
+  };
+};
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.broker-data/', 'coverage/', 'reports/', '.stryker-tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'cdk.out/', '.broker-data/', 'coverage/', 'reports/', '.stryker-tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -39,8 +50,8 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'core/ takes configuration as arguments' }],
     },
   },
-  { files: ['lambdas/**/*.ts'], ignores: ['lambdas/core/**', 'lambdas/adapters/aws/**'], rules: restrict(AWS_SDK, LIB) },
-  { files: ['lambdas/adapters/aws/**/*.ts'], rules: restrict(LIB) },
-  { files: ['lib/**/*.ts'], ignores: ['lib/cli/**'], rules: restrict(AWS_SDK) },
-  { files: ['lib/cli/**/*.ts'], rules: restrict(AWS_SDK, HANDLERS) },
+  { files: ['lambdas/**/*.ts'], ignores: ['lambdas/core/**', 'lambdas/adapters/aws/**'], rules: restrict(AWS_SDK, LIB, DEV_ONLY) },
+  { files: ['lambdas/adapters/aws/**/*.ts'], rules: restrict(LIB, DEV_ONLY) },
+  { files: ['lib/**/*.ts'], ignores: ['lib/cli/**'], rules: restrict(AWS_SDK, DEV_ONLY) },
+  { files: ['lib/cli/**/*.ts'], rules: restrict(AWS_SDK, HANDLERS, DEV_ONLY) },
 );

@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-// Operator CLI entry point. The CLI is TypeScript run through tsx's loader, so the repository needs
-// no build step; `npx genesys-token-broker --help` works in a clone after `npm ci`.
-import { register } from 'tsx/esm/api';
+// Operator CLI entry point (compiled JavaScript when installed, the sources in a clone: load-main.mjs).
+import { loadMain } from './load-main.mjs';
 
-register();
-const { main } = await import('../lib/cli/main.ts');
+const main = await loadMain('lib/cli/main');
 process.exitCode = await main(process.argv.slice(2));

@@ -16,7 +16,6 @@
  * then lives as long as the container. When the token cannot be had, `before` throws the
  * {@link TokenClientError} and middy runs the `onError` middlewares; the handler does not run.
  */
-import type middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { ValidationError } from '../core/errors.js';
 import { createTokenClient, requireOrgId, type GenesysToken, type TokenClient, type TokenClientOptions } from './token-client.js';
@@ -32,10 +31,17 @@ export type GenesysTokenTarget<TEvent = unknown> = { orgId: string } | { orgIdFr
 /** Either an existing client (to share its cache with other code) or the options to build one. */
 export type GenesysTokenMiddlewareOptions = { client: TokenClient } | TokenClientOptions;
 
-/** The middleware object, plus the client it uses (hand it to {@link withTokenRetry}). */
-export type GenesysTokenMiddleware<TEvent = unknown> = middy.MiddlewareObj<TEvent, unknown, Error, Context & GenesysTokenContext> & {
+/**
+ * The middleware object, plus the client it uses (hand it to {@link withTokenRetry}). A middy
+ * `MiddlewareObj` by shape: typed structurally so that the client's types need neither @middy/core
+ * nor middy at all (the types of `middy().use(...)` check that it fits).
+ */
+export interface GenesysTokenMiddleware<TEvent = unknown> {
+  /** middy names middlewares in its timing hooks. */
+  readonly name: string;
+  before: (request: { event: TEvent; context: Context & GenesysTokenContext }) => Promise<void>;
   readonly client: TokenClient;
-};
+}
 
 function isClient(options: GenesysTokenMiddlewareOptions): options is { client: TokenClient } {
   return 'client' in options;
@@ -83,21 +89,30 @@ export function genesysToken<TEvent = unknown>(target: GenesysTokenTarget<TEvent
   };
 }
 
-/** Default test for "Genesys rejected the token": an HTTP status of 401 on the error, as the common clients report it. */
+/**
+ * The one place that decides "Genesys refused the token": an HTTP 401, in each shape the common
+ * clients report it.
+ * - `status`: a fetch `Response` (returned or thrown), errors built from one, and the Genesys Cloud
+ *   SDK (`purecloud-platform-client-v2`), whose API calls reject with the Platform API error body
+ *   (`{ message, code, status: 401 }`), or with `{ status: 401, statusText, headers, body, error }`
+ *   when extended responses are on;
+ * - `statusCode`: many HTTP libraries; `response.status`: axios errors; `$metadata.httpStatusCode`:
+ *   AWS SDK v3 errors.
+ */
 export function isUnauthorizedError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { status?: unknown; statusCode?: unknown; response?: { status?: unknown }; $metadata?: { httpStatusCode?: unknown } };
-  // `status`: fetch-style errors and the Genesys platform SDK; `statusCode`: many HTTP libraries;
-  // `response.status`: axios.
   return e.status === 401 || e.statusCode === 401 || e.response?.status === 401 || e.$metadata?.httpStatusCode === 401;
 }
 
 /**
- * Calls `fn` with the org's token. If `fn` fails with a 401 (the token was revoked, idled out or
+ * Calls `fn` with the org's token. If Genesys refuses the token (the token was revoked, idled out or
  * replaced early), forgets the cached token, reports the refused one to the source, fetches the
- * current one and calls `fn` once more; a second
- * failure, or any other error, propagates. Throw an error with `status: 401` from `fn` when Genesys
- * answers 401, or pass `isUnauthorized` to recognise your HTTP library's errors.
+ * current one and calls `fn` once more. Refused means: `fn` rejects with an error that
+ * {@link isUnauthorizedError} (or `options.isUnauthorized`) recognises, which covers the Genesys
+ * Cloud SDK's rejections, or `fn` resolves with a fetch `Response` it recognises (a 401, whose body is
+ * discarded). What the second call returns or throws is the caller's, a 401 included; any other error
+ * of the first call propagates.
  */
 export async function withTokenRetry<T>(
   client: TokenClient,
@@ -108,11 +123,14 @@ export async function withTokenRetry<T>(
   const isUnauthorized = options.isUnauthorized ?? isUnauthorizedError;
   const token = await client.getToken(orgId);
   try {
-    return await fn(token);
+    const result = await fn(token);
+    if (!(result instanceof Response) || !isUnauthorized(result)) return result;
+    // Release the connection the unread 401 body holds; a body already read or locked is no matter.
+    await result.body?.cancel().catch(() => undefined);
   } catch (err) {
     if (!isUnauthorized(err)) throw err;
-    // With the refused token, so the getter source has the broker check and replace it now.
-    client.invalidate(orgId, token);
-    return fn(await client.getToken(orgId));
   }
+  // With the refused token, so the getter source has the broker check and replace it now.
+  client.invalidate(orgId, token);
+  return fn(await client.getToken(orgId));
 }

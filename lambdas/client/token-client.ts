@@ -95,7 +95,7 @@ const DEFAULT_MAX_AGE_MS = 300_000;
 const REPLACEMENT_JITTER_MS = 60_000;
 const DEFAULT_REFRESH_MARGIN_MS = 300_000;
 const OPTION_KEYS = new Set(['source', 'maxAgeMs', 'refreshMarginMs', 'clock']);
-const SECRETS_SOURCE_KEYS = new Set(['secretPrefix', 'client']);
+const SECRETS_SOURCE_KEYS = new Set(['secretPrefix', 'client', 'brokerAccount']);
 const GETTER_SOURCE_KEYS = new Set(['getterFunctionName', 'client']);
 /** Name, partial or full ARN, optionally qualified: what Lambda's FunctionName accepts. */
 const FUNCTION_NAME = /^[A-Za-z0-9_.:$-]{1,256}$/;
@@ -138,7 +138,9 @@ function buildFetch(source: unknown): FetchToken {
       // The vault validates the prefix exactly as the broker does.
       return secretsManagerSource(s as unknown as SecretsManagerTokenSource);
     } catch (err) {
-      throw configError('source.secretPrefix', err instanceof Error ? err.message : 'invalid secretPrefix');
+      // The vault names the part of the broker account it refused as owner.<part>.
+      const owner = err instanceof ValidationError && err.field?.startsWith('owner.') ? `source.brokerAccount.${err.field.slice('owner.'.length)}` : undefined;
+      throw configError(owner ?? 'source.secretPrefix', err instanceof Error ? err.message.replace(/^owner\./, 'brokerAccount.') : 'invalid secretPrefix');
     }
   }
   if (typeof s.getterFunctionName !== 'string' || !FUNCTION_NAME.test(s.getterFunctionName)) {

@@ -31,6 +31,12 @@ export const ENV = {
   deployment: 'BROKER_DEPLOYMENT',
   /** Getter only: the refresher function it asks for on-demand refreshes (name or ARN). */
   refresherFunction: 'BROKER_REFRESHER_FUNCTION',
+  /**
+   * Refresher only: readers of token secrets in other AWS accounts, a JSON list of
+   * `{ "principal": "<account root or IAM role/user ARN>", "orgIds": [...] | "*" }` recorded by the
+   * construct's grantReadToken (core/cross-account-readers.ts); `[]` or unset: none.
+   */
+  crossAccountReaders: 'BROKER_CROSS_ACCOUNT_READERS',
   /** Scoped getters only: the comma-separated org ids the getter serves; unset means every org. */
   allowedOrgIds: 'BROKER_ALLOWED_ORG_IDS',
   /** Refresher only: the event bus (ARN or name) it puts per-org events on; unset means no events. */
@@ -51,6 +57,7 @@ export const REFRESHER_ENV = Object.freeze([
   ENV.secretWriteRatePerSecond,
   ENV.auditRetentionDays,
   ENV.deployment,
+  ENV.crossAccountReaders,
   ENV.eventBus,
 ] as const);
 

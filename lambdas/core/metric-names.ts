@@ -27,6 +27,8 @@ export const METRIC = Object.freeze({
   stateWriteFailures: 'StateWriteFailures',
   criticalEvents: 'CriticalEvents',
   minTokenSecondsRemaining: 'MinTokenSecondsRemaining',
+  /** A token secret's resource policy for cross-account readers could not be written (the next sweep retries). */
+  tokenSecretPolicyFailures: 'TokenSecretPolicyFailures',
   // Per-org events (event-publisher.ts), once per invocation of a refresher that publishes them.
   eventsPublished: 'EventsPublished',
   /** Events given up: refused, out of retries or out of time. The refreshes themselves stood. */

@@ -6,6 +6,7 @@
  */
 import * as z from 'zod/mini';
 import { secretPrefixProblem } from '../adapters/aws/secret-names.js';
+import { type CrossAccountReader, parseCrossAccountReaders } from '../core/cross-account-readers.js';
 import { BrokerError } from '../core/errors.js';
 import { ENV } from '../core/env-names.js';
 import { BROKER_SETTINGS, type BrokerSettingName, DEFAULT_SECRET_PREFIX } from '../core/settings.js';
@@ -81,6 +82,8 @@ export interface BrokerConfig {
   sweepConcurrency: number;
   secretWriteRatePerSecond: number;
   auditRetentionDays: number;
+  /** Readers of token secrets in other accounts; empty when there are none. */
+  crossAccountReaders: CrossAccountReader[];
   /** The bus per-org events go to; absent: none are published (the construct's `eventsEnabled: false`). */
   eventBus?: string;
 }
@@ -122,8 +125,17 @@ export function loadConfig(env: Record<string, string | undefined>): BrokerConfi
     sweepConcurrency: v[ENV.sweepConcurrency],
     secretWriteRatePerSecond: v[ENV.secretWriteRatePerSecond],
     auditRetentionDays: v[ENV.auditRetentionDays],
+    crossAccountReaders: readersFrom(env[ENV.crossAccountReaders]),
     ...(v[ENV.eventBus] ? { eventBus: v[ENV.eventBus] } : {}),
   };
+}
+
+function readersFrom(text: string | undefined): CrossAccountReader[] {
+  try {
+    return parseCrossAccountReaders(text, ENV.crossAccountReaders);
+  } catch (err) {
+    throw new BrokerError('invalid_config', `invalid environment: ${(err as Error).message}`);
+  }
 }
 
 /** A getter's environment. Throws `invalid_config` naming every bad variable. */

@@ -13,7 +13,7 @@ import type { Context } from 'aws-lambda';
 import { createPowertoolsTelemetry } from '../adapters/powertools/powertools-telemetry.js';
 import { emitRefreshCounters, emitSweepMetrics } from '../adapters/powertools/sweep-metrics.js';
 import { BrokerError } from '../core/errors.js';
-import { DEPLOYMENT_DIMENSION, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
+import { DEPLOYMENT_DIMENSION, METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../core/metric-names.js';
 import { createEngineOnDemandRefresher, type OnDemandResult } from '../core/on-demand.js';
 import { parseRefresherEvent } from '../core/refresher-event.js';
 import { addOutcome, emptySummary, type SweepSummary } from '../core/sweep-summary.js';
@@ -21,6 +21,8 @@ import { type HandlerOptions, setUpBroker } from './setup.js';
 
 /** Time kept back from the Lambda timeout to write state, audit and metrics after the last org. */
 const DEADLINE_RESERVE_MS = 5_000;
+/** Longest a sweep's invocation spends bringing token secret policies in line before it sweeps. */
+export const POLICY_RECONCILE_BUDGET_MS = 60_000;
 
 /**
  * Longest wait for per-org events to reach the bus at the end of an invocation: a sweep's, and an
@@ -57,6 +59,7 @@ export function createRefresherHandler(options: HandlerOptions = {}) {
       logger.info('on-demand refresh', { orgId: result.orgId, reason: request.onDemand.reason, outcome: result.outcome, ...('errorCode' in result ? { errorCode: result.errorCode } : {}) });
       return result;
     }
+    await reconcilePolicies(deadlineMs);
     logger.info('sweep starting', { trigger: request.trigger, force: request.force, orgCount: request.orgIds?.length });
     const summary = await engine.sweep({ ...request, deadlineMs, requestId: context.awsRequestId });
     await events?.flush(ports.clock.now() + EVENT_FLUSH_BUDGET_MS.sweep);
@@ -66,6 +69,17 @@ export function createRefresherHandler(options: HandlerOptions = {}) {
     // Fail the invocation so the Errors alarm fires; the work already done stands.
     if (summary.registryError) throw new BrokerError(summary.registryError, `registry could not be listed to the end after ${summary.examined} orgs`);
     return summary;
+  }
+
+  /** Token secret resource policies for cross-account readers; a failure here never stops the sweep. */
+  async function reconcilePolicies(deadlineMs: number): Promise<void> {
+    try {
+      const result = await ports.tokenSecretPolicies.reconcile((page) => ports.registry.listPage(page), Math.min(deadlineMs, ports.clock.now() + POLICY_RECONCILE_BUDGET_MS));
+      if (result.status !== 'in_line') logger.info('token secret policies', { ...result });
+    } catch (err) {
+      logger.error('token secret policies could not be reconciled; the next sweep retries', { errorName: err instanceof Error ? err.name : 'Error' });
+      metrics.addMetric(METRIC.tokenSecretPolicyFailures, 'Count', 1);
+    }
   }
 
   return middy(refresh).use(injectLambdaContext(logger)).use(logMetrics(metrics, { captureColdStartMetric: true }));

@@ -36,7 +36,7 @@ export interface BrokerSetup {
 export function setUpBroker(options: HandlerOptions, telemetry: Telemetry): BrokerSetup {
   const config = loadConfig(options.env ?? process.env);
   const { genesysBaseUrl, fetch, requestTimeoutMs, eventBridge, ...clients } = options.overrides ?? {};
-  const ports = createAwsPorts(config, clients);
+  const ports = createAwsPorts(config, { ...clients, telemetry });
   const events = config.eventBus
     ? createEventBridgePublisher(
         { eventBus: config.eventBus, ...(config.deployment ? { deployment: config.deployment } : {}) },

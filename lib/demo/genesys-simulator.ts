@@ -15,8 +15,8 @@
  *   single-use code and the state (simulator-authorization.ts).
  * - `GET /api/v2/tokens/me` (with `preserveIdleTTL`) and `GET /api/v2/organizations/me`; Platform API
  *   error bodies.
- * - Credentials that are valid only in their org's region, token expiry and idle timeouts by the
- *   injected clock, revoked clients and rotated secrets.
+ * - Credentials, and the tokens they get, that are valid only in their org's region; token expiry
+ *   and idle timeouts by the injected clock, revoked clients and rotated secrets.
  * - Faults injected per client and endpoint: error statuses, 429 with Retry-After, latency, hangs,
  *   connection resets, malformed and truncated bodies, HTML pages from a proxy, token responses
  *   without a token, and tokens that belong to another org.
@@ -354,7 +354,8 @@ export class GenesysSimulator {
     if (!tokenState || !client) return this.#unauthorized(res, 'Invalid login credentials.');
     const now = this.#now();
     const idleMs = client.idleTimeoutSeconds !== undefined ? client.idleTimeoutSeconds * 1000 : undefined;
-    if (client.revoked || now >= tokenState.expiresAtMs || (idleMs !== undefined && now >= tokenState.lastActivityMs + idleMs)) {
+    // A token is known only to the region that issued it, as credentials are: elsewhere it is simply unknown.
+    if (tokenState.domain !== domain || client.revoked || now >= tokenState.expiresAtMs || (idleMs !== undefined && now >= tokenState.lastActivityMs + idleMs)) {
       return this.#unauthorized(res, 'Invalid login credentials.');
     }
     // preserveIdleTTL=true lets a caller inspect a token without keeping it alive; any other call is activity.
@@ -469,6 +470,7 @@ export class GenesysSimulator {
     this.#tokens.set(accessToken, {
       clientId: client.clientId,
       orgId: foreignOrgId ?? client.orgId,
+      domain,
       expiresAtMs: now + lifetimeSeconds * 1000,
       lastActivityMs: now,
     });

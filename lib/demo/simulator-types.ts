@@ -132,6 +132,8 @@ export interface TokenState {
   clientId: string;
   /** The org the token belongs to: the client's, or another under the foreign_org fault. */
   orgId: string;
+  /** The region domain whose login host issued it: the only region whose API accepts it. */
+  domain: string;
   expiresAtMs: number;
   lastActivityMs: number;
 }

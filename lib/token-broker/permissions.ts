@@ -5,13 +5,16 @@
  * records the calls each function makes and checks both directions.
  */
 
-/** The refresher on token secrets (`<prefix>/tokens/*`): create, read back, write new versions. */
+/** The refresher on token secrets (`<prefix>/tokens/*`): create, read back, write new versions, keep their resource policies. */
 export const TOKEN_SECRET_WRITER_ACTIONS = Object.freeze([
   'secretsmanager:CreateSecret',
   'secretsmanager:GetSecretValue',
   'secretsmanager:PutSecretValue',
   // CreateSecret with Tags (org-id, managed-by) is authorized as TagResource too.
   'secretsmanager:TagResource',
+  // Resource policies naming readers in other accounts (grantReadToken), written and removed at runtime.
+  'secretsmanager:PutResourcePolicy',
+  'secretsmanager:DeleteResourcePolicy',
 ] as const);
 
 /** The refresher on credential secrets; nothing else reads them. */

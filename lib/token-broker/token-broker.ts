@@ -26,6 +26,7 @@ import { TOKEN_READER_ACTIONS } from './permissions.js';
 import { invalidArgument, resolveTokenBrokerProps, type TokenBrokerProps } from './props.js';
 import { createAlarms, createAlarmTopic } from './private/alarms.js';
 import { createDashboard } from './private/dashboard.js';
+import { CrossAccountReaders, isCrossAccount } from './private/cross-account.js';
 import { createBrokerFunction, grantRefresherAccess } from './private/functions.js';
 import { createGetterFunction, registerGetterSettings } from './private/getter.js';
 import { acknowledgeDeadLetterQueue, acknowledgeRoleFindings } from './private/nag.js';
@@ -76,6 +77,7 @@ export class TokenBroker extends Construct {
   readonly eventBus?: events.IEventBus;
 
   readonly #tokenSecretsPattern: string;
+  readonly #crossAccountReaders: CrossAccountReaders;
 
   constructor(scope: Construct, id: string, props: TokenBrokerProps = {}) {
     super(scope, id);
@@ -95,6 +97,7 @@ export class TokenBroker extends Construct {
         removalPolicy,
       });
 
+    this.#crossAccountReaders = new CrossAccountReaders(this, this.encryptionKey);
     this.registryTable = createTable(this, 'RegistryTable', REGISTRY_TABLE, this.encryptionKey, removalPolicy);
     this.auditTable = createTable(this, 'AuditTable', AUDIT_TABLE, this.encryptionKey, removalPolicy);
 
@@ -126,6 +129,8 @@ export class TokenBroker extends Construct {
       [ENV.sweepConcurrency]: Tokenization.stringifyNumber(resolved.sweepConcurrency),
       [ENV.secretWriteRatePerSecond]: Tokenization.stringifyNumber(resolved.secretWriteRatePerSecond),
       [ENV.auditRetentionDays]: Tokenization.stringifyNumber(resolved.auditRetention.toDays()),
+      // Readers in other accounts, as grantReadToken records them (`[]`: none).
+      [ENV.crossAccountReaders]: this.#crossAccountReaders.environmentValue(),
       // The bus's ARN: PutEvents takes it for a bus in this account or another.
       ...(this.eventBus ? { [ENV.eventBus]: this.eventBus.eventBusArn } : {}),
       // Stack traces point at the TypeScript sources through the bundled source maps.
@@ -133,7 +138,7 @@ export class TokenBroker extends Construct {
     };
 
     const refresher = createBrokerFunction(this, 'Refresher', {
-      entry: 'lambdas/handlers/refresher.ts',
+      handler: 'refresher',
       description: 'Genesys token broker: refreshes due org tokens on a schedule',
       memorySize: resolved.refresherMemorySize,
       timeout: refresherTimeout,
@@ -230,7 +235,10 @@ export class TokenBroker extends Construct {
   /**
    * Lets `grantee` read the tokens of the given orgs: GetSecretValue on
    * `<prefix>/tokens/<orgId>-??????` and kms:Decrypt on the key, only through Secrets Manager and only
-   * for those secrets. The grantee must be in this account.
+   * for those secrets. A grantee in another account (an account, or an IAM role or user there) also
+   * gets the resource side: the refresher puts a resource policy naming it on those token secrets, and
+   * the key policy lets it decrypt them through Secrets Manager. Its own account must still grant it
+   * the same two actions on this account's resources.
    */
   grantReadToken(grantee: iam.IGrantable, ...orgIds: string[]): iam.Grant {
     if (orgIds.length === 0) invalidArgument(this, 'grantReadToken orgIds', '(none)', 'must name at least one org');
@@ -243,12 +251,16 @@ export class TokenBroker extends Construct {
     }))];
     const stack = Stack.of(this);
     const arns = names.map((name) => secretArnPattern(name, { partition: stack.partition, region: stack.region, account: stack.account }));
-    return this.#grantTokenRead(grantee, arns);
+    const canonicalIds = [...new Set(orgIds.map((id) => (Token.isUnresolved(id) ? id : id.toLowerCase())))];
+    return this.#grantTokenRead(grantee, arns, canonicalIds);
   }
 
-  /** Lets `grantee` read every org's token: GetSecretValue on `<prefix>/tokens/*` plus kms:Decrypt through Secrets Manager. */
+  /**
+   * Lets `grantee` read every org's token: GetSecretValue on `<prefix>/tokens/*` plus kms:Decrypt
+   * through Secrets Manager. Across accounts as {@link grantReadToken} describes.
+   */
   grantReadAllTokens(grantee: iam.IGrantable): iam.Grant {
-    return this.#grantTokenRead(grantee, [this.#tokenSecretsPattern]);
+    return this.#grantTokenRead(grantee, [this.#tokenSecretsPattern], '*');
   }
 
   /**
@@ -268,7 +280,8 @@ export class TokenBroker extends Construct {
     return this.getter.grantInvoke(grantee);
   }
 
-  #grantTokenRead(grantee: iam.IGrantable, secretArns: string[]): iam.Grant {
+  #grantTokenRead(grantee: iam.IGrantable, secretArns: string[], orgIds: string[] | '*'): iam.Grant {
+    if (isCrossAccount(this, grantee)) this.#crossAccountReaders.add(grantee, orgIds, secretArns);
     const secrets = iam.Grant.addToPrincipal({ grantee, actions: [...TOKEN_READER_ACTIONS], resourceArns: secretArns, scope: this });
     const key = iam.Grant.addToPrincipal({
       grantee,

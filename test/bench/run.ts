@@ -11,13 +11,15 @@
  *  5. onboarding over the wire: 300 new orgs through the real AWS adapters (dynalite, the Secrets
  *     Manager emulator, the SDK clients) and the write limiter at its default 20 writes/s: orgs/s
  *     and Secrets Manager writes per new org.
- *  6. the handler bundles: each Lambda bundled as the construct bundles it (esbuild, minified ESM,
- *     AWS SDK included), its size, and the median time to import it in 10 fresh Node processes.
+ *  6. the handler bundles: each Lambda bundled as the construct and the package build bundle it
+ *     (handler-code.ts: esbuild, minified ESM, AWS SDK included), its size, and the median time to import it in 10 fresh Node processes.
  *  7. the consumer library's bundle: what a 3-line `createTokenClient` consumer weighs, AWS SDK external.
  *  8. the consumer cache over two days: reads per container-day, seconds serving a replaced or an
  *     expired token.
  *  9. sweep memory: the refresher's resident memory growth over a sweep of 5,000 due orgs, with the
  *     Genesys simulator in a process of its own so its token store does not count.
+ * 10. the installed package: `npm pack` and an install into an empty directory; tarball size and file
+ *     count, and the CLI's `--help` under plain node (median of 10 fresh processes).
  */
 import { performance } from 'node:perf_hooks';
 import { WriteLimiter } from '../../lambdas/adapters/aws/write-limiter.js';
@@ -44,6 +46,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { bundleHandler } from '../../lib/token-broker/private/handler-code.js';
+import { packAndInstall } from '../support/installed-package.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 
 interface Result {
@@ -236,24 +240,6 @@ async function onboardingOverTheWire(): Promise<void> {
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Bundles `entry` with the construct's settings (lib/token-broker/private/functions.ts) into `outdir`. */
-async function bundleHandler(entry: string, outdir: string): Promise<string> {
-  const outfile = join(outdir, 'index.mjs');
-  await build({
-    entryPoints: [join(ROOT, entry)],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    minify: true,
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire as __gtbCreateRequire } from 'node:module'; const require = __gtbCreateRequire(import.meta.url);" },
-    logLevel: 'silent',
-  });
-  return outfile;
-}
-
 /** Median milliseconds to import `file` in a fresh Node process, over `runs` processes. */
 function medianImportMs(file: string, runs: number): number {
   const probe = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); console.log(performance.now() - t);`;
@@ -275,7 +261,7 @@ async function handlerBundles(): Promise<void> {
     let ok = true;
     for (const name of ['getter', 'refresher'] as const) {
       const out = join(dir, name);
-      const file = await bundleHandler(`lambdas/handlers/${name}.ts`, out);
+      const file = bundleHandler(name, out);
       const kb = Math.round(statSync(file).size / 1024);
       const ms = Math.round(medianImportMs(file, 10));
       figures[`${name}KB`] = kb;
@@ -429,7 +415,44 @@ async function sweepMemory(): Promise<void> {
 }
 
 const only = process.argv[2];
-const cases: Record<string, () => Promise<void>> = { engineOverhead, modelledSweep, steadyState, getterCacheHits, onboardingOverTheWire, handlerBundles, consumerBundle, consumerCache, sweepMemory };
+/** The package as installed from npm: its size, and how fast its CLI answers under plain node. */
+async function installedPackage(): Promise<void> {
+  const pkg = await packAndInstall();
+  try {
+    const bin = join(pkg.dir, 'node_modules', '.bin', 'genesys-token-broker');
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const started = performance.now();
+      const out = spawnSync(process.execPath, [bin, '--help'], { cwd: pkg.dir, encoding: 'utf8' });
+      if (out.status !== 0) throw new Error(`--help failed: ${out.stderr.slice(0, 500)}`);
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    const helpMs = Math.round(times[5]!);
+    const tarballKB = Math.round(statSync(pkg.tarball).size / 1024);
+    results.push({
+      name: 'installed package: npm pack, npm install into an empty directory, CLI --help under plain node (median of 10)',
+      figures: { tarballKB, files: pkg.files.length, helpMs },
+      target: 'CLI --help <= 500 ms; tarball <= 2 MB',
+      ok: helpMs <= 500 && tarballKB <= 2048,
+    });
+  } finally {
+    pkg.close();
+  }
+}
+
+const cases: Record<string, () => Promise<void>> = {
+  engineOverhead,
+  modelledSweep,
+  steadyState,
+  getterCacheHits,
+  onboardingOverTheWire,
+  handlerBundles,
+  consumerBundle,
+  consumerCache,
+  sweepMemory,
+  installedPackage,
+};
 for (const [name, run] of Object.entries(cases)) {
   if (only && only !== name) continue;
   await run();

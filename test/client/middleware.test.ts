@@ -167,19 +167,31 @@ describe('genesysToken middleware', () => {
     expect(sm.callCount()).toBe(0);
   });
 
+  const options = { source: { secretPrefix: PREFIX } };
+  const config = (field: string) => ({ code: 'invalid_config', field });
   it.each([
-    ['a fixed org id that is not a UUID', () => genesysToken({ orgId: 'acme' }, { source: { secretPrefix: PREFIX } }), TokenClientError, /orgId must be/],
-    ['both orgId and orgIdFrom', () => genesysToken({ orgId: ORG_A, orgIdFrom: () => ORG_A } as never, { source: { secretPrefix: PREFIX } }), ValidationError, /\{ orgId \} or \{ orgIdFrom \}/],
-    ['an orgIdFrom that is not a function', () => genesysToken({ orgIdFrom: 'tenant.orgId' } as never, { source: { secretPrefix: PREFIX } }), ValidationError, /orgIdFrom must be a function/],
+    ['a fixed org id that is not a UUID', () => genesysToken({ orgId: 'acme' }, options), TokenClientError, /orgId must be/, { code: 'invalid_request' }],
+    ['a null target', () => genesysToken(null as never, options), ValidationError, /first argument must be \{ orgId \} or \{ orgIdFrom \}/, config('target')],
+    ['a target that is a string', () => genesysToken('acme' as never, options), ValidationError, /first argument/, config('target')],
+    ['a target with neither orgId nor orgIdFrom', () => genesysToken({ tenant: ORG_A } as never, options), ValidationError, /first argument/, config('target')],
+    ['both orgId and orgIdFrom', () => genesysToken({ orgId: ORG_A, orgIdFrom: () => ORG_A } as never, options), ValidationError, /\{ orgId \} or \{ orgIdFrom \}/, config('target')],
+    ['an orgId with another key', () => genesysToken({ orgId: ORG_A, label: 'acme' } as never, options), ValidationError, /first argument/, config('target')],
+    ['an orgIdFrom that is not a function', () => genesysToken({ orgIdFrom: 'tenant.orgId' } as never, options), ValidationError, /orgIdFrom must be a function/, config('orgIdFrom')],
+    ['null options', () => genesysToken({ orgId: ORG_A }, null as never), ValidationError, /second argument must be \{ client \} or createTokenClient options/, config('options')],
+    ['options that are a string', () => genesysToken({ orgId: ORG_A }, 'secrets' as never), ValidationError, /second argument/, config('options')],
     [
       'a client together with client options',
-      () => genesysToken({ orgId: ORG_A }, { client: createTokenClient({ source: { secretPrefix: PREFIX } }), maxAgeMs: 5 } as never),
+      () => genesysToken({ orgId: ORG_A }, { client: createTokenClient(options), maxAgeMs: 5, refreshMarginMs: 1 } as never),
       ValidationError,
-      /either client or createTokenClient options/,
+      /either client or createTokenClient options, not both \(got maxAgeMs, refreshMarginMs\)/,
+      config('maxAgeMs'),
     ],
-    ['a client that is not a TokenClient', () => genesysToken({ orgId: ORG_A }, { client: {} as TokenClient }), ValidationError, /client must be a TokenClient/],
-    ['an unknown option', () => genesysToken({ orgId: ORG_A }, { source: { secretPrefix: PREFIX }, ttl: 5 } as never), ValidationError, /unknown option\(s\): ttl/],
-  ])('refuses %s when it is created', (_label, create, type, message) => {
+    ['a client that is not a TokenClient', () => genesysToken({ orgId: ORG_A }, { client: {} as TokenClient }), ValidationError, /client must be a TokenClient/, config('client')],
+    ['a null client', () => genesysToken({ orgId: ORG_A }, { client: null as never }), ValidationError, /client must be a TokenClient/, config('client')],
+    ['a client without invalidate', () => genesysToken({ orgId: ORG_A }, { client: { getToken: async () => undefined } as never }), ValidationError, /client must be a TokenClient/, config('client')],
+    ['a client without getToken', () => genesysToken({ orgId: ORG_A }, { client: { invalidate: () => undefined } as never }), ValidationError, /client must be a TokenClient/, config('client')],
+    ['an unknown option', () => genesysToken({ orgId: ORG_A }, { source: { secretPrefix: PREFIX }, ttl: 5 } as never), ValidationError, /unknown option\(s\): ttl/, config('ttl')],
+  ])('refuses %s when it is created', (_label, create, type, message, fields) => {
     let thrown: unknown;
     try {
       create();
@@ -188,6 +200,11 @@ describe('genesysToken middleware', () => {
     }
     expect(thrown).toBeInstanceOf(type);
     expect((thrown as Error).message).toMatch(message);
+    expect(thrown).toMatchObject(fields);
+  });
+
+  it('is named genesysToken, for middy\'s timing and error reports', () => {
+    expect(genesysToken({ orgId: ORG_A }, { source: { secretPrefix: PREFIX } }).name).toBe('genesysToken');
   });
 });
 
@@ -314,6 +331,10 @@ describe('isUnauthorizedError', () => {
     [{ statusCode: 401 }, true],
     [{ response: { status: 401 } }, true],
     [{ $metadata: { httpStatusCode: 401 } }, true],
+    [new Response(null, { status: 401 }), true],
+    [{ message: 'Invalid login credentials.', code: 'authentication.required', status: 401 }, true],
+    [{ status: 401, statusText: 'Unauthorized', headers: {}, body: {}, text: '', error: {} }, true],
+    [new Response(null, { status: 403 }), false],
     [{ status: 403 }, false],
     [{ status: '401' }, false],
     [new Error('401'), false],

@@ -252,6 +252,39 @@ describe('createTokenClient with the Secrets Manager source', () => {
     expect(gets()).toBe(2);
   });
 
+  describe('from another account (brokerAccount)', () => {
+    it('reads the secret by its partial ARN in the broker\'s account and Region', async () => {
+      const record = tokenRecord(ORG_A);
+      await write(record);
+      const remote = createTokenClient({ source: { secretPrefix: PREFIX, client: smClient, brokerAccount: { accountId: '123456789012', region: 'us-east-1' } }, clock });
+      expect(await remote.getToken(ORG_A)).toMatchObject({ accessToken: record.accessToken });
+      // Another account's secret of that name is another secret.
+      const elsewhere = createTokenClient({ source: { secretPrefix: PREFIX, client: smClient, brokerAccount: { accountId: '999999999999', region: 'us-east-1' } }, clock });
+      await expect(elsewhere.getToken(ORG_A)).rejects.toMatchObject({
+        code: 'token_unavailable',
+        message: expect.stringContaining(`arn:aws:secretsmanager:us-east-1:999999999999:secret:${PREFIX}/tokens/${ORG_A}`),
+      });
+    });
+
+    it('names both sides of a cross-account grant when access is denied', async () => {
+      sm.injectFault('GetSecretValue', { type: 'AccessDeniedException', times: 1 });
+      const remote = createTokenClient({ source: { secretPrefix: PREFIX, client: smClient, brokerAccount: { accountId: '123456789012', region: 'us-east-1' } }, clock });
+      await expect(remote.getToken(ORG_A)).rejects.toMatchObject({ code: 'access_denied', message: expect.stringContaining("From another account, both sides must allow it: the broker's stack grants this role") });
+      sm.injectFault('GetSecretValue', { type: 'AccessDeniedException', times: 1 });
+      await expect(client().getToken(ORG_A)).rejects.toMatchObject({ code: 'access_denied', message: expect.not.stringContaining('From another account') });
+    });
+
+    it.each([
+      [{ accountId: '12345', region: 'us-east-1' }, 'source.brokerAccount.accountId', 'brokerAccount.accountId must be a 12-digit AWS account id'],
+      [{ accountId: '123456789012', region: 'Ireland' }, 'source.brokerAccount.region', 'brokerAccount.region must be an AWS Region such as eu-west-1'],
+      [{ accountId: '123456789012', region: 'eu-west-1', partition: 'azure' }, 'source.brokerAccount.partition', 'brokerAccount.partition must be aws, aws-cn or aws-us-gov'],
+    ])('refuses a malformed broker account %j, naming the field', (brokerAccount, field, message) => {
+      expect(() => createTokenClient({ source: { secretPrefix: PREFIX, client: smClient, brokerAccount: brokerAccount as never }, clock })).toThrow(
+        expect.objectContaining({ code: 'invalid_config', field, message: `createTokenClient: ${message}` }),
+      );
+    });
+  });
+
   describe('bad org ids', () => {
     const bad: Array<[string, unknown]> = [
       ['an empty string', ''],

@@ -234,6 +234,20 @@ describe('GenesysSimulator regions', () => {
     await postToken(ie, undefined, 'mypurecloud.jp');
     expect(sim.counts(ie.clientId).token).toBe(1);
   });
+
+  it('accepts a token only at the API of the region that issued it', async () => {
+    const client = newClient();
+    const token = await accessTokenFor(client);
+    for (const domain of ['mypurecloud.com', 'mypurecloud.de']) {
+      for (const path of ['/api/v2/organizations/me', '/api/v2/tokens/me']) {
+        const reply = await getApi(path, token, domain);
+        expect(reply.status).toBe(401);
+        expect(JSON.parse(reply.text)).toEqual({ message: 'Invalid login credentials.', code: 'authentication.required', status: 401 });
+      }
+    }
+    expect((await getApi('/api/v2/organizations/me', token, IE)).status).toBe(200);
+    expect(sim.counts(client.clientId)).toMatchObject({ organizationsMe: 3, tokensMe: 2 });
+  });
 });
 
 describe('GenesysSimulator refresh_token grant', () => {

@@ -145,7 +145,19 @@ describe('loadConfig', () => {
       sweepIntervalSeconds: BROKER_SETTINGS.sweepIntervalSeconds.default,
       secretWriteRatePerSecond: BROKER_SETTINGS.secretWriteRatePerSecond.default,
       auditRetentionDays: BROKER_SETTINGS.auditRetentionDays.default,
+      crossAccountReaders: [],
     });
+  });
+
+  it('reads the cross-account readers the construct recorded, and refuses a malformed list naming the variable', () => {
+    const readers = [{ principal: 'arn:aws:iam::210987654321:role/team-a', orgIds: ['0B1C2D3E-4F50-4A6B-8C7D-9E0F1A2B3C4D'] }, { principal: 'arn:aws:iam::210987654322:root', orgIds: '*' }];
+    expect(loadConfig({ ...REFRESHER_ENV, [ENV.crossAccountReaders]: JSON.stringify(readers) }).crossAccountReaders).toEqual([
+      { principal: 'arn:aws:iam::210987654321:role/team-a', orgIds: ['0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d'] },
+      { principal: 'arn:aws:iam::210987654322:root', orgIds: '*' },
+    ]);
+    expect(() => loadConfig({ ...REFRESHER_ENV, [ENV.crossAccountReaders]: JSON.stringify([{ principal: '*', orgIds: '*' }]) })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining(`invalid environment: ${ENV.crossAccountReaders} at 0.principal`) }),
+    );
   });
 
   it('does not need the getter-only variables', () => {

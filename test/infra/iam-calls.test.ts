@@ -5,7 +5,8 @@
  * The calls are recorded, not read from the source: the real handlers run a scenario against dynalite,
  * the Secrets Manager, KMS and EventBridge emulators, the Lambda emulator and the Genesys simulator, each function
  * with its own SDK clients carrying a middleware that notes `<service>:<operation>`. The scenario walks
- * every path that reaches AWS: first tokens (CreateSecret), rotation of a refresh token (the journal's
+ * every path that reaches AWS: first tokens (CreateSecret) and their resource policies for a reader in
+ * another account (PutResourcePolicy, DeleteResourcePolicy), rotation of a refresh token (the journal's
  * GenerateDataKey and, after a failed credentials write, its Decrypt), steady refreshes, a getter
  * missing a token (the on-demand invoke) and a getter told a token was rejected; every attempt puts its
  * per-org events on the bus (PutEvents).
@@ -160,7 +161,16 @@ describe('IAM actions against the calls each function makes', () => {
     await register(ORG_CC, 'client_credentials');
     await register(ORG_RT, 'refresh_token');
 
-    const env = { [ENV.secretPrefix]: PREFIX, [ENV.registryTable]: names.registry, [ENV.auditTable]: names.audit, [ENV.kmsKeyId]: keyArn, [ENV.eventBus]: eventBridge.busArn('default') };
+    // A reader in another account for one org: the refresher keeps the token secrets' resource
+    // policies (PutResourcePolicy for that org's, DeleteResourcePolicy for the others').
+    const env = {
+      [ENV.secretPrefix]: PREFIX,
+      [ENV.registryTable]: names.registry,
+      [ENV.auditTable]: names.audit,
+      [ENV.kmsKeyId]: keyArn,
+      [ENV.crossAccountReaders]: JSON.stringify([{ principal: 'arn:aws:iam::210987654321:role/reader', orgIds: [ORG_CC] }]),
+      [ENV.eventBus]: eventBridge.busArn('default'),
+    };
     const refresher = createRefresherHandler({
       env,
       overrides: {
@@ -200,7 +210,17 @@ describe('IAM actions against the calls each function makes', () => {
     await getter({ orgId: ORG_CC, rejectedToken: served.accessToken }, lambdaContext());
 
     expect([...calls.refresher].sort()).toEqual(
-      expect.arrayContaining(['kms:Decrypt', 'kms:GenerateDataKey', 'secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'dynamodb:Scan', 'dynamodb:PutItem', 'events:PutEvents']),
+      expect.arrayContaining([
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        'secretsmanager:CreateSecret',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:PutResourcePolicy',
+        'secretsmanager:DeleteResourcePolicy',
+        'dynamodb:Scan',
+        'dynamodb:PutItem',
+        'events:PutEvents',
+      ]),
     );
     expect(eventBridge.events.length).toBeGreaterThan(0);
     expect([...calls.getter].sort()).toEqual(['dynamodb:GetItem', 'lambda:InvokeFunction', 'secretsmanager:GetSecretValue']);

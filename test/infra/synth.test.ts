@@ -12,27 +12,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV } from '../../lambdas/core/env-names.js';
+// The environment minus anything that could reach AWS or the internet.
+import { offlineEnv } from '../support/installed-package.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const STACK = 'GenesysTokenBroker';
-
-/** The environment minus anything that could reach AWS or the internet. */
-function offlineEnv(scratch: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('AWS_') || key.startsWith('CDK_') || key === 'NODE_OPTIONS') continue;
-    env[key] = value;
-  }
-  return {
-    ...env,
-    AWS_CONFIG_FILE: join(scratch, 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(scratch, 'no-aws-credentials'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-    CDK_DISABLE_VERSION_CHECK: '1',
-    CDK_DISABLE_CLI_TELEMETRY: '1',
-  };
-}
 
 /** Preloaded into the import check: any connection attempt or DNS lookup is recorded and refused. */
 const NO_NETWORK_PRELOAD = `
@@ -140,6 +125,9 @@ describe('cdk synth', () => {
     expect(code).toMatch(/\/\/# sourceMappingURL=index\.mjs\.map\s*$/);
     const map = JSON.parse(readFileSync(`${entry}.map`, 'utf8')) as { sources: string[] };
     expect(map.sources.some((source) => source.endsWith(`lambdas/handlers/${kind}.ts`))).toBe(true);
+    // Each function gets its own handler's bundle (CDK caches bundles by their options).
+    const other = kind === 'refresher' ? 'getter' : 'refresher';
+    expect(map.sources.some((source) => source.endsWith(`lambdas/handlers/${other}.ts`))).toBe(false);
     // The AWS SDK is bundled (pinned by package-lock.json), not taken from the runtime.
     expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
   });

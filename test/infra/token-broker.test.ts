@@ -1,6 +1,6 @@
 /**
  * The TokenBroker construct and its stack, asserted on the synthesized template. Bundling is skipped
- * here (context `aws:cdk:bundling-stacks: []`: NodejsFunction's asset then gets a placeholder hash and
+ * here (context `aws:cdk:bundling-stacks: []`: the functions' bundling assets then get a placeholder hash and
  * esbuild never runs); test/infra/synth.test.ts runs the real `cdk synth` and checks the bundles.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -86,7 +86,14 @@ function expectedRefresherStatements(stack: Stack, broker: TokenBroker, logGroup
     {
       Sid: 'TokenSecretsWrite',
       Effect: 'Allow',
-      Action: ['secretsmanager:CreateSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'],
+      Action: [
+        'secretsmanager:CreateSecret',
+        'secretsmanager:DeleteResourcePolicy',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutResourcePolicy',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:TagResource',
+      ],
       Resource: arnJoin('secretsmanager', `:secret:${prefix}/tokens/*`),
     },
     {
@@ -262,6 +269,7 @@ describe('TokenBroker functions', () => {
       [ENV.sweepConcurrency]: '16',
       [ENV.secretWriteRatePerSecond]: '20',
       [ENV.auditRetentionDays]: '90',
+      [ENV.crossAccountReaders]: '[]',
       [ENV.eventBus]: DEFAULT_BUS_ARN,
     };
     const getter = { ...shared, [ENV.getterCacheMaxAgeSeconds]: '300', [ENV.refresherFunction]: { Ref: logicalId(stack, broker.refresher as never) } };
@@ -349,11 +357,11 @@ describe('TokenBroker functions', () => {
     short.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
   });
 
-  it('finds its handler entries and lock file from any working directory', () => {
+  it('finds its handler sources from any working directory', () => {
     const previous = process.cwd();
     process.chdir(tmpdir());
     try {
-      // NodejsFunction checks at construction that the entry and the lock file exist.
+      // The construct looks for the handler sources (or the package's pre-built bundles) at construction.
       expect(() => buildStack()).not.toThrow();
     } finally {
       process.chdir(previous);
@@ -710,7 +718,21 @@ describe('TokenBroker alarms', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+  });
+
+  it('alarms when token secret policies for cross-account readers fail in two periods running', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'GenesysTokenBroker',
+      MetricName: 'TokenSecretPolicyFailures',
+      Dimensions: Match.arrayWith([{ Name: 'service', Value: 'refresher' }]),
+      Statistic: 'Sum',
+      Threshold: 1,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
   });
 
   it('encrypts the alarm topic with the broker key, requires TLS and lets only this account’s alarms publish', () => {

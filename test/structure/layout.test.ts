@@ -35,6 +35,11 @@ describe('import rules', () => {
     ['lambdas importing lib', 'lambdas/client/sources/x.ts', "import { a } from '../../../lib/local/config.js'; a;", /lambdas\/ never imports lib\//],
     ['an AWS adapter importing lib', 'lambdas/adapters/aws/x.ts', "import { a } from '../../../lib/cli/target.js'; a;", /lambdas\/ never imports lib\//],
     ['the CLI importing a handler', 'lib/cli/commands/x.ts', "import { a } from '../../../lambdas/handlers/setup.js'; a;", /lib\/cli never imports the Lambda handlers/],
+    ['the client library importing the Genesys SDK types', 'lambdas/client/x.ts', "import type { ApiClientClass } from 'purecloud-platform-client-v2'; export type A = ApiClientClass;", /a devDependency for tests only/],
+    ['the client library loading the Genesys SDK lazily', 'lambdas/client/x.ts', "export const load = () => import('purecloud-platform-client-v2');", /a devDependency for tests only/],
+    ['an AWS adapter importing the Genesys SDK', 'lambdas/adapters/aws/x.ts', "import platformClient from 'purecloud-platform-client-v2'; platformClient;", /a devDependency for tests only/],
+    ['local mode importing the service discovery list', 'lib/local/x.ts', "import { getEnvironments } from 'genesys-cloud-service-discovery-web'; getEnvironments;", /a devDependency for tests only/],
+    ['the CLI loading the service discovery list lazily', 'lib/cli/x.ts', "export const load = () => import('genesys-cloud-service-discovery-web');", /a devDependency for tests only/],
   ])('refuses %s', async (_name, file, code, message) => {
     const messages = await lint(file, code);
     expect(messages.length).toBeGreaterThan(0);
@@ -46,6 +51,7 @@ describe('import rules', () => {
     ['an AWS adapter importing the AWS SDK and core', 'lambdas/adapters/aws/x.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb'; import { a } from '../../core/errors.js'; DynamoDBClient; a;"],
     ['the CLI loading an AWS adapter lazily', 'lib/cli/x.ts', "export const load = () => import('../../lambdas/adapters/aws/aws-ports.js');"],
     ['a test importing anything', 'test/x.test.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb'; import { a } from '../lambdas/handlers/setup.js'; DynamoDBClient; a;"],
+    ['a test importing the Genesys SDK', 'test/x.test.ts', "import platformClient from 'purecloud-platform-client-v2'; platformClient;"],
   ])('allows %s', async (_name, file, code) => {
     expect(await lint(file, code)).toEqual([]);
   });

@@ -1,13 +1,18 @@
 import {
   CreateSecretCommand,
+  DeleteResourcePolicyCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
+  GetResourcePolicyCommand,
   GetSecretValueCommand,
   InternalServiceError,
   InvalidParameterException,
   InvalidRequestException,
   ListSecretsCommand,
   ListSecretVersionIdsCommand,
+  MalformedPolicyDocumentException,
+  PublicPolicyException,
+  PutResourcePolicyCommand,
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
@@ -237,6 +242,46 @@ describe('SecretsManagerEmulator', () => {
       nowMs = T0 + DAY + 1;
       await client.send(new PutSecretValueCommand({ SecretId: 'many', SecretString: 'v5' }));
       expect(emulator.versions('many').map((v) => v.secretString)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5']);
+    });
+  });
+
+  describe('PutResourcePolicy, GetResourcePolicy and DeleteResourcePolicy', () => {
+    const policy = (principal: unknown) =>
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: principal, Action: 'secretsmanager:GetSecretValue', Resource: '*' }] });
+
+    it('keeps the policy text, answers it by name or ARN, and deletes it (twice is fine)', async () => {
+      const { ARN } = await client.send(new CreateSecretCommand({ Name: 'pol', SecretString: 'v' }));
+      expect((await client.send(new GetResourcePolicyCommand({ SecretId: 'pol' }))).ResourcePolicy).toBeUndefined();
+      const text = policy({ AWS: 'arn:aws:iam::210987654321:role/reader' });
+      expect(await client.send(new PutResourcePolicyCommand({ SecretId: ARN, ResourcePolicy: text, BlockPublicPolicy: true }))).toMatchObject({ ARN, Name: 'pol' });
+      expect((await client.send(new GetResourcePolicyCommand({ SecretId: 'pol' }))).ResourcePolicy).toBe(text);
+      expect(emulator.secret('pol')).toMatchObject({ resourcePolicy: text, blockPublicPolicy: true });
+      await client.send(new DeleteResourcePolicyCommand({ SecretId: 'pol' }));
+      await client.send(new DeleteResourcePolicyCommand({ SecretId: 'pol' }));
+      expect((await client.send(new GetResourcePolicyCommand({ SecretId: 'pol' }))).ResourcePolicy).toBeUndefined();
+      expect(emulator.secret('pol')).not.toHaveProperty('resourcePolicy');
+    });
+
+    it('refuses a public policy with BlockPublicPolicy, a malformed one always, and an unknown secret', async () => {
+      await client.send(new CreateSecretCommand({ Name: 'pub', SecretString: 'v' }));
+      for (const principal of ['*', { AWS: '*' }, { AWS: ['arn:aws:iam::210987654321:root', '*'] }]) {
+        expect(await rejectionOf(client.send(new PutResourcePolicyCommand({ SecretId: 'pub', ResourcePolicy: policy(principal), BlockPublicPolicy: true })))).toBeInstanceOf(PublicPolicyException);
+      }
+      expect(emulator.secret('pub')).not.toHaveProperty('resourcePolicy');
+      // Without BlockPublicPolicy the service accepts it.
+      await client.send(new PutResourcePolicyCommand({ SecretId: 'pub', ResourcePolicy: policy('*') }));
+      expect(emulator.secret('pub')).toMatchObject({ resourcePolicy: policy('*'), blockPublicPolicy: false });
+      for (const bad of ['{', JSON.stringify({ Statement: [] }), JSON.stringify({ Version: '2012-10-17', Statement: [] })]) {
+        expect(await rejectionOf(client.send(new PutResourcePolicyCommand({ SecretId: 'pub', ResourcePolicy: bad })))).toBeInstanceOf(MalformedPolicyDocumentException);
+      }
+      expect(await rejectionOf(client.send(new PutResourcePolicyCommand({ SecretId: 'nope', ResourcePolicy: policy('*') })))).toBeInstanceOf(ResourceNotFoundException);
+      expect(await rejectionOf(client.send(new DeleteResourcePolicyCommand({ SecretId: 'nope' })))).toBeInstanceOf(ResourceNotFoundException);
+    });
+
+    it('refuses policy writes on a secret scheduled for deletion', async () => {
+      await client.send(new CreateSecretCommand({ Name: 'doomed', SecretString: 'v' }));
+      await client.send(new DeleteSecretCommand({ SecretId: 'doomed', RecoveryWindowInDays: 7 }));
+      expect(await rejectionOf(client.send(new PutResourcePolicyCommand({ SecretId: 'doomed', ResourcePolicy: policy({ AWS: 'arn:aws:iam::210987654321:root' }) })))).toBeInstanceOf(InvalidRequestException);
     });
   });
 

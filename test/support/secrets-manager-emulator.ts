@@ -53,6 +53,9 @@ export const EMULATED_OPERATIONS = [
   'UntagResource',
   'ListSecrets',
   'ListSecretVersionIds',
+  'PutResourcePolicy',
+  'GetResourcePolicy',
+  'DeleteResourcePolicy',
 ] as const;
 
 export type EmulatedOperation = (typeof EMULATED_OPERATIONS)[number];
@@ -107,6 +110,10 @@ export interface EmulatedSecret {
   deletionDate?: Date;
   /** Oldest first, including deprecated (unlabelled) versions. */
   versions: EmulatedVersion[];
+  /** The resource policy (PutResourcePolicy's JSON text), absent when the secret has none. */
+  resourcePolicy?: string;
+  /** Whether the last PutResourcePolicy asked for BlockPublicPolicy. */
+  blockPublicPolicy?: boolean;
 }
 
 interface StoredVersion {
@@ -130,6 +137,8 @@ interface StoredSecret {
   lastAccessedMs?: number;
   deletedMs?: number;
   deletionDateMs?: number;
+  resourcePolicy?: string;
+  blockPublicPolicy?: boolean;
   seq: number;
 }
 
@@ -207,6 +216,7 @@ export class SecretsManagerEmulator extends AwsJsonEmulator<EmulatedOperation> {
       lastChangedDate: new Date(s.lastChangedMs),
       ...(s.deletedMs === undefined ? {} : { deletedDate: new Date(s.deletedMs) }),
       ...(s.deletionDateMs === undefined ? {} : { deletionDate: new Date(s.deletionDateMs) }),
+      ...(s.resourcePolicy === undefined ? {} : { resourcePolicy: s.resourcePolicy, blockPublicPolicy: s.blockPublicPolicy === true }),
       versions: [...s.versions.values()].map((v) => ({
         versionId: v.versionId,
         stages: [...v.stages],
@@ -258,6 +268,19 @@ export class SecretsManagerEmulator extends AwsJsonEmulator<EmulatedOperation> {
         return this.#listSecrets(input);
       case 'ListSecretVersionIds':
         return this.#listSecretVersionIds(input);
+      case 'PutResourcePolicy':
+        return this.#putResourcePolicy(input);
+      case 'GetResourcePolicy': {
+        const secret = this.#existing(requiredString(input, 'SecretId', 1, 2048));
+        return { ARN: secret.arn, Name: secret.name, ...(secret.resourcePolicy === undefined ? {} : { ResourcePolicy: secret.resourcePolicy }) };
+      }
+      case 'DeleteResourcePolicy': {
+        // Deleting a policy the secret does not have succeeds, as on the service.
+        const secret = this.#live(requiredString(input, 'SecretId', 1, 2048));
+        delete secret.resourcePolicy;
+        delete secret.blockPublicPolicy;
+        return { ARN: secret.arn, Name: secret.name };
+      }
       default:
         throw new ServiceError('UnknownOperationException', `The emulator does not implement ${operation}`);
     }
@@ -435,6 +458,39 @@ export class SecretsManagerEmulator extends AwsJsonEmulator<EmulatedOperation> {
     const secret = this.#existing(requiredString(input, 'SecretId', 1, 2048));
     delete secret.deletedMs;
     delete secret.deletionDateMs;
+    return { ARN: secret.arn, Name: secret.name };
+  }
+
+  /**
+   * PutResourcePolicy: the document must be a JSON policy (MalformedPolicyDocumentException), and with
+   * BlockPublicPolicy an Allow statement for any principal (`"*"` or `{"AWS": "*"}`) is refused
+   * (PublicPolicyException), as the service's policy validation does.
+   */
+  #putResourcePolicy(input: Json): Json {
+    const secret = this.#live(requiredString(input, 'SecretId', 1, 2048));
+    const text = requiredString(input, 'ResourcePolicy', 1, 20_480);
+    const block = input.BlockPublicPolicy;
+    if (block !== undefined && block !== null && typeof block !== 'boolean') throw new ServiceError('SerializationException', 'BlockPublicPolicy must be a boolean');
+    let policy: { Version?: unknown; Statement?: unknown };
+    try {
+      policy = JSON.parse(text) as typeof policy;
+    } catch {
+      throw new ServiceError('MalformedPolicyDocumentException', 'This resource policy contains a syntax error.');
+    }
+    const statements = Array.isArray(policy?.Statement) ? (policy.Statement as Record<string, unknown>[]) : policy?.Statement ? [policy.Statement as Record<string, unknown>] : [];
+    if (typeof policy !== 'object' || policy === null || policy.Version !== '2012-10-17' || statements.length === 0) {
+      throw new ServiceError('MalformedPolicyDocumentException', 'This resource policy contains an unsupported or missing Version or Statement.');
+    }
+    const isPublic = (principal: unknown): boolean => {
+      if (principal === '*') return true;
+      const aws = (principal as { AWS?: unknown } | undefined)?.AWS;
+      return aws === '*' || (Array.isArray(aws) && aws.includes('*'));
+    };
+    if (block === true && statements.some((st) => st.Effect === 'Allow' && isPublic(st.Principal))) {
+      throw new ServiceError('PublicPolicyException', 'The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.');
+    }
+    secret.resourcePolicy = text;
+    secret.blockPublicPolicy = block === true;
     return { ARN: secret.arn, Name: secret.name };
   }
 

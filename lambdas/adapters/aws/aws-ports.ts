@@ -9,7 +9,8 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SDK_TIMEOUTS } from './aws-timeouts.js';
 import { BrokerError } from '../../core/errors.js';
-import { type BrokerPorts, type Clock, type RefreshTokenJournal, systemClock } from '../../core/ports.js';
+import type { CrossAccountReader } from '../../core/cross-account-readers.js';
+import { type BrokerPorts, type Clock, type RefreshTokenJournal, silentTelemetry, systemClock, type Telemetry } from '../../core/ports.js';
 import { settingValue } from '../../core/settings.js';
 import { DynamoDbAuditLog } from './dynamodb-audit-log.js';
 import { DynamoDbLease } from './dynamodb-lease.js';
@@ -18,6 +19,7 @@ import { DynamoDbRefreshTokenJournal } from './dynamodb-refresh-token-journal.js
 import { createKmsEnvelope } from './kms-envelope.js';
 import { SecretsManagerCredentialStore } from './secrets-manager-credential-store.js';
 import { SecretsManagerTokenVault } from './secrets-manager-token-vault.js';
+import { TokenSecretPolicies } from './token-secret-policies.js';
 import { WriteLimiter } from './write-limiter.js';
 
 export type { DynamoDBClient };
@@ -37,6 +39,11 @@ export interface AwsSettings {
   secretWriteRatePerSecond?: number;
   /** @default BROKER_SETTINGS.auditRetentionDays.default (90) */
   auditRetentionDays?: number;
+  /**
+   * Readers of token secrets in other accounts (the refresher's list). Undefined where the list is
+   * not known (the CLI): a token secret created here is then noted for the refresher to apply.
+   */
+  crossAccountReaders?: readonly CrossAccountReader[];
 }
 
 /** Clients and clock to use instead of the defaults: tests pass emulator-backed clients. */
@@ -47,6 +54,8 @@ export interface AwsClients {
   /** Attempts of the clients built here (standard retry mode: throttling and 5xx, jittered). @default 3 */
   maxAttempts?: number;
   clock?: Clock;
+  /** Where the resource-policy bookkeeping logs and counts its failures. @default silentTelemetry */
+  telemetry?: Telemetry;
 }
 
 /** The ports on DynamoDB and Secrets Manager, typed as the concrete adapters. */
@@ -57,6 +66,8 @@ export interface AwsPorts extends BrokerPorts {
   vault: SecretsManagerTokenVault;
   credentials: SecretsManagerCredentialStore;
   journal: RefreshTokenJournal;
+  /** Resource policies on token secrets for readers in other accounts. */
+  tokenSecretPolicies: TokenSecretPolicies;
   /** Releases the sockets of the clients built here (the CLI calls it; a Lambda keeps them warm). */
   close(): void;
 }
@@ -83,16 +94,27 @@ export function createAwsPorts(settings: AwsSettings, clients: AwsClients = {}):
   const limiter = new WriteLimiter({ ratePerSecond: settingValue('secretWriteRatePerSecond', settings.secretWriteRatePerSecond), clock });
   // Credentials secrets the broker creates (CLI onboarding) use the same customer-managed key as tokens.
   const secretStore = { client: secretsManager, secretPrefix: settings.secretPrefix, limiter, ...(settings.kmsKeyId ? { kmsKeyId: settings.kmsKeyId } : {}) };
+  const tokenSecretPolicies = new TokenSecretPolicies({
+    secretsManager,
+    dynamoDb,
+    registryTable: settings.registryTable,
+    secretPrefix: settings.secretPrefix,
+    ...(settings.crossAccountReaders ? { readers: settings.crossAccountReaders } : {}),
+    clock,
+    telemetry: clients.telemetry ?? silentTelemetry,
+    limiter,
+  });
   return {
     registry: new DynamoDbOrgRegistry({ client: dynamoDb, tableName: settings.registryTable }),
     lease: new DynamoDbLease({ client: dynamoDb, tableName: settings.registryTable }),
     audit: new DynamoDbAuditLog({ client: dynamoDb, tableName: settings.auditTable, retentionDays: settingValue('auditRetentionDays', settings.auditRetentionDays), clock }),
-    vault: new SecretsManagerTokenVault(secretStore),
+    vault: new SecretsManagerTokenVault({ ...secretStore, onCreated: (orgId) => tokenSecretPolicies.afterCreate(orgId) }),
     credentials: new SecretsManagerCredentialStore(secretStore),
     journal:
       kms && settings.kmsKeyId
         ? new DynamoDbRefreshTokenJournal({ client: dynamoDb, tableName: settings.registryTable, sealer: createKmsEnvelope({ keyId: settings.kmsKeyId, client: kms }) })
         : NO_JOURNAL,
+    tokenSecretPolicies,
     clock,
     close() {
       if (!clients.secretsManager) secretsManager.destroy();

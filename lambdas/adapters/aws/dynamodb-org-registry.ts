@@ -32,7 +32,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../core/errors
 import type { GrantType, OrgPage, OrgRecord, OrgRegistry, TokenState } from '../../core/ports.js';
 import { isOrgId } from '../../core/token-record.js';
 import { isConditionalCheckFailed, toStoreError } from './aws-errors.js';
-import { REGISTRY_TABLE } from './tables.js';
+import { REGISTRY_TABLE, RESERVED_KEY_PREFIX } from './tables.js';
 
 /** Options for {@link DynamoDbOrgRegistry}. */
 export interface DynamoDbOrgRegistryOptions {
@@ -122,7 +122,8 @@ export class DynamoDbOrgRegistry implements OrgRegistry {
           ...PROJECTION,
         }),
       );
-      const items = (out.Items ?? []).map(toOrgRecord);
+      // The broker's own bookkeeping items (RESERVED_KEY_PREFIX) are not orgs.
+      const items = (out.Items ?? []).filter((item) => !item[PK]?.S?.startsWith(RESERVED_KEY_PREFIX)).map(toOrgRecord);
       return out.LastEvaluatedKey ? { items, cursor: encodeCursor(out.LastEvaluatedKey) } : { items };
     } catch (err) {
       throw toStoreError(err, 'registry_unavailable', 'DynamoDB Scan of the registry');

@@ -62,6 +62,28 @@ export interface SecretsManagerTokenVaultOptions {
    * @default 7
    */
   recoveryWindowInDays?: number;
+  /**
+   * Called after this vault created an org's token secret (its first write). Awaited, so give it
+   * something bounded that never throws: the token is written by then.
+   * @default - nothing
+   */
+  onCreated?: (orgId: string) => Promise<void>;
+  /**
+   * The account and Region the secrets live in, when that is not the client's own (a reader in
+   * another account): secrets are then named by partial ARN, as Secrets Manager requires across accounts.
+   * @default - the client's own account and Region (secrets named by name)
+   */
+  owner?: SecretOwner;
+}
+
+/** Where a broker's secrets are, for a reader in another account. */
+export interface SecretOwner {
+  /** The broker's AWS account id (12 digits). */
+  accountId: string;
+  /** The broker's Region, for example `eu-west-1`. */
+  region: string;
+  /** @default 'aws' */
+  partition?: string;
 }
 
 /** What a read of an org's token secret found (see {@link SecretsManagerTokenVault.lookup}). */
@@ -73,14 +95,20 @@ export type { SecretsManagerClient };
 /** The token vault on Secrets Manager. */
 export class SecretsManagerTokenVault implements TokenVault {
   readonly #s: SecretStoreSettings;
+  readonly #onCreated: ((orgId: string) => Promise<void>) | undefined;
+  readonly #arnPrefix: string;
 
   constructor(options: SecretsManagerTokenVaultOptions) {
-    this.#s = secretStoreSettings('SecretsManagerTokenVault', options, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
+    const { onCreated, owner, ...store } = options ?? {};
+    this.#s = secretStoreSettings('SecretsManagerTokenVault', store, DEFAULT_TOKEN_RECOVERY_WINDOW_DAYS);
+    if (onCreated !== undefined && typeof onCreated !== 'function') throw new ValidationError('onCreated must be a function', { code: 'invalid_config', field: 'onCreated' });
+    this.#onCreated = onCreated;
+    this.#arnPrefix = owner === undefined ? '' : ownerArnPrefix(owner);
   }
 
   /** The secret name holding `orgId`'s token. */
   secretName(orgId: string): string {
-    return tokenSecretName(this.#s.prefix, orgId);
+    return `${this.#arnPrefix}${tokenSecretName(this.#s.prefix, orgId)}`;
   }
 
   /**
@@ -98,8 +126,9 @@ export class SecretsManagerTokenVault implements TokenVault {
     const orgId = record.orgId;
     const secretId = this.secretName(orgId);
     const clientRequestToken = clientRequestTokenFor(options?.attemptId);
+    let outcome: Awaited<ReturnType<typeof putOrCreateSecretValue>>;
     try {
-      await putOrCreateSecretValue({
+      outcome = await putOrCreateSecretValue({
         client: this.#s.client,
         limiter: this.#s.limiter,
         secretId,
@@ -115,6 +144,7 @@ export class SecretsManagerTokenVault implements TokenVault {
     } catch (err) {
       throw this.#writeError(err, orgId);
     }
+    if (outcome === 'created') await this.#onCreated?.(orgId);
   }
 
   /** The org's AWSCURRENT token, or undefined when it has none (never written, or removed). */
@@ -220,6 +250,15 @@ export class SecretsManagerTokenVault implements TokenVault {
  * A read-only view of the token vault, for consumers (the client library's Secrets Manager source).
  * Without a client it builds one with the SDK's defaults (the Lambda's region and role).
  */
-export function createTokenSecretReader(options: { secretPrefix: string; client?: SecretsManagerClient }): Pick<SecretsManagerTokenVault, 'lookup' | 'secretName'> {
-  return new SecretsManagerTokenVault({ secretPrefix: options.secretPrefix, client: options.client ?? new SecretsManagerClient({}) });
+export function createTokenSecretReader(options: { secretPrefix: string; client?: SecretsManagerClient; owner?: SecretOwner }): Pick<SecretsManagerTokenVault, 'lookup' | 'secretName'> {
+  return new SecretsManagerTokenVault({ secretPrefix: options.secretPrefix, client: options.client ?? new SecretsManagerClient({}), ...(options.owner ? { owner: options.owner } : {}) });
+}
+
+/** `arn:<partition>:secretsmanager:<region>:<account>:secret:`, after checking each part. */
+function ownerArnPrefix(owner: SecretOwner): string {
+  const { accountId, region, partition = 'aws' } = owner ?? ({} as SecretOwner);
+  if (typeof accountId !== 'string' || !/^\d{12}$/.test(accountId)) throw new ValidationError('owner.accountId must be a 12-digit AWS account id', { code: 'invalid_config', field: 'owner.accountId' });
+  if (typeof region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new ValidationError('owner.region must be an AWS Region such as eu-west-1', { code: 'invalid_config', field: 'owner.region' });
+  if (!['aws', 'aws-cn', 'aws-us-gov'].includes(partition)) throw new ValidationError('owner.partition must be aws, aws-cn or aws-us-gov', { code: 'invalid_config', field: 'owner.partition' });
+  return `arn:${partition}:secretsmanager:${region}:${accountId}:secret:`;
 }

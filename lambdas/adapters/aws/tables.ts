@@ -69,6 +69,27 @@ export const PENDING_ATTRIBUTES = Object.freeze({
 /** Encryption context `purpose` of a journal's sealed refresh token; the functions' KMS grant is bound to it. */
 export const PENDING_TOKEN_PURPOSE = 'genesys-token-broker/pending-refresh-token';
 
+/**
+ * Registry items whose key starts with this are the broker's own bookkeeping, not orgs (org ids are
+ * UUIDs): listings skip them, and no getter can read them (a getter reads one org id's item).
+ */
+export const RESERVED_KEY_PREFIX = '#';
+
+/**
+ * The registry item recording which cross-account reader list every token secret's resource policy
+ * reflects (adapters/aws/token-secret-policies.ts).
+ */
+export const READER_POLICIES_ITEM = Object.freeze({
+  key: `${RESERVED_KEY_PREFIX}token-secret-policies`,
+  /** Fingerprint of the reader list every secret's policy reflects; absent: no list was ever applied. */
+  applied: 'appliedReaders',
+  /** Fingerprint of the list being applied, and the registry cursor it has reached. */
+  pending: 'pendingReaders',
+  cursor: 'pendingCursor',
+  /** Orgs whose token secret was created without its policy being applied (a string set). */
+  newOrgs: 'newOrgs',
+} as const);
+
 /** The org registry (and lease) table. */
 export const REGISTRY_TABLE = Object.freeze({
   partitionKey: { name: 'orgId', type: 'S' },

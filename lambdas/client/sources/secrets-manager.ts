@@ -8,7 +8,7 @@
  * holds that token: it cannot ask the broker to check it (the getter source can).
  */
 import { sdkErrorName } from '../../adapters/aws/aws-errors.js';
-import { createTokenSecretReader, type SecretsManagerClient } from '../../adapters/aws/secrets-manager-token-vault.js';
+import { createTokenSecretReader, type SecretOwner, type SecretsManagerClient } from '../../adapters/aws/secrets-manager-token-vault.js';
 import { BrokerError } from '../../core/errors.js';
 import { TokenClientError } from '../errors.js';
 import { checkNotExpired, type FetchToken, freezeToken } from './source.js';
@@ -22,18 +22,28 @@ export interface SecretsManagerTokenSource {
    * @default - a new SecretsManagerClient with the Lambda's region and role
    */
   client?: SecretsManagerClient;
+  /**
+   * The broker's account and Region, when this function runs in another account (the broker granted
+   * it with `grantReadToken`): secrets are then read by ARN, as Secrets Manager requires across accounts.
+   * @default - this function's own account and Region
+   */
+  brokerAccount?: SecretOwner;
 }
 
 /** Builds the source's fetch; throws the vault's ValidationError for a bad prefix. */
 export function secretsManagerSource(source: SecretsManagerTokenSource): FetchToken {
-  const reader = createTokenSecretReader({ secretPrefix: source.secretPrefix, ...(source.client ? { client: source.client } : {}) });
+  const reader = createTokenSecretReader({
+    secretPrefix: source.secretPrefix,
+    ...(source.client ? { client: source.client } : {}),
+    ...(source.brokerAccount ? { owner: source.brokerAccount } : {}),
+  });
   return async (orgId, nowMs, options = {}) => {
     const secretId = reader.secretName(orgId);
     let found;
     try {
       found = await reader.lookup(orgId);
     } catch (err) {
-      throw readError(err, orgId, secretId);
+      throw readError(err, orgId, secretId, source.brokerAccount !== undefined);
     }
     if (found.status === 'absent') {
       if (found.why === 'deleted') {
@@ -72,13 +82,16 @@ export function secretsManagerSource(source: SecretsManagerTokenSource): FetchTo
 }
 
 /** A failed read onto the client's codes; the grant to add is named where the role is the problem. */
-function readError(err: unknown, orgId: string, secretId: string): TokenClientError {
+function readError(err: unknown, orgId: string, secretId: string, crossAccount: boolean): TokenClientError {
   const cause = err instanceof BrokerError && err.cause !== undefined ? err.cause : err;
   switch (sdkErrorName(cause)) {
     case 'AccessDeniedException':
       return new TokenClientError(
         'access_denied',
         `this function's role may not read token secret ${secretId} (AccessDeniedException); add broker.grantReadToken(thisFunction, '${orgId}') to the stack. ` +
+          (crossAccount
+            ? "From another account, both sides must allow it: the broker's stack grants this role (grantReadToken; the refresher then writes the secret's resource policy), and this account's policy lets the role call secretsmanager:GetSecretValue on the secret and kms:Decrypt on the broker's key. "
+            : '') +
           'If it is granted already, the secret may not exist yet: Secrets Manager can answer AccessDenied rather than not found for a secret the policy names by ARN pattern',
         { orgId, cause },
       );

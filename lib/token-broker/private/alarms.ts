@@ -120,6 +120,19 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
       'The refresher could not record an org\'s state after an attempt (DynamoDB throttling or errors): its next refresh time may be stale. Check the registry table\'s metrics.',
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
+  add('TokenSecretPolicyFailures', {
+    threshold: 1,
+    // Each sweep retries: one failed policy write is noise, the same in two periods running is not.
+    evaluationPeriods: 2,
+    datapointsToAlarm: 2,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    metric: brokerMetric(deployment, 'refresher', METRIC.tokenSecretPolicyFailures, 'Sum'),
+    alarmDescription:
+      'Token secret resource policies for readers in other accounts could not be written in two periods running: those readers may be refused (AccessDenied). ' +
+      'The refresher\'s log names the org and the error; see README "Readers in other AWS accounts".',
+    // Published only on a failure: no data means none.
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
   add('RefresherErrors', {
     ...atLeastOnce,
     metric: refresher.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),

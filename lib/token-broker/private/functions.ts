@@ -1,17 +1,14 @@
 /**
- * The broker's functions (the refresher, the getter, scoped getters): each a bundled NodejsFunction
- * with its own log group and an execution role that starts with nothing but that log group, plus its
+ * The broker's functions (the refresher, the getter, scoped getters): each a bundled Lambda function
+ * (its code from handler-code.ts) with its own log group and an execution role that starts with nothing but that log group, plus its
  * own grants: the refresher's on the broker's secrets, key and tables, a getter's read-only ones.
  */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { PENDING_TOKEN_PURPOSE } from '../../../lambdas/adapters/aws/tables.js';
@@ -30,17 +27,12 @@ import {
   TOKEN_READER_ACTIONS,
   TOKEN_SECRET_WRITER_ACTIONS,
 } from '../permissions.js';
-
-/**
- * Repository root, resolved from this file (lib/token-broker/private/) so synth works from any
- * working directory. Function entries and package-lock.json are found from here.
- */
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+import { handlerCode, type HandlerName } from './handler-code.js';
 
 /** What distinguishes the refresher from the getter. */
 export interface BrokerFunctionOptions {
-  /** Handler source, relative to the repository root. */
-  readonly entry: string;
+  /** Which of the broker's handlers the function runs. */
+  readonly handler: HandlerName;
   readonly description: string;
   readonly memorySize: number;
   readonly timeout: Duration;
@@ -54,7 +46,7 @@ export interface BrokerFunctionOptions {
 }
 
 /** The function `id`, its log group `<id>Logs` and its role `<id>Role`, all children of `scope`. */
-export function createBrokerFunction(scope: Construct, id: string, options: BrokerFunctionOptions): { fn: NodejsFunction; logGroup: logs.LogGroup } {
+export function createBrokerFunction(scope: Construct, id: string, options: BrokerFunctionOptions): { fn: lambda.Function; logGroup: logs.LogGroup } {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: options.logRetention, removalPolicy: options.removalPolicy });
   // An explicit role instead of the default one: the default attaches the AWS managed
   // AWSLambdaBasicExecutionRole (logs on every log group in the account); this role may write to its
@@ -66,11 +58,9 @@ export function createBrokerFunction(scope: Construct, id: string, options: Brok
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
   );
-  const fn = new NodejsFunction(scope, id, {
-    entry: resolve(PROJECT_ROOT, options.entry),
-    handler: 'handler',
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: resolve(PROJECT_ROOT, 'package-lock.json'),
+  const fn = new lambda.Function(scope, id, {
+    code: handlerCode(options.handler),
+    handler: 'index.handler',
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
     description: options.description,
@@ -83,26 +73,6 @@ export function createBrokerFunction(scope: Construct, id: string, options: Brok
     ...(options.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: options.reservedConcurrentExecutions } : {}),
     ...(options.retryAttempts !== undefined ? { retryAttempts: options.retryAttempts } : {}),
     ...(options.maxEventAge ? { maxEventAge: options.maxEventAge } : {}),
-    bundling: {
-      // Local esbuild only (it is a devDependency); no Docker on the operator's machine.
-      forceDockerBundling: false,
-      format: OutputFormat.ESM,
-      target: 'node24',
-      platform: 'node',
-      minify: true,
-      sourceMap: true,
-      // Stack traces need the mappings only; leaving the sources out shrinks the map Node parses at
-      // cold start under --enable-source-maps from about 3.3 MB to 1.2 MB.
-      sourcesContent: false,
-      // Prefer packages' ESM builds (@middy/core is ESM only).
-      mainFields: ['module', 'main'],
-      // Bundle the AWS SDK too: the versions in package-lock.json are the ones the tests ran against,
-      // not whatever the Lambda runtime happens to ship.
-      externalModules: [],
-      // esbuild turns a CommonJS dependency's require() of a Node built-in into a shim that throws in
-      // an ES module unless `require` exists; defining it keeps such dependencies working.
-      banner: "import { createRequire as __gtbCreateRequire } from 'node:module'; const require = __gtbCreateRequire(import.meta.url);",
-    },
   });
   return { fn, logGroup };
 }

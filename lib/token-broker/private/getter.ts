@@ -57,7 +57,7 @@ export function createGetterFunction(
   options: { description: string; tokenSecretArns: string[]; orgIds?: string[] },
 ): lambda.IFunction {
   const { fn } = createBrokerFunction(scope, id, {
-    entry: 'lambdas/handlers/getter.ts',
+    handler: 'getter',
     description: options.description,
     memorySize: settings.memorySize,
     timeout: settings.timeout,
