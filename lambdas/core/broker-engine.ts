@@ -7,7 +7,7 @@
 import { createRefreshEngine, type EngineDependencies, type RefreshEngine } from './engine.js';
 import { createOAuthClient, type FetchLike, type GenesysOAuthClient, type OAuthClientOptions } from './oauth.js';
 import { type PolicyOptions, policyOptions, SECRETS_MANAGER_MIN_WRITE_INTERVAL_MS } from './policy.js';
-import type { BrokerPorts, Telemetry } from './ports.js';
+import type { BrokerPorts, OrgEventPublisher, Telemetry } from './ports.js';
 import type { BaseUrlResolver } from './regions.js';
 import { settingValue } from './settings.js';
 import { BROKER_VERSION } from './version.js';
@@ -26,6 +26,8 @@ export interface GenesysNetwork {
 /** The ports, plus where logs and metrics go and how Genesys is reached. */
 export interface BrokerEngineDependencies extends BrokerPorts, GenesysNetwork {
   telemetry?: Telemetry;
+  /** Where per-org events go: the refresher Lambda's EventBridge publisher; none elsewhere. */
+  events?: OrgEventPublisher;
   /** Test-only crash points of a rotation (see EngineDependencies.checkpoint). */
   checkpoint?: EngineDependencies['checkpoint'];
 }
@@ -119,6 +121,7 @@ export function createBrokerEngine(deps: BrokerEngineDependencies, settings: Bro
       oauth,
       ...(deps.checkpoint ? { checkpoint: deps.checkpoint } : {}),
       ...(deps.telemetry ? { telemetry: deps.telemetry } : {}),
+      ...(deps.events ? { events: deps.events } : {}),
     },
     {
       concurrency,

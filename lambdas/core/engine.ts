@@ -9,8 +9,9 @@
  * is built from outcomes by `addOutcome` (sweep-summary.ts).
  */
 import { type AttemptFacts, buildTokenRecord, settleAttempt } from './attempt.js';
-import { BrokerError, ConflictError, StoreError, toBrokerError, UnreadableRecordError } from './errors.js';
-import { createRotation, credentialsChanged, type Secured } from './rotation.js';
+import { BrokerError, ConflictError, toBrokerError, UnreadableRecordError } from './errors.js';
+import { createRotation, credentialsChanged, RefreshTokenPersistError, type Secured } from './rotation.js';
+import { attemptEvents } from './org-events.js';
 import { checkReportedToken, type TokenReport } from './token-rejection.js';
 import type { GenesysOAuthClient } from './oauth.js';
 import { type PolicyOptions, policyOptions, type RefreshDecision, type RefreshReason, shouldRefresh } from './policy.js';
@@ -22,6 +23,7 @@ import type {
   CredentialStore,
   Lease,
   LeaseHandle,
+  OrgEventPublisher,
   OrgRecord,
   OrgRegistry,
   PendingRefreshToken,
@@ -48,6 +50,8 @@ export interface EngineDependencies {
   /** Where rotated refresh tokens wait, write-ahead, until the credentials hold them. */
   journal: RefreshTokenJournal;
   telemetry?: Telemetry;
+  /** Gets each attempt's per-org events (org-events.ts); it only queues them. @default - none published */
+  events?: OrgEventPublisher;
   /** @default crypto.randomUUID */
   newId?: () => string;
   /**
@@ -126,13 +130,6 @@ const MIRROR_BUDGET_MS = 2_000;
 export const LEASE_TAKEOVER_GRACE_MS = 30_000;
 /** The least time one attempt is started with: the persist reserve and a couple of seconds of HTTP. */
 export const MIN_TIME_FOR_ONE_REFRESH_MS = PERSIST_RESERVE_MS + 2_000;
-
-/** Thrown inside an attempt when the rotated refresh token could not be made durable. */
-class RefreshTokenPersistError extends StoreError {
-  constructor(orgId: string, cause: unknown) {
-    super('refresh_token_persist_failed', `rotated refresh token for org ${orgId} could not be persisted`, { orgId, cause, transient: false });
-  }
-}
 
 const NO_EFFECTS = Object.freeze({ auditWriteFailed: false, stateWriteFailed: false });
 
@@ -353,6 +350,7 @@ export function createRefreshEngine(deps: EngineDependencies, options: EngineOpt
     }
     if (settled.log) telemetry.log(settled.log.level, settled.log.message, settled.log.fields);
     const effects = { auditWriteFailed: !(await appendAudit(settled.audit)), stateWriteFailed };
+    deps.events?.publish(attemptEvents(org, settled));
     if (settled.outcome === 'refreshed' && facts.written) {
       return { kind: 'refreshed', orgId: org.orgId, reason, token: facts.written.record, org: after, effects };
     }

@@ -39,6 +39,8 @@ export const ENV = {
   crossAccountReaders: 'BROKER_CROSS_ACCOUNT_READERS',
   /** Scoped getters only: the comma-separated org ids the getter serves; unset means every org. */
   allowedOrgIds: 'BROKER_ALLOWED_ORG_IDS',
+  /** Refresher only: the event bus (ARN or name) it puts per-org events on; unset means no events. */
+  eventBus: 'BROKER_EVENT_BUS',
 } as const;
 
 export type EnvName = (typeof ENV)[keyof typeof ENV];
@@ -56,6 +58,7 @@ export const REFRESHER_ENV = Object.freeze([
   ENV.auditRetentionDays,
   ENV.deployment,
   ENV.crossAccountReaders,
+  ENV.eventBus,
 ] as const);
 
 /** What a getter reads (a scoped getter also reads {@link ENV.allowedOrgIds}). */

@@ -29,6 +29,10 @@ export const METRIC = Object.freeze({
   minTokenSecondsRemaining: 'MinTokenSecondsRemaining',
   /** A token secret's resource policy for cross-account readers could not be written (the next sweep retries). */
   tokenSecretPolicyFailures: 'TokenSecretPolicyFailures',
+  // Per-org events (event-publisher.ts), once per invocation of a refresher that publishes them.
+  eventsPublished: 'EventsPublished',
+  /** Events given up: refused, out of retries or out of time. The refreshes themselves stood. */
+  eventsFailed: 'EventsFailed',
   // The getter, once per request.
   getterLatencyMs: 'GetterLatencyMs',
   getterCacheHit: 'GetterCacheHit',

@@ -313,6 +313,16 @@ export function orgHealth(org: Pick<OrgRecord, 'enabled' | 'state'>, nowMs: numb
 }
 
 /**
+ * Whether a health counts as "at risk": the org's token is gone or will be unless someone or something
+ * acts (`at_risk`, `expired`, `failing`). `failing` too: a permanent failure (revoked client, spent
+ * refresh token) waits for a person, and the token it still has runs out all the same. The
+ * `OrgsAtRisk` metric counts these, and an org entering one gets a `Genesys Org At Risk` event (org-events.ts).
+ */
+export function countsAsAtRisk(health: Health): boolean {
+  return health === 'at_risk' || health === 'expired' || health === 'failing';
+}
+
+/**
  * A token fetched when it is already inside its margin (the broker is late refreshing it) is still
  * served, since it is valid, but re-read after at most this long rather than on every call: the newer
  * token shows up within seconds and a busy reader does not hammer the store meanwhile.

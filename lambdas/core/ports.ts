@@ -258,6 +258,61 @@ export interface AuditLog {
   listFailures(query: { sinceMs: number; untilMs?: number; limit?: number }): Promise<AuditRecord[]>;
 }
 
+/** The detail-types of the per-org events (org-events.ts decides which an attempt produces). */
+export type OrgEventType = 'Genesys Token Refreshed' | 'Genesys Token Refresh Failed' | 'Genesys Org At Risk' | 'Genesys Org Needs Reauthorization';
+
+/**
+ * The `detail` of a per-org event: identifiers, outcomes and times, from the attempt's audit record and
+ * the org's registry entry. Never a token, a secret or a token's hash. Documented in README; changing a
+ * field is a breaking change for every rule and consumer.
+ */
+export interface OrgEventDetail {
+  schemaVersion: 1;
+  orgId: string;
+  /** Region domain, for example `mypurecloud.ie`. */
+  region: string;
+  label?: string;
+  attemptId: string;
+  trigger: AuditTrigger;
+  /** Why the attempt ran: `at_refresh_mark`, `forced`, `retry_due`, ... */
+  reason: string;
+  /** ISO-8601 expiry of the token now stored (the new one after a refresh), when there is one. */
+  expiresAt?: string;
+  errorCode?: ErrorCode;
+  errorClass?: FailureClass;
+  severity?: 'critical';
+  /** `Genesys Org At Risk` only: the health the org entered (`at_risk`, `expired` or `failing`). */
+  health?: string;
+}
+
+/** One per-org event, before it is put on a bus. */
+export interface OrgEvent {
+  detailType: OrgEventType;
+  orgId: string;
+  /** When it happened (the attempt's end), epoch milliseconds. */
+  timeMs: number;
+  detail: OrgEventDetail;
+}
+
+/** What a flush of an {@link OrgEventPublisher} came to, since the previous flush. */
+export interface OrgEventFlushReport {
+  published: number;
+  /** Given up: refused for good, out of retries, past the flush deadline, or dropped from a full queue. */
+  failed: number;
+}
+
+/**
+ * Where per-org events go (EventBridge on AWS). Publishing must never fail or slow a refresh:
+ * `publish` only queues, and sending happens in the background; `flush` waits for the queue, bounded
+ * by a deadline, and counts what could not be sent.
+ */
+export interface OrgEventPublisher {
+  /** Queues events and returns at once; never throws. */
+  publish(events: readonly OrgEvent[]): void;
+  /** Sends what is queued and waits until it is sent or `deadlineMs` passes; never throws. */
+  flush(deadlineMs: number): Promise<OrgEventFlushReport>;
+}
+
 export interface LeaseHandle {
   orgId: string;
   owner: string;

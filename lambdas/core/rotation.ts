@@ -29,6 +29,13 @@ import type { Clock, CredentialStore, CurrentCredentials, JournalEntry, LeaseHan
 /** Re-exported for the tests and harnesses that name the spend a journal entry notes. */
 export { fingerprint };
 
+/** Thrown inside an attempt when the rotated refresh token could not be made durable. */
+export class RefreshTokenPersistError extends StoreError {
+  constructor(orgId: string, cause: unknown) {
+    super('refresh_token_persist_failed', `rotated refresh token for org ${orgId} could not be persisted`, { orgId, cause, transient: false });
+  }
+}
+
 /** Longest pause between two tries of a durable write. */
 const MAX_PAUSE_MS = 2_000;
 

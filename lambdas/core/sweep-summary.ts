@@ -3,7 +3,7 @@
  * outcomes by a pure reducer. The engine produces outcomes; counting them is done here, in one place.
  */
 import type { BrokerError, ErrorCode } from './errors.js';
-import { type Health, orgHealth, type RefreshReason, type SkipReason } from './policy.js';
+import { countsAsAtRisk, type Health, orgHealth, type RefreshReason, type SkipReason } from './policy.js';
 import type { OrgRecord, TokenRecord, UnreadableOrg } from './ports.js';
 import type { RejectionSkipReason } from './token-rejection.js';
 
@@ -184,9 +184,7 @@ export function addOutcome(summary: SweepSummary, outcome: RefreshOutcome, nowMs
     const report = orgHealth(org, nowMs);
     health = report.health;
     summary.health[health] = (summary.health[health] ?? 0) + 1;
-    // `failing` too: a permanent failure (revoked client, spent refresh token) waits for a person, and
-    // the token it still has runs out all the same.
-    if (health === 'at_risk' || health === 'expired' || health === 'failing') summary.orgsAtRisk++;
+    if (countsAsAtRisk(health)) summary.orgsAtRisk++;
     if (org.enabled && report.expiresInSeconds !== undefined) {
       summary.minTokenSecondsRemaining = Math.min(summary.minTokenSecondsRemaining ?? Infinity, report.expiresInSeconds);
     }

@@ -33,6 +33,11 @@ const secretPrefix = z._default(
 
 const deployment = z.optional(z.string().check(z.minLength(1), z.maxLength(255)));
 
+/** An event bus name, or its ARN (PutEvents takes either; an ARN also reaches a bus in another account). */
+const eventBus = z.optional(
+  z.string().check(z.regex(/^(?:[A-Za-z0-9._\-/]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256})$/, 'must be an event bus name or ARN')),
+);
+
 const refresherSchema = z.object({
   [ENV.deployment]: deployment,
   [ENV.secretPrefix]: secretPrefix,
@@ -44,6 +49,7 @@ const refresherSchema = z.object({
   [ENV.sweepConcurrency]: setting('sweepConcurrency'),
   [ENV.secretWriteRatePerSecond]: setting('secretWriteRatePerSecond'),
   [ENV.auditRetentionDays]: setting('auditRetentionDays'),
+  [ENV.eventBus]: eventBus,
 });
 
 /** Comma-separated org ids, each a UUID, at least one; stored lower-case. */
@@ -78,6 +84,8 @@ export interface BrokerConfig {
   auditRetentionDays: number;
   /** Readers of token secrets in other accounts; empty when there are none. */
   crossAccountReaders: CrossAccountReader[];
+  /** The bus per-org events go to; absent: none are published (the construct's `eventsEnabled: false`). */
+  eventBus?: string;
 }
 
 /** A getter's settings: where tokens and the registry are, whom to ask for a refresh, whom it serves. */
@@ -118,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined>): BrokerConfi
     secretWriteRatePerSecond: v[ENV.secretWriteRatePerSecond],
     auditRetentionDays: v[ENV.auditRetentionDays],
     crossAccountReaders: readersFrom(env[ENV.crossAccountReaders]),
+    ...(v[ENV.eventBus] ? { eventBus: v[ENV.eventBus] } : {}),
   };
 }
 

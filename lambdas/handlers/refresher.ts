@@ -24,10 +24,19 @@ const DEADLINE_RESERVE_MS = 5_000;
 /** Longest a sweep's invocation spends bringing token secret policies in line before it sweeps. */
 export const POLICY_RECONCILE_BUDGET_MS = 60_000;
 
+/**
+ * Longest wait for per-org events to reach the bus at the end of an invocation: a sweep's, and an
+ * on-demand refresh's (whose caller, a getter, is waiting for the answer). A put takes tens of
+ * milliseconds and starts as soon as an attempt ends, so these bound only a slow or failing bus. The
+ * engine's work ends by the deadline, so both fit in the {@link DEADLINE_RESERVE_MS} after it, with
+ * time left for logs and metrics.
+ */
+export const EVENT_FLUSH_BUDGET_MS = Object.freeze({ sweep: 2_000, onDemand: 500 });
+
 export function createRefresherHandler(options: HandlerOptions = {}) {
   const logger = new Logger({ serviceName: 'genesys-token-broker-refresher' });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE.refresher });
-  const { config, ports, engine } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
+  const { config, ports, engine, events } = setUpBroker(options, createPowertoolsTelemetry(logger, metrics));
   if (config.deployment) metrics.setDefaultDimensions({ [DEPLOYMENT_DIMENSION]: config.deployment });
   const onDemand = createEngineOnDemandRefresher({
     engine,
@@ -46,12 +55,14 @@ export function createRefresherHandler(options: HandlerOptions = {}) {
     const deadlineMs = ports.clock.now() + Math.max(0, context.getRemainingTimeInMillis() - DEADLINE_RESERVE_MS);
     if (request.trigger === 'on_demand') {
       const result = await onDemand.refresh({ ...request.onDemand, requestId: request.onDemand.requestId ?? context.awsRequestId }, { deadlineMs });
+      await events?.flush(ports.clock.now() + EVENT_FLUSH_BUDGET_MS.onDemand);
       logger.info('on-demand refresh', { orgId: result.orgId, reason: request.onDemand.reason, outcome: result.outcome, ...('errorCode' in result ? { errorCode: result.errorCode } : {}) });
       return result;
     }
     await reconcilePolicies(deadlineMs);
     logger.info('sweep starting', { trigger: request.trigger, force: request.force, orgCount: request.orgIds?.length });
     const summary = await engine.sweep({ ...request, deadlineMs, requestId: context.awsRequestId });
+    await events?.flush(ports.clock.now() + EVENT_FLUSH_BUDGET_MS.sweep);
     emitSweepMetrics(metrics, summary);
     const { results, ...counts } = summary;
     logger.info('sweep finished', { ...counts, resultCount: results.length });

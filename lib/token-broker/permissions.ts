@@ -60,3 +60,9 @@ export const AUDIT_ACTIONS = Object.freeze(['dynamodb:PutItem'] as const);
 
 /** A getter on the refresher: the synchronous on-demand refresh. */
 export const REFRESHER_INVOKE_ACTIONS = Object.freeze(['lambda:InvokeFunction'] as const);
+
+/**
+ * The refresher on its event bus: per-org events (README "Events"), with the condition that their
+ * source is the broker's, so the role cannot pose as another application on a shared bus.
+ */
+export const ORG_EVENT_ACTIONS = Object.freeze(['events:PutEvents'] as const);

@@ -152,6 +152,20 @@ export interface TokenBrokerProps {
    * @default Duration.minutes(5)
    */
   readonly getterCacheMaxAge?: Duration;
+  /**
+   * Put an event on `eventBus` for every refresh attempt: `Genesys Token Refreshed`, `Genesys Token
+   * Refresh Failed`, `Genesys Org At Risk` and `Genesys Org Needs Reauthorization`, with source
+   * `genesys-token-broker` (README "Events"). The refresher may then call `events:PutEvents` on that
+   * bus, for that source only. When false, it gets neither the permission nor the bus's name.
+   * @default true
+   */
+  readonly eventsEnabled?: boolean;
+  /**
+   * The bus the per-org events go to (a bus in another account needs a resource policy there that
+   * lets this account put events).
+   * @default - the account's default event bus
+   */
+  readonly eventBus?: events.IEventBus;
 }
 
 /** {@link TokenBrokerProps} after validation, with every default applied. */
@@ -176,6 +190,9 @@ export interface ResolvedTokenBrokerProps {
   readonly logRetention: logs.RetentionDays;
   readonly tracing: lambda.Tracing | undefined;
   readonly extraCredentialSecretArns: string[];
+  readonly eventsEnabled: boolean;
+  /** The bus given, when events are enabled; undefined means the default bus (or events disabled). */
+  readonly eventBus: events.IEventBus | undefined;
 }
 
 /**
@@ -299,6 +316,12 @@ export function resolveTokenBrokerProps(scope: Construct, props: TokenBrokerProp
       invalid(scope, 'extraCredentialSecretArns', arn, 'entries must be Secrets Manager secret ARNs (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>) naming specific secrets');
     }
   }
+  const eventsEnabled = props.eventsEnabled ?? true;
+  if (typeof eventsEnabled !== 'boolean') invalid(scope, 'eventsEnabled', eventsEnabled, 'must be true or false');
+  if (props.eventBus !== undefined) {
+    if (typeof (props.eventBus as { eventBusArn?: unknown } | null)?.eventBusArn !== 'string') invalid(scope, 'eventBus', props.eventBus, 'must be an events.IEventBus');
+    if (!eventsEnabled) invalid(scope, 'eventBus', props.eventBus.eventBusName, 'cannot be combined with eventsEnabled: false');
+  }
   const interval = scheduleIntervalMinutes(schedule);
   if (interval !== undefined && interval * 60 > BROKER_SETTINGS.sweepIntervalSeconds.max) {
     invalid(scope, 'schedule', schedule.expressionString, `must run at least once a day (${BROKER_SETTINGS.sweepIntervalSeconds.max / 60} minutes): the refresh policy allows no longer sweep interval`);
@@ -329,5 +352,7 @@ export function resolveTokenBrokerProps(scope: Construct, props: TokenBrokerProp
     logRetention,
     tracing: props.tracing,
     extraCredentialSecretArns,
+    eventsEnabled,
+    eventBus: props.eventBus,
   };
 }

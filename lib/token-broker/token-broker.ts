@@ -70,6 +70,11 @@ export class TokenBroker extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   /** Every alarm the construct created, by purpose. */
   readonly alarms: Readonly<Record<string, cloudwatch.Alarm>>;
+  /**
+   * The bus the refresher puts per-org events on (README "Events"): match them with
+   * `{ source: ['genesys-token-broker'] }` on this bus. Undefined when `eventsEnabled` is false.
+   */
+  readonly eventBus?: events.IEventBus;
 
   readonly #tokenSecretsPattern: string;
   readonly #crossAccountReaders: CrossAccountReaders;
@@ -107,6 +112,9 @@ export class TokenBroker extends Construct {
     // CloudFormation, so two brokers in one account and Region never share an alarm.
     const deployment = Fn.join('/', [Aws.STACK_NAME, this.node.id]);
 
+    // Per-org events: the bus given, or the account's default bus (imported by name; nothing is created).
+    this.eventBus = resolved.eventsEnabled ? (resolved.eventBus ?? events.EventBus.fromEventBusName(this, 'DefaultEventBus', 'default')) : undefined;
+
     // Each function gets the variables its handler reads, and no more (REFRESHER_ENV, GETTER_ENV).
     const environment = {
       [ENV.deployment]: deployment,
@@ -123,6 +131,8 @@ export class TokenBroker extends Construct {
       [ENV.auditRetentionDays]: Tokenization.stringifyNumber(resolved.auditRetention.toDays()),
       // Readers in other accounts, as grantReadToken records them (`[]`: none).
       [ENV.crossAccountReaders]: this.#crossAccountReaders.environmentValue(),
+      // The bus's ARN: PutEvents takes it for a bus in this account or another.
+      ...(this.eventBus ? { [ENV.eventBus]: this.eventBus.eventBusArn } : {}),
       // Stack traces point at the TypeScript sources through the bundled source maps.
       NODE_OPTIONS: '--enable-source-maps',
     };
@@ -155,6 +165,7 @@ export class TokenBroker extends Construct {
       encryptionKey: this.encryptionKey,
       registryTable: this.registryTable,
       auditTable: this.auditTable,
+      ...(this.eventBus ? { eventBus: this.eventBus } : {}),
     });
     // Lambda adds the X-Ray statement for any mode but DISABLED (PassThrough included when set explicitly).
     const xrayStatement = resolved.tracing !== undefined && resolved.tracing !== lambda.Tracing.DISABLED;

@@ -164,6 +164,33 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...REFRESHER_ENV, [ENV.refresherFunction]: undefined, [ENV.allowedOrgIds]: 'not read' })).not.toHaveProperty('refresherFunction');
   });
 
+  describe('BROKER_EVENT_BUS', () => {
+    it.each([
+      ['unset', undefined],
+      ['empty', ''],
+    ])('publishes no events when %s', (_name, value) => {
+      expect(loadConfig({ ...REFRESHER_ENV, [ENV.eventBus]: value })).not.toHaveProperty('eventBus');
+    });
+
+    it.each([
+      ['the default bus', 'default'],
+      ['a custom bus name', 'acme.broker-events_1'],
+      ['a bus ARN', 'arn:aws:events:eu-west-1:123456789012:event-bus/default'],
+      ['a bus ARN in another partition', 'arn:aws-us-gov:events:us-gov-west-1:123456789012:event-bus/acme'],
+    ])('accepts %s', (_name, value) => {
+      expect(loadConfig({ ...REFRESHER_ENV, [ENV.eventBus]: value }).eventBus).toBe(value);
+    });
+
+    it.each([
+      ['a space', 'my bus'],
+      ['another service ARN', 'arn:aws:sqs:eu-west-1:123456789012:queue'],
+      ['a short account id', 'arn:aws:events:eu-west-1:1234:event-bus/default'],
+      ['257 characters', 'b'.repeat(257)],
+    ])('rejects %s, naming the variable', (_name, value) => {
+      expect(() => loadConfig({ ...REFRESHER_ENV, [ENV.eventBus]: value })).toThrow(`invalid environment: ${ENV.eventBus}: must be an event bus name or ARN`);
+    });
+  });
+
   it('names each bad variable', () => {
     expect(() => loadConfig({ [ENV.registryTable]: 'gtb-registry', [ENV.refreshAtFraction]: '0.95' })).toThrow(
       expect.objectContaining({ code: 'invalid_config', message: expect.stringMatching(new RegExp(`${ENV.auditTable}: .*; ${ENV.refreshAtFraction}: `)) }),

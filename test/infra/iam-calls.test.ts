@@ -3,12 +3,13 @@
  * code calls (or one IAM authorizes such a call by), and every call it makes is granted.
  *
  * The calls are recorded, not read from the source: the real handlers run a scenario against dynalite,
- * the Secrets Manager and KMS emulators, the Lambda emulator and the Genesys simulator, each function
+ * the Secrets Manager, KMS and EventBridge emulators, the Lambda emulator and the Genesys simulator, each function
  * with its own SDK clients carrying a middleware that notes `<service>:<operation>`. The scenario walks
  * every path that reaches AWS: first tokens (CreateSecret) and their resource policies for a reader in
  * another account (PutResourcePolicy, DeleteResourcePolicy), rotation of a refresh token (the journal's
  * GenerateDataKey and, after a failed credentials write, its Decrypt), steady refreshes, a getter
- * missing a token (the on-demand invoke) and a getter told a token was rejected.
+ * missing a token (the on-demand invoke) and a getter told a token was rejected; every attempt puts its
+ * per-org events on the bus (PutEvents).
  *
  * Calls that services make with the broker key on a function's behalf (kms:ViaService) cannot be
  * recorded against emulators; {@link impliedByServices} models them from the documented behaviour of
@@ -30,6 +31,7 @@ import { createRefresherHandler } from '../../lambdas/handlers/refresher.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { TokenBroker } from '../../lib/token-broker/index.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
+import { createEventBridgeEmulatorClient, EventBridgeEmulator } from '../support/eventbridge-emulator.js';
 import { lambdaContext } from '../support/lambda-context.js';
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { createLambdaEmulatorClient, type EmulatedHandler, LambdaEmulator } from '../support/lambda-emulator.js';
@@ -42,7 +44,7 @@ const PREFIX = 'gtb-iam';
 const REFRESHER = 'gtb-iam-refresher';
 
 /** The IAM service prefix of each SDK client, and operations whose IAM action is named differently. */
-const SERVICE_OF: Record<string, string> = { DynamoDBClient: 'dynamodb', SecretsManagerClient: 'secretsmanager', KMSClient: 'kms', LambdaClient: 'lambda' };
+const SERVICE_OF: Record<string, string> = { DynamoDBClient: 'dynamodb', SecretsManagerClient: 'secretsmanager', KMSClient: 'kms', LambdaClient: 'lambda', EventBridgeClient: 'events' };
 const ACTION_OF: Record<string, string> = { 'lambda:Invoke': 'lambda:InvokeFunction' };
 
 type Recorded = Set<string>;
@@ -119,14 +121,15 @@ let sm: SecretsManagerEmulator;
 let kms: KmsEmulator;
 let sim: GenesysSimulator;
 let lambdaEmulator: LambdaEmulator;
+let eventBridge: EventBridgeEmulator;
 const calls = { refresher: new Set<string>(), getter: new Set<string>() };
 
 beforeAll(async () => {
-  [ddb, sm, kms, sim, lambdaEmulator] = await Promise.all([startDynalite(), SecretsManagerEmulator.start(), KmsEmulator.start(), GenesysSimulator.start(), LambdaEmulator.start()]);
+  [ddb, sm, kms, sim, lambdaEmulator, eventBridge] = await Promise.all([startDynalite(), SecretsManagerEmulator.start(), KmsEmulator.start(), GenesysSimulator.start(), LambdaEmulator.start(), EventBridgeEmulator.start()]);
 });
 
 afterAll(async () => {
-  await Promise.all([ddb?.close(), sm?.close(), kms?.close(), sim?.close(), lambdaEmulator?.close()]);
+  await Promise.all([ddb?.close(), sm?.close(), kms?.close(), sim?.close(), lambdaEmulator?.close(), eventBridge?.close()]);
 });
 
 beforeEach(() => {
@@ -166,6 +169,7 @@ describe('IAM actions against the calls each function makes', () => {
       [ENV.auditTable]: names.audit,
       [ENV.kmsKeyId]: keyArn,
       [ENV.crossAccountReaders]: JSON.stringify([{ principal: 'arn:aws:iam::210987654321:role/reader', orgIds: [ORG_CC] }]),
+      [ENV.eventBus]: eventBridge.busArn('default'),
     };
     const refresher = createRefresherHandler({
       env,
@@ -174,6 +178,7 @@ describe('IAM actions against the calls each function makes', () => {
         dynamoDb: record(ddb.client(), calls.refresher) as DynamoDBClient,
         secretsManager: record(createEmulatorClient(sm, { retryBackoffMs: 1, maxAttempts: 2 }), calls.refresher),
         kms: record(createKmsEmulatorClient(kms, { retryBackoffMs: 1 }), calls.refresher),
+        eventBridge: record(createEventBridgeEmulatorClient(eventBridge, { retryBackoffMs: 1 }), calls.refresher),
       },
     });
     lambdaEmulator.register(REFRESHER, refresher as unknown as EmulatedHandler, { timeoutMs: 30_000 });
@@ -214,8 +219,10 @@ describe('IAM actions against the calls each function makes', () => {
         'secretsmanager:DeleteResourcePolicy',
         'dynamodb:Scan',
         'dynamodb:PutItem',
+        'events:PutEvents',
       ]),
     );
+    expect(eventBridge.events.length).toBeGreaterThan(0);
     expect([...calls.getter].sort()).toEqual(['dynamodb:GetItem', 'lambda:InvokeFunction', 'secretsmanager:GetSecretValue']);
   });
 

@@ -10,10 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { App, CfnElement, CfnParameter, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks, rules } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AUDIT_TABLE, REGISTRY_TABLE } from '../../lambdas/adapters/aws/tables.js';
@@ -73,7 +75,10 @@ function roleStatements(template: Template, stack: Stack, fn: lambda.IFunction):
 
 const defaults = buildStack();
 
-function expectedRefresherStatements(stack: Stack, broker: TokenBroker, logGroupLogicalId: string, prefix = 'genesys-token-broker', extraCredentialArns: string[] = []) {
+/** The account's default event bus, as the construct imports it. */
+const DEFAULT_BUS_ARN = arnJoin('events', ':event-bus/default');
+
+function expectedRefresherStatements(stack: Stack, broker: TokenBroker, logGroupLogicalId: string, prefix = 'genesys-token-broker', extraCredentialArns: string[] = [], eventBusArn: unknown = DEFAULT_BUS_ARN) {
   const keyArn = { 'Fn::GetAtt': [logicalId(stack, broker.encryptionKey as kms.Key), 'Arn'] };
   const credentials = arnJoin('secretsmanager', `:secret:${prefix}/credentials/*`);
   return [
@@ -126,6 +131,9 @@ function expectedRefresherStatements(stack: Stack, broker: TokenBroker, logGroup
       Resource: { 'Fn::GetAtt': [logicalId(stack, broker.registryTable as never), 'Arn'] },
     },
     { Sid: 'AuditAppend', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: { 'Fn::GetAtt': [logicalId(stack, broker.auditTable as never), 'Arn'] } },
+    ...(eventBusArn === null
+      ? []
+      : [{ Sid: 'OrgEventsPut', Effect: 'Allow', Action: 'events:PutEvents', Resource: eventBusArn, Condition: { StringEquals: { 'events:source': 'genesys-token-broker' } } }]),
   ];
 }
 
@@ -262,6 +270,7 @@ describe('TokenBroker functions', () => {
       [ENV.secretWriteRatePerSecond]: '20',
       [ENV.auditRetentionDays]: '90',
       [ENV.crossAccountReaders]: '[]',
+      [ENV.eventBus]: DEFAULT_BUS_ARN,
     };
     const getter = { ...shared, [ENV.getterCacheMaxAgeSeconds]: '300', [ENV.refresherFunction]: { Ref: logicalId(stack, broker.refresher as never) } };
     const variables = (fn: lambda.IFunction) =>
@@ -792,6 +801,105 @@ describe('TokenBroker dashboard', () => {
     expect(ratio).toContain('"expression":"hits / (hits + misses)"');
     expect(ratio).toMatch(/"GetterCacheHit","deployment","TOKEN","service","getter",\{[^}]*"id":"hits"/);
     expect(ratio).toMatch(/"GetterCacheMiss","deployment","TOKEN","service","getter",\{[^}]*"id":"misses"/);
+  });
+});
+
+describe('TokenBroker per-org events', () => {
+  const refresherEnv = (template: Template, stack: Stack, broker: TokenBroker) =>
+    (template.findResources('AWS::Lambda::Function')[logicalId(stack, broker.refresher as never)] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+  const getterEnv = (template: Template, stack: Stack, broker: TokenBroker) =>
+    (template.findResources('AWS::Lambda::Function')[logicalId(stack, broker.getter as never)] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+  const actionsOf = (template: Template, stack: Stack, fn: lambda.IFunction) => roleStatements(template, stack, fn).flatMap((st) => ([] as string[]).concat(st.Action as string | string[]));
+
+  it("puts events on the account's default bus by default: the refresher gets its ARN and PutEvents on it, for the broker's source only", () => {
+    const { template, stack, broker } = defaults;
+    expect(broker.eventBus?.eventBusName).toBe('default');
+    expect(refresherEnv(template, stack, broker)[ENV.eventBus]).toEqual(DEFAULT_BUS_ARN);
+    expect(roleStatements(template, stack, broker.refresher)).toContainEqual({
+      Sid: 'OrgEventsPut',
+      Effect: 'Allow',
+      Action: 'events:PutEvents',
+      Resource: DEFAULT_BUS_ARN,
+      Condition: { StringEquals: { 'events:source': 'genesys-token-broker' } },
+    });
+    // Importing the default bus creates nothing.
+    template.resourceCountIs('AWS::Events::EventBus', 0);
+    expect(getterEnv(template, stack, broker)).not.toHaveProperty(ENV.eventBus);
+    expect(actionsOf(template, stack, broker.getter).filter((a) => a.startsWith('events:'))).toEqual([]);
+  });
+
+  it('puts events on the bus given, and grants PutEvents on that bus only', () => {
+    const app = newApp();
+    const stack = new Stack(app, 'NamedBus');
+    const bus = new events.EventBus(stack, 'Bus', { eventBusName: 'genesys-events' });
+    const broker = new TokenBroker(stack, 'Broker', { eventBus: bus });
+    const template = Template.fromStack(stack);
+    const busArn = { 'Fn::GetAtt': [logicalId(stack, bus), 'Arn'] };
+    expect(broker.eventBus).toBe(bus);
+    expect(refresherEnv(template, stack, broker)[ENV.eventBus]).toEqual(busArn);
+    expect(roleStatements(template, stack, broker.refresher)).toEqual(expectedRefresherStatements(stack, broker, logGroupIdOf(template, stack, broker.refresher), 'genesys-token-broker', [], busArn));
+    expect(JSON.stringify(template.toJSON())).not.toContain('event-bus/default');
+  });
+
+  it('takes a bus in another account by its ARN', () => {
+    const stack = bareStack();
+    const arn = 'arn:aws:events:eu-west-1:444455556666:event-bus/central-genesys';
+    const broker = new TokenBroker(stack, 'Broker', { eventBus: events.EventBus.fromEventBusArn(stack, 'Central', arn) });
+    const template = Template.fromStack(stack);
+    expect(refresherEnv(template, stack, broker)[ENV.eventBus]).toBe(arn);
+    expect(roleStatements(template, stack, broker.refresher).filter((st) => st.Sid === 'OrgEventsPut').map((st) => st.Resource)).toEqual([arn]);
+  });
+
+  it("synthesizes the README's example rules: Needs Reauthorization to an SNS topic, one org's Refreshed to a queue", () => {
+    const stack = new Stack(newApp(), 'ReadmeRules');
+    const broker = new TokenBroker(stack, 'Broker');
+    const reauthorize = new sns.Topic(stack, 'GenesysReauthorization');
+    new events.Rule(stack, 'GenesysNeedsReauthorization', {
+      eventBus: broker.eventBus,
+      eventPattern: { source: ['genesys-token-broker'], detailType: ['Genesys Org Needs Reauthorization'] },
+      targets: [
+        new targets.SnsTopic(reauthorize, {
+          message: events.RuleTargetInput.fromText(
+            `Genesys org ${events.EventField.fromPath('$.detail.label')} (${events.EventField.fromPath('$.detail.orgId')}) ` +
+              `needs re-authorization: ${events.EventField.fromPath('$.detail.errorCode')}, attempt ${events.EventField.fromPath('$.detail.attemptId')}`,
+          ),
+        }),
+      ],
+    });
+    const consumerQueue = new sqs.Queue(stack, 'ConsumerQueue');
+    new events.Rule(stack, 'GenesysTokenRefreshed', {
+      eventBus: broker.eventBus,
+      eventPattern: { source: ['genesys-token-broker'], detailType: ['Genesys Token Refreshed'], detail: { orgId: [ORG_A] } },
+      targets: [new targets.SqsQueue(consumerQueue)],
+    });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: 'default',
+      EventPattern: { source: ['genesys-token-broker'], 'detail-type': ['Genesys Org Needs Reauthorization'] },
+      Targets: [Match.objectLike({ Arn: { Ref: logicalId(stack, reauthorize) }, InputTransformer: Match.objectLike({ InputPathsMap: Match.objectLike({ 'detail-orgId': '$.detail.orgId' }) }) })],
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: 'default',
+      EventPattern: { source: ['genesys-token-broker'], 'detail-type': ['Genesys Token Refreshed'], detail: { orgId: [ORG_A] } },
+    });
+  });
+
+  it('with eventsEnabled false, gives the refresher neither the bus nor the permission', () => {
+    const { template, stack, broker } = buildStack({ eventsEnabled: false });
+    expect(broker.eventBus).toBeUndefined();
+    expect(refresherEnv(template, stack, broker)).not.toHaveProperty(ENV.eventBus);
+    expect(roleStatements(template, stack, broker.refresher)).toEqual(expectedRefresherStatements(stack, broker, logGroupIdOf(template, stack, broker.refresher), 'genesys-token-broker', [], null));
+    for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) expect(JSON.stringify(policy)).not.toContain('events:PutEvents');
+  });
+
+  it.each([
+    ['eventBus with eventsEnabled false', () => ({ eventsEnabled: false, eventBus: events.EventBus.fromEventBusName(bareStack(), 'B', 'team-bus') }), /^eventBus cannot be combined with eventsEnabled: false, got "team-bus"$/],
+    ['an eventBus that is no bus', () => ({ eventBus: { eventBusName: 'x' } as unknown as events.IEventBus }), /^eventBus must be an events.IEventBus, got \[object Object\]$/],
+    ['eventsEnabled that is no boolean', () => ({ eventsEnabled: 'yes' as unknown as boolean }), /^eventsEnabled must be true or false, got "yes"$/],
+  ])('rejects %s', (_name, props, message) => {
+    const stack = bareStack();
+    expect(() => new TokenBroker(stack, 'Broker', props())).toThrow(message);
+    expect(Object.keys(Template.fromStack(stack).toJSON().Resources ?? {})).toEqual([]);
   });
 });
 

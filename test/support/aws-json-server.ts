@@ -106,6 +106,8 @@ export abstract class AwsJsonEmulator<Operation extends string> {
   readonly credentials: EmulatorCredentials;
   readonly calls: CallCounts = { total: 0 };
   readonly requests: RecordedRequest[] = [];
+  /** Every request waits this long before it is answered: a slow service. @default 0 */
+  latencyMs = 0;
   readonly #service: AwsJsonService;
   readonly #server: Server;
   readonly #verifySignatures: boolean;
@@ -207,6 +209,7 @@ export abstract class AwsJsonEmulator<Operation extends string> {
     if (invocationId !== undefined) record.invocationId = invocationId;
     this.requests.push(record);
 
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     const fault = this.#takeFault(operation, body);
     if (fault && !fault.afterProcessing) return this.#sendFault(req, res, fault, record);
 

@@ -5,17 +5,20 @@
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { PENDING_TOKEN_PURPOSE } from '../../../lambdas/adapters/aws/tables.js';
+import { ORG_EVENT_SOURCE } from '../../../lambdas/core/org-events.js';
 import {
   AUDIT_ACTIONS,
   CREDENTIAL_SECRET_ACTIONS,
   JOURNAL_KEY_ACTIONS,
   KEY_READER_ACTIONS,
+  ORG_EVENT_ACTIONS,
   REFRESHER_INVOKE_ACTIONS,
   REGISTRY_ACTIONS,
   REGISTRY_READER_ACTIONS,
@@ -84,6 +87,8 @@ export interface RefresherResources {
   readonly encryptionKey: kms.IKey;
   readonly registryTable: dynamodb.ITable;
   readonly auditTable: dynamodb.ITable;
+  /** Where per-org events go; undefined when they are disabled. */
+  readonly eventBus?: events.IEventBus;
 }
 
 const viaService = (service: 'secretsmanager' | 'dynamodb', fn: lambda.IFunction) => `${service}.${Stack.of(fn).region}.amazonaws.com`;
@@ -120,6 +125,11 @@ export function grantRefresherAccess(fn: lambda.IFunction, resources: RefresherR
     new iam.PolicyStatement({ sid: 'RegistryReadWrite', actions: [...REGISTRY_ACTIONS], resources: [resources.registryTable.tableArn] }),
     new iam.PolicyStatement({ sid: 'AuditAppend', actions: [...AUDIT_ACTIONS], resources: [resources.auditTable.tableArn] }),
   ];
+  if (resources.eventBus) {
+    // That bus only, and only events whose source is the broker's.
+    const conditions = { StringEquals: { 'events:source': ORG_EVENT_SOURCE } };
+    statements.push(new iam.PolicyStatement({ sid: 'OrgEventsPut', actions: [...ORG_EVENT_ACTIONS], resources: [resources.eventBus.eventBusArn], conditions }));
+  }
   for (const statement of statements) fn.addToRolePolicy(statement);
 }
 
