@@ -53,14 +53,20 @@ class TestClock implements Clock {
 
 interface Recorded {
   logs: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
-  metrics: Array<{ name: string; value: number }>;
+  metrics: Array<{ name: string; value: number; unit?: string }>;
 }
 
 function recordingTelemetry(): Telemetry & Recorded {
   const logs: Recorded['logs'] = [];
   const metrics: Recorded['metrics'] = [];
-  return { logs, metrics, log: (level, message, fields) => logs.push({ level, message, ...(fields ? { fields } : {}) }), metric: (name, value) => metrics.push({ name, value }) };
+  return {
+    logs,
+    metrics,
+    log: (level, message, fields) => logs.push({ level, message, ...(fields ? { fields } : {}) }),
+    metric: (name, value, unit) => metrics.push({ name, value, unit }),
+  };
 }
+const FAILURE_METRIC = { name: METRIC.tokenSecretPolicyFailures, value: 1, unit: 'Count' };
 
 /** One broker's tables and prefix, and ports for it with `readers` (undefined: the CLI's, which does not know them). */
 async function deployment() {
@@ -69,9 +75,9 @@ async function deployment() {
   await ddb.createTables(names);
   const prefix = `gtb-pol-${n}`;
   const clock = new TestClock();
-  const portsFor = (readers: CrossAccountReader[] | undefined, telemetry: Telemetry = recordingTelemetry()): AwsPorts =>
+  const portsFor = (readers: CrossAccountReader[] | undefined, telemetry: Telemetry = recordingTelemetry(), registryTable = names.registry): AwsPorts =>
     createAwsPorts(
-      { registryTable: names.registry, auditTable: names.audit, secretPrefix: prefix, secretWriteRatePerSecond: 50, ...(readers ? { crossAccountReaders: readers } : {}) },
+      { registryTable, auditTable: names.audit, secretPrefix: prefix, secretWriteRatePerSecond: 50, ...(readers ? { crossAccountReaders: readers } : {}) },
       { secretsManager, dynamoDb, clock, telemetry },
     );
   const setup = portsFor([]);
@@ -147,7 +153,7 @@ describe('a token secret the refresher creates', () => {
     expect(await ports.vault.read(ORG_1)).toMatchObject({ orgId: ORG_1 });
     expect(d.policyOf(ORG_1)).toBeUndefined();
     expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.newOrgs]?.SS).toEqual([ORG_1]);
-    expect(telemetry.metrics).toEqual([{ name: METRIC.tokenSecretPolicyFailures, value: 1 }]);
+    expect(telemetry.metrics).toEqual([FAILURE_METRIC]);
     expect(telemetry.logs).toEqual([
       { level: 'error', message: 'token secret policy could not be written; the next sweep retries', fields: { orgId: ORG_1, errorName: 'InternalServiceError' } },
     ]);
@@ -181,7 +187,78 @@ describe('a token secret the refresher creates', () => {
   });
 });
 
+describe('apply', () => {
+  it('says what it did: a policy put, a policy deleted, or no secret to put it on', async () => {
+    const d = await deployment();
+    await d.addOrgs([ORG_1, ORG_2], { withSecrets: true });
+    await d.addOrgs([ORG_3], { withSecrets: false });
+    const ports = d.portsFor([{ principal: ROLE_A, orgIds: [ORG_1, ORG_3] }]);
+    expect(await ports.tokenSecretPolicies.apply(ORG_1)).toBe('policy_put');
+    expect(await ports.tokenSecretPolicies.apply(ORG_2)).toBe('policy_deleted');
+    expect(await ports.tokenSecretPolicies.apply(ORG_3)).toBe('no_secret');
+    sm.injectFault('PutResourcePolicy', { type: 'AccessDeniedException', times: 1 });
+    await expect(ports.tokenSecretPolicies.apply(ORG_1)).rejects.toMatchObject({ name: 'AccessDeniedException' });
+  });
+
+  it('never throws from afterCreate, even when the org cannot be noted either; it logs and counts', async () => {
+    const d = await deployment();
+    const telemetry = recordingTelemetry();
+    // A registry table that does not exist: the note (an UpdateItem) fails too.
+    const ports = d.portsFor([{ principal: ROLE_A, orgIds: [ORG_1] }], telemetry, 'no-such-registry');
+    sm.injectFault('PutResourcePolicy', { type: 'InternalServiceError', times: 1 });
+    await ports.vault.write(tokenFor(ORG_1), { attemptId: 'attempt-1', firstWrite: true });
+    expect(await ports.vault.read(ORG_1)).toMatchObject({ orgId: ORG_1 });
+    expect(telemetry.logs.map((l) => l.message)).toEqual([
+      'token secret policy could not be written; the next sweep retries',
+      'a new token secret could not be noted for its resource policy',
+    ]);
+    expect(telemetry.logs[1]).toEqual({ level: 'error', message: 'a new token secret could not be noted for its resource policy', fields: { orgId: ORG_1, errorName: 'ResourceNotFoundException' } });
+    expect(telemetry.metrics).toEqual([FAILURE_METRIC, FAILURE_METRIC]);
+  });
+});
+
 describe('reconcile', () => {
+  it('stops at a noted org whose policy write fails, keeping it noted', async () => {
+    const d = await deployment();
+    await d.addOrgs([ORG_1], { withSecrets: false });
+    const refresher = d.portsFor([{ principal: ROLE_A, orgIds: '*' }]);
+    await refresher.tokenSecretPolicies.reconcile(listWith(refresher), d.clock.now() + 60_000);
+    await d.portsFor(undefined).vault.write(tokenFor(ORG_1), { attemptId: 'cli-1', firstWrite: true });
+    sm.injectFault('PutResourcePolicy', { type: 'InternalServiceError', times: 1 });
+    expect(await refresher.tokenSecretPolicies.reconcile(listWith(refresher), d.clock.now() + 60_000)).toEqual({ status: 'failed', applied: 0 });
+    expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.newOrgs]?.SS).toEqual([ORG_1]);
+    expect(await refresher.tokenSecretPolicies.reconcile(listWith(refresher), d.clock.now() + 60_000)).toEqual({ status: 'done', applied: 1 });
+  });
+
+  it('handles at most 100 noted orgs per call, and does not count a noted org whose secret is gone', async () => {
+    const d = await deployment();
+    const ids = Array.from({ length: 101 }, (_, i) => orgId(300 + i));
+    await d.addOrgs(ids, { withSecrets: false });
+    const refresher = d.portsFor([{ principal: ROLE_A, orgIds: '*' }]);
+    await refresher.tokenSecretPolicies.reconcile(listWith(refresher), d.clock.now() + 60_000);
+    const cli = d.portsFor(undefined);
+    for (const id of ids) await cli.vault.write(tokenFor(id), { attemptId: `cli-${id}`, firstWrite: true });
+    // The first noted org (in sorted order) was removed meanwhile.
+    await secretsManager.send(new DeleteSecretCommand({ SecretId: tokenSecretName(d.prefix, ids[0]!), RecoveryWindowInDays: 7 }));
+    expect(await refresher.tokenSecretPolicies.reconcile(listWith(refresher), d.clock.now() + 60_000)).toEqual({ status: 'done', applied: 99 });
+    expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.newOrgs]?.SS).toEqual([ids[100]]);
+    expect(await refresher.tokenSecretPolicies.reconcile(listWith(refresher), d.clock.now() + 60_000)).toEqual({ status: 'done', applied: 1 });
+    expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.newOrgs]).toBeUndefined();
+  });
+
+  it('lists nothing when the deadline has already come', async () => {
+    const d = await deployment();
+    await d.addOrgs([ORG_1], { withSecrets: true });
+    const ports = d.portsFor([{ principal: ROLE_A, orgIds: '*' }]);
+    let listed = 0;
+    const result = await ports.tokenSecretPolicies.reconcile((page) => {
+      listed += 1;
+      return ports.registry.listPage(page);
+    }, d.clock.now());
+    expect(result).toEqual({ status: 'partial', applied: 0 });
+    expect(listed).toBe(0);
+  });
+
   it('does nothing, and makes no Secrets Manager call, when no list was ever applied and none is given', async () => {
     const d = await deployment();
     await d.addOrgs([ORG_1, ORG_2], { withSecrets: true });
@@ -195,8 +272,10 @@ describe('reconcile', () => {
   it('brings every existing secret in line when the list changes, then stays quiet until it changes again', async () => {
     const d = await deployment();
     await d.addOrgs([ORG_1, ORG_2, ORG_3], { withSecrets: true });
-    const first = d.portsFor([{ principal: ROLE_A, orgIds: [ORG_1, ORG_2] }, { principal: ACCOUNT_C, orgIds: [ORG_2] }]);
+    const telemetry = recordingTelemetry();
+    const first = d.portsFor([{ principal: ROLE_A, orgIds: [ORG_1, ORG_2] }, { principal: ACCOUNT_C, orgIds: [ORG_2] }], telemetry);
     expect(await first.tokenSecretPolicies.reconcile(listWith(first), d.clock.now() + 60_000)).toEqual({ status: 'done', applied: 3 });
+    expect(telemetry.logs).toEqual([{ level: 'info', message: 'token secret policies in line with the cross-account readers', fields: { secretsUpdated: 3, readers: 2 } }]);
     expect([d.principalsOf(ORG_1), d.principalsOf(ORG_2), d.principalsOf(ORG_3)]).toEqual([[ROLE_A], [ROLE_A, ACCOUNT_C], undefined]);
     expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.applied]?.S).toBe(readersFingerprint([{ principal: ACCOUNT_C, orgIds: [ORG_2] }, { principal: ROLE_A, orgIds: [ORG_2, ORG_1] }]));
 
@@ -260,6 +339,21 @@ describe('reconcile', () => {
     expect(cursors[1]).toBe(reached);
     expect(ids.filter((id) => d.principalsOf(id)?.[0] !== ROLE_A)).toEqual([]);
     expect(sm.callCount('PutResourcePolicy')).toBe(150);
+    // A pass for another list never resumes from this one's cursor.
+    const other = d.portsFor([{ principal: ROLE_B, orgIds: '*' }]);
+    d.clock.ms = deadline + 1;
+    const otherDeadline = d.clock.now() + 60_000;
+    await other.tokenSecretPolicies.reconcile(async (page) => {
+      cursors.push(page.cursor);
+      const out = await other.registry.listPage(page);
+      d.clock.ms = otherDeadline;
+      return out;
+    }, otherDeadline);
+    await other.tokenSecretPolicies.reconcile((page) => {
+      cursors.push(page.cursor);
+      return other.registry.listPage(page);
+    }, d.clock.now() + 60_000);
+    expect(cursors.slice(2)).toEqual([undefined, expect.any(String)]);
   });
 
   it('stops at an org whose policy write fails, counts it, and the next call finishes the pass', async () => {
@@ -270,7 +364,7 @@ describe('reconcile', () => {
     sm.injectFault('PutResourcePolicy', { type: 'ThrottlingException', times: 1, when: { SecretId: tokenSecretName(d.prefix, ORG_2) } });
     const failed = await ports.tokenSecretPolicies.reconcile(listWith(ports), d.clock.now() + 60_000);
     expect(failed.status).toBe('failed');
-    expect(telemetry.metrics).toEqual([{ name: METRIC.tokenSecretPolicyFailures, value: 1 }]);
+    expect(telemetry.metrics).toEqual([FAILURE_METRIC]);
     expect(telemetry.logs[0]).toEqual({ level: 'error', message: 'token secret policy could not be written; the next sweep retries', fields: { orgId: ORG_2, errorName: 'ThrottlingException' } });
     expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.applied]).toBeUndefined();
     expect(await ports.tokenSecretPolicies.reconcile(listWith(ports), d.clock.now() + 60_000)).toEqual({ status: 'done', applied: 3 });

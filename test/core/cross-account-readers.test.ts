@@ -49,6 +49,8 @@ describe('parseCrossAccountReaders', () => {
     ['an account id alone', JSON.stringify([{ principal: '210987654321', orgIds: '*' }]), 'at 0.principal'],
     ['a wildcard role', JSON.stringify([{ principal: 'arn:aws:iam::210987654321:role/*', orgIds: '*' }]), 'at 0.principal'],
     ['a short account', JSON.stringify([{ principal: 'arn:aws:iam::2109876543:root', orgIds: '*' }]), 'at 0.principal'],
+    ['text before the ARN', JSON.stringify([{ principal: 'x arn:aws:iam::210987654321:root', orgIds: '*' }]), 'at 0.principal'],
+    ['text after the root', JSON.stringify([{ principal: 'arn:aws:iam::210987654321:root-and-more', orgIds: '*' }]), 'at 0.principal'],
     ['another partition prefix', JSON.stringify([{ principal: 'arn:awsx:iam::210987654321:root', orgIds: '*' }]), 'at 0.principal'],
     ['a non-UUID org', JSON.stringify([{ principal: ROLE, orgIds: ['acme'] }]), 'at 0.orgIds.0: must be a Genesys Cloud organization id (UUID)'],
     ['no orgs', JSON.stringify([{ principal: ROLE, orgIds: [] }]), 'at 0.orgIds'],
@@ -122,6 +124,8 @@ describe('canonicalReaders', () => {
     expect(canonicalReaders([{ principal: ROOT, orgIds: [ORG_A] }])).not.toBe(canonicalReaders(base));
     expect(canonicalReaders([{ principal: ROLE, orgIds: '*' }])).not.toBe(canonicalReaders(base));
     expect(canonicalReaders([])).not.toBe(canonicalReaders(base));
+    // Org ids compare without case.
+    expect(canonicalReaders([{ principal: ROLE, orgIds: [ORG_A.toUpperCase()] }])).toBe(canonicalReaders(base));
     // `*` absorbs any list for that principal.
     expect(canonicalReaders([{ principal: ROLE, orgIds: '*' }, { principal: ROLE, orgIds: [ORG_A] }])).toBe(canonicalReaders([{ principal: ROLE, orgIds: '*' }]));
   });

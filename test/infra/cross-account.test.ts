@@ -114,7 +114,18 @@ describe('grantReadToken across accounts', () => {
     // An ArnPrincipal of another account's role is recognised as cross-account by its ARN.
     broker.grantReadToken(new iam.ArnPrincipal('arn:aws:iam::210987654329:role/by-arn'), ORG_A);
     for (let i = 0; i < 19; i++) broker.grantReadToken(new iam.AccountPrincipal(String(210987654400 + i)), ORG_A);
-    expect(() => broker.grantReadToken(new iam.AccountPrincipal('210987654499'), ORG_A)).toThrow(/at most 20 cross-account readers/);
+    expect(() => broker.grantReadToken(new iam.AccountPrincipal('210987654499'), ORG_A)).toThrow(/would be reader 21; at most 20 cross-account readers/);
+  });
+
+  it('treats a principal without an account (a service) and a role of a sibling environment-agnostic stack as this account\'s', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Agnostic');
+    const broker = new TokenBroker(stack, 'Broker');
+    const sibling = new Stack(app, 'Sibling');
+    const siblingRole = new iam.Role(sibling, 'Reader', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), roleName: 'sibling-reader' });
+    broker.grantReadToken(siblingRole, ORG_A);
+    broker.grantReadToken(new iam.ServicePrincipal('events.amazonaws.com'), ORG_A);
+    expect(recordedReaders(stack, broker)).toEqual([]);
   });
 
   it('fails the synth when the recorded list would not fit in the refresher\'s environment', () => {
