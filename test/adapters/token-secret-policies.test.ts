@@ -339,7 +339,7 @@ describe('reconcile', () => {
     expect(cursors[1]).toBe(reached);
     expect(ids.filter((id) => d.principalsOf(id)?.[0] !== ROLE_A)).toEqual([]);
     expect(sm.callCount('PutResourcePolicy')).toBe(150);
-    // A pass for another list never resumes from this one's cursor.
+    // A pass for another list never resumes from an older list's cursor.
     const other = d.portsFor([{ principal: ROLE_B, orgIds: '*' }]);
     d.clock.ms = deadline + 1;
     const otherDeadline = d.clock.now() + 60_000;
@@ -349,11 +349,15 @@ describe('reconcile', () => {
       d.clock.ms = otherDeadline;
       return out;
     }, otherDeadline);
-    await other.tokenSecretPolicies.reconcile((page) => {
+    expect((await d.bookkeeping())?.[READER_POLICIES_ITEM.cursor]?.S).toEqual(expect.any(String));
+    // A third list, while the second's pass is under way: it starts from the beginning.
+    const third = d.portsFor([{ principal: ACCOUNT_C, orgIds: '*' }]);
+    await third.tokenSecretPolicies.reconcile((page) => {
       cursors.push(page.cursor);
-      return other.registry.listPage(page);
+      return third.registry.listPage(page);
     }, d.clock.now() + 60_000);
-    expect(cursors.slice(2)).toEqual([undefined, expect.any(String)]);
+    expect(cursors.slice(2)).toEqual([undefined, undefined, expect.any(String)]);
+    expect(ids.filter((id) => d.principalsOf(id)?.[0] !== ACCOUNT_C)).toEqual([]);
   });
 
   it('stops at an org whose policy write fails, counts it, and the next call finishes the pass', async () => {
