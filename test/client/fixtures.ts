@@ -18,8 +18,12 @@ export function newAccessToken(): string {
   return `tok-${tokenN}-${Math.random().toString(36).slice(2)}-SECRETVALUE`;
 }
 
-/** A schema-v1 token record issued at `issuedAtMs`, valid for `lifetimeMs`. */
-export function tokenRecord(orgId: string, options: { issuedAtMs?: number; lifetimeMs?: number; accessToken?: string } = {}): TokenRecord {
+/** A schema-v1 token record issued at `issuedAtMs`, valid for `lifetimeMs`, for an org in `region` (a domain). */
+export function tokenRecord(
+  orgId: string,
+  options: { issuedAtMs?: number; lifetimeMs?: number; accessToken?: string; region?: string; oauthClientId?: string } = {},
+): TokenRecord {
+  const region = options.region ?? 'mypurecloud.ie';
   const issuedAtMs = options.issuedAtMs ?? T0;
   const lifetimeMs = options.lifetimeMs ?? DAY;
   return {
@@ -30,9 +34,9 @@ export function tokenRecord(orgId: string, options: { issuedAtMs?: number; lifet
     issuedAt: new Date(issuedAtMs).toISOString(),
     expiresAt: new Date(issuedAtMs + lifetimeMs).toISOString(),
     refreshAt: new Date(issuedAtMs + Math.floor(lifetimeMs * 0.75)).toISOString(),
-    region: 'mypurecloud.ie',
-    apiBaseUrl: 'https://api.mypurecloud.ie',
-    oauthClientId: 'client-1',
+    region,
+    apiBaseUrl: `https://api.${region}`,
+    oauthClientId: options.oauthClientId ?? 'client-1',
     scopes: [],
   };
 }

@@ -24,7 +24,7 @@ import { REGIONS, resolveRegion } from '../../lambdas/core/regions.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { routeSdkToSimulator } from '../support/genesys-sdk.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
-import { ORG_A, ORG_B, ORG_C, rejectionOf } from './fixtures.js';
+import { ORG_A, ORG_B, ORG_C, rejectionOf, tokenRecord } from './fixtures.js';
 
 const PREFIX = 'gtb-sdk';
 const ORG_D = '0c11e000-0000-4000-8000-00000000000d';
@@ -52,20 +52,7 @@ async function issue(clientId: string, domain: string): Promise<string> {
 
 /** What the broker writes for an org: a token the simulator issued, good for a day. */
 function record(orgId: string, accessToken: string, domain: string, oauthClientId: string): TokenRecord {
-  const issuedAtMs = Date.now();
-  return {
-    schemaVersion: 1,
-    orgId,
-    accessToken,
-    tokenType: 'bearer',
-    issuedAt: new Date(issuedAtMs).toISOString(),
-    expiresAt: new Date(issuedAtMs + 86_400_000).toISOString(),
-    refreshAt: new Date(issuedAtMs + 64_800_000).toISOString(),
-    region: domain,
-    apiBaseUrl: `https://api.${domain}`,
-    oauthClientId,
-    scopes: [],
-  };
+  return tokenRecord(orgId, { issuedAtMs: Date.now(), accessToken, region: domain, oauthClientId });
 }
 
 /** Registers an org with one client in the simulator and stores a token of that client as the org's token secret. */

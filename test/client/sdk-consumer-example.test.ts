@@ -20,7 +20,7 @@ import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { routeSdkToSimulator } from '../support/genesys-sdk.js';
 import { createLambdaEmulatorClient, type EmulatedHandler, LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
-import { ORG_A, ORG_B } from './fixtures.js';
+import { ORG_A, ORG_B, tokenRecord } from './fixtures.js';
 
 const PREFIX = 'genesys-token-broker';
 
@@ -91,22 +91,9 @@ describe('the README Genesys Cloud SDK consumer example', () => {
     return ((await res.json()) as { access_token: string }).access_token;
   };
 
-  const record = (orgId: string, accessToken: string, domain: string, oauthClientId: string): TokenRecord => {
-    const issuedAtMs = Date.now();
-    return {
-      schemaVersion: 1,
-      orgId,
-      accessToken,
-      tokenType: 'bearer',
-      issuedAt: new Date(issuedAtMs).toISOString(),
-      expiresAt: new Date(issuedAtMs + 86_400_000).toISOString(),
-      refreshAt: new Date(issuedAtMs + 64_800_000).toISOString(),
-      region: domain,
-      apiBaseUrl: `https://api.${domain}`,
-      oauthClientId,
-      scopes: [],
-    };
-  };
+  const record = (orgId: string, accessToken: string, domain: string, oauthClientId: string): TokenRecord =>
+    tokenRecord(orgId, { issuedAtMs: Date.now(), accessToken, region: domain, oauthClientId });
+
 
   /** The broker writes the token of `clientId` as the org's AWSCURRENT. */
   const writeToken = async (orgId: string, domain: string, clientId: string, create: boolean): Promise<void> => {
