@@ -28,9 +28,12 @@
  * | `genesys-token-broker:getterTimeoutSeconds`        | integer 5-900   | 30                     |
  * | `genesys-token-broker:getterMemoryMb`              | integer 128-10240 | 256                  |
  * | `genesys-token-broker:extraCredentialSecretArns`   | string[] (or comma-separated) | none     |
+ * | `genesys-token-broker:eventsEnabled`               | boolean         | true                   |
+ * | `genesys-token-broker:eventBusName`                | event bus name or '' | '' (the default bus) |
  *
  * What each key does is documented on the matching TokenBrokerProps property (`activeTracing` maps to
- * `tracing: ACTIVE`, the `...Seconds`/`...Days`/`...Mb` keys to the Duration and size props). An extra
+ * `tracing: ACTIVE`, the `...Seconds`/`...Days`/`...Mb` keys to the Duration and size props,
+ * `eventBusName` to `eventBus` as an existing bus of this account and Region). An extra
  * credential ARN containing `*` makes cdk-nag fail the synth (IAM5) until it is acknowledged with a
  * reason: that wildcard is the deployer's decision, not the construct's.
  */
@@ -64,6 +67,8 @@ export const CONTEXT_KEYS = Object.freeze([
   'getterTimeoutSeconds',
   'getterMemoryMb',
   'extraCredentialSecretArns',
+  'eventsEnabled',
+  'eventBusName',
 ] as const);
 
 /** Stack name used when the context does not set one. */
@@ -142,6 +147,9 @@ export function brokerPropsFromContext(scope: Construct): TokenBrokerProps {
   else if (Array.isArray(extraRaw) && extraRaw.every((s) => typeof s === 'string')) extraCredentialSecretArns = extraRaw as string[];
   else if (extraRaw !== undefined && extraRaw !== '') contextError('extraCredentialSecretArns', extraRaw, 'must be a list of secret ARNs');
 
+  const eventBusName = stringFrom(ctx, 'eventBusName');
+  if (eventBusName !== undefined && !/^[A-Za-z0-9._-]{1,256}$/.test(eventBusName)) contextError('eventBusName', eventBusName, 'must be an event bus name (letters, digits, ".", "_", "-")');
+
   const seconds = (key: keyof Context) => {
     const n = numberFrom(ctx, key, true);
     return n === undefined ? undefined : Duration.seconds(n);
@@ -163,6 +171,8 @@ export function brokerPropsFromContext(scope: Construct): TokenBrokerProps {
     getterTimeout: seconds('getterTimeoutSeconds'),
     getterMemorySize: numberFrom(ctx, 'getterMemoryMb', true),
     extraCredentialSecretArns,
+    eventsEnabled: booleanFrom(ctx, 'eventsEnabled'),
+    eventBus: eventBusName === undefined ? undefined : events.EventBus.fromEventBusName(scope, 'EventBus', eventBusName),
   };
   return Object.fromEntries(Object.entries(props).filter(([, v]) => v !== undefined)) as TokenBrokerProps;
 }

@@ -226,6 +226,7 @@ export class TokenBroker extends Construct {
       refresherTimeout,
       scheduleIntervalMinutes: interval,
       deployment,
+      eventsEnabled: this.eventBus !== undefined,
     });
     this.dashboard = createDashboard(this, refresher.fn, this.getter, deployment);
 

@@ -718,7 +718,25 @@ describe('TokenBroker alarms', () => {
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       TreatMissingData: 'notBreaching',
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 12);
+  });
+
+  it('alarms when per-org events fail for three periods running, and not at all with events off', () => {
+    const eventsFailed = {
+      Namespace: 'GenesysTokenBroker',
+      MetricName: 'EventsFailed',
+      Dimensions: Match.arrayWith([{ Name: 'service', Value: 'refresher' }]),
+      Statistic: 'Sum',
+      Threshold: 1,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', eventsFailed);
+    const off = buildStack({ eventsEnabled: false }).template;
+    expect(off.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: 'EventsFailed' } })).toEqual({});
+    off.resourceCountIs('AWS::CloudWatch::Alarm', 11);
   });
 
   it('alarms when token secret policies for cross-account readers fail in two periods running', () => {
@@ -1003,6 +1021,10 @@ describe('TokenBrokerStack', () => {
       [`${CONTEXT_PREFIX}logRetentionDays`]: 30,
       [`${CONTEXT_PREFIX}refresherTimeoutSeconds`]: '300',
       [`${CONTEXT_PREFIX}extraCredentialSecretArns`]: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:x-AbCdEf, arn:aws:secretsmanager:eu-west-1:111122223333:secret:y-AbCdEf',
+      [`${CONTEXT_PREFIX}eventBusName`]: 'ops-bus',
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ [ENV.eventBus]: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':event-bus/ops-bus$')])] } }) },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ [ENV.refreshAtFraction]: '0.6', [ENV.sweepConcurrency]: '4', [ENV.secretPrefix]: 'ctx-prefix' }) },
@@ -1031,6 +1053,12 @@ describe('TokenBrokerStack', () => {
     expect(inCdkJson.sort()).toEqual([...CONTEXT_KEYS].sort());
   });
 
+  it('turns per-org events off from context', () => {
+    const { template, broker } = buildStack(undefined, { [`${CONTEXT_PREFIX}eventsEnabled`]: 'false' });
+    expect(broker.eventBus).toBeUndefined();
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('events:PutEvents');
+  });
+
   it('rejects an unknown context key so a typo never falls back to a default', () => {
     expect(() => buildStack(undefined, { [`${CONTEXT_PREFIX}refreshAtFracton`]: 0.6 })).toThrow(/unknown context key genesys-token-broker:refreshAtFracton; known keys: .*genesys-token-broker:refreshAtFraction/);
   });
@@ -1042,6 +1070,8 @@ describe('TokenBrokerStack', () => {
     ['removalPolicy', 'keep', /context genesys-token-broker:removalPolicy must be "retain" or "destroy", got "keep"/],
     ['logRetentionDays', 45, /context genesys-token-broker:logRetentionDays must be one of 1, 3, 5, 7, 14, 30, 60, 90/],
     ['activeTracing', 'yes', /context genesys-token-broker:activeTracing must be true or false, got "yes"/],
+    ['eventsEnabled', 'no', /context genesys-token-broker:eventsEnabled must be true or false, got "no"/],
+    ['eventBusName', 'ops bus!', /context genesys-token-broker:eventBusName must be an event bus name/],
     ['refreshAtFraction', 0.95, /^refreshAtFraction must be between 0.5 and 0.9, got 0.95$/],
   ])('rejects context %s = %j with a message naming the key', (key, value, message) => {
     expect(() => buildStack(undefined, { [`${CONTEXT_PREFIX}${key}`]: value })).toThrow(message);

@@ -73,11 +73,13 @@ export interface AlarmTargets {
   readonly scheduleIntervalMinutes: number | undefined;
   /** The value of the handlers' `deployment` metric dimension. */
   readonly deployment: string;
+  /** Whether the refresher puts per-org events on a bus. */
+  readonly eventsEnabled: boolean;
 }
 
 /** The alarms `<key>Alarm`, children of `scope`, each notifying `topic` on ALARM and OK; returned by key. */
 export function createAlarms(scope: Construct, targets: AlarmTargets): Record<string, cloudwatch.Alarm> {
-  const { topic, refresher, getter, deadLetterQueue: dlq, refresherTimeout, scheduleIntervalMinutes: interval, deployment } = targets;
+  const { topic, refresher, getter, deadLetterQueue: dlq, refresherTimeout, scheduleIntervalMinutes: interval, deployment, eventsEnabled } = targets;
   const fiveMinutes = Duration.minutes(5);
   const alarms: Record<string, cloudwatch.Alarm> = {};
   const add = (key: string, props: cloudwatch.AlarmProps) => {
@@ -133,6 +135,22 @@ export function createAlarms(scope: Construct, targets: AlarmTargets): Record<st
     // Published only on a failure: no data means none.
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
+  if (eventsEnabled) {
+    add('EventsFailed', {
+      threshold: 1,
+      // Events are best effort and a refused batch is resent: a bus that refuses them for 15 minutes
+      // running (deleted, a policy or a quota) is what rules and their consumers must hear about.
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      metric: brokerMetric(deployment, 'refresher', METRIC.eventsFailed, 'Sum'),
+      alarmDescription:
+        'Per-org events could not be put on the event bus for 15 minutes: rules routing them (re-authorization tickets, cache invalidation) are not being fed. ' +
+        'The refresher\'s log names the EventBridge error codes; see README "Events".',
+      // Published with every flush (0 when all went out): no data means no invocation published any.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
   add('RefresherErrors', {
     ...atLeastOnce,
     metric: refresher.metricErrors({ period: fiveMinutes, statistic: 'Sum' }),
