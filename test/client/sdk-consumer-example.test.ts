@@ -21,6 +21,7 @@ import { routeSdkToSimulator } from '../support/genesys-sdk.js';
 import { createLambdaEmulatorClient, type EmulatedHandler, LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 import { ORG_A, ORG_B, tokenRecord } from './fixtures.js';
+import { captureOutput } from '../support/captured-output.js';
 
 const PREFIX = 'genesys-token-broker';
 
@@ -142,12 +143,7 @@ describe('the README Genesys Cloud SDK consumer example', () => {
     // Powertools writes to stdout and stderr, the SDK's winston logger to console._stdout (which vitest
     // replaces): keep every line, quietly, to search them.
     const streams = console as unknown as { _stdout?: NodeJS.WritableStream; _stderr?: NodeJS.WritableStream };
-    for (const stream of new Set([process.stdout, process.stderr, streams._stdout ?? process.stdout, streams._stderr ?? process.stderr])) {
-      vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-        output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-        return true;
-      });
-    }
+    captureOutput(output, [streams._stdout ?? process.stdout, streams._stderr ?? process.stderr]);
     return () => vi.restoreAllMocks();
   });
 

@@ -19,6 +19,7 @@ import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createLambdaEmulatorClient, LambdaEmulator } from '../support/lambda-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
 import { DAY, MINUTE, ORG_A, ORG_B, ORG_C, rejectionOf } from './fixtures.js';
+import { captureOutput } from '../support/captured-output.js';
 
 const ORG_REVOKED = '0c11e000-0000-4000-8000-0000000000de';
 /** Orgs of the rejected-token tests: each check is limited to once a minute per org. */
@@ -100,12 +101,7 @@ beforeEach(() => {
   lambda.clearFaults();
   output = [];
   // Powertools writes log lines and EMF to stdout and stderr: keep them, quietly, to search them.
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    });
-  }
+  captureOutput(output);
   return () => vi.restoreAllMocks();
 });
 

@@ -13,6 +13,7 @@ import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { lambdaContext } from '../support/lambda-context.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { captureOutput } from '../support/captured-output.js';
 
 const PREFIX = 'gtb-xacct';
 const ORG_A = '0f000000-0000-4000-8000-00000000000a';
@@ -37,12 +38,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   output = [];
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      output.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    });
-  }
+  captureOutput(output);
   return () => vi.restoreAllMocks();
 });
 

@@ -21,6 +21,7 @@ import { type AcceptedEvent, createEventBridgeEmulatorClient, EventBridgeEmulato
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { lambdaContext } from '../support/lambda-context.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { captureOutput } from '../support/captured-output.js';
 
 const ORG_OK = '0c000000-0000-4000-8000-0000000000e1';
 const ORG_REVOKED = '0c000000-0000-4000-8000-0000000000e2';
@@ -55,12 +56,7 @@ beforeEach(() => {
   eb.resetCalls();
   eb.clearFaults();
   eb.latencyMs = 0;
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    });
-  }
+  captureOutput(stdout);
   return () => vi.restoreAllMocks();
 });
 

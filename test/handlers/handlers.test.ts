@@ -15,6 +15,7 @@ import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { lambdaContext } from '../support/lambda-context.js';
 import { GenesysSimulator } from '../../lib/demo/genesys-simulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { captureOutput } from '../support/captured-output.js';
 
 const PREFIX = 'gtb-test';
 const ORG_A = '0c000000-0000-4000-8000-00000000000a';
@@ -96,12 +97,7 @@ afterAll(async () => {
 beforeEach(() => {
   stdout = [];
   // Powertools writes info lines and EMF to stdout, warnings and errors to stderr: capture both, quietly.
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    });
-  }
+  captureOutput(stdout);
   return () => vi.restoreAllMocks();
 });
 

@@ -25,6 +25,7 @@ import { type DynaliteHarness, startDynalite } from '../support/dynalite.js';
 import { lambdaContext } from '../support/lambda-context.js';
 import { createKmsEmulatorClient, KmsEmulator } from '../support/kms-emulator.js';
 import { createEmulatorClient, SecretsManagerEmulator } from '../support/secrets-manager-emulator.js';
+import { captureOutput } from '../support/captured-output.js';
 
 const REGION = 'mypurecloud.ie';
 const KEY_ID = '7a0c1e2d-3b4f-4a5b-8c6d-7e8f9a0b1c2d';
@@ -124,12 +125,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  for (const stream of [process.stdout, process.stderr]) {
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      logs.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-      return true;
-    });
-  }
+  captureOutput(logs);
   return () => {
     vi.restoreAllMocks();
     sm.clearFaults();
